@@ -1,0 +1,47 @@
+# hookwise — `make run` starts the server, `make test` runs the tests; both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck bench schema clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The SARIF 2.1.0 JSON Schema, for the test that checks `validate --format sarif`.
+# Microsoft's @microsoft/jest-sarif package ships it; npm is the only client needed.
+$(SARIF_SCHEMA):
+	mkdir -p .cache/sarif
+	cd .cache/sarif && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null
+	tar -xzf .cache/sarif/microsoft-jest-sarif-1.0.0-beta.0.tgz -C .cache/sarif package/lib/schemas/sarif-2.1.0-rtm.5.json
+	mv .cache/sarif/package/lib/schemas/sarif-2.1.0-rtm.5.json $(SARIF_SCHEMA)
+	rm -rf .cache/sarif
+
+run: $(STAMP)
+	$(BIN)/hookwise validate rules/
+	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/
+
+test: $(STAMP) $(SARIF_SCHEMA)
+	$(BIN)/ruff check engine tests bench server.py
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine tests bench server.py
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# Regenerate schemas/rule.schema.json from the node registry (a test checks it is current).
+schema: $(STAMP)
+	$(BIN)/hookwise schema > schemas/rule.schema.json
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache hookwise.db*

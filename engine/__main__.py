@@ -1,0 +1,7 @@
+"""`python -m engine` runs the hookwise command line."""
+
+from __future__ import annotations
+
+from engine.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,1 @@
+"""Node types: their declarations (specs) and, with later modules, their implementations."""

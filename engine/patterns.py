@@ -1,0 +1,188 @@
+"""GitHub Actions filter patterns and hookwise name patterns, each compiled once.
+
+Filter patterns (branches, tags, paths) follow GitHub's "Filter pattern cheat sheet":
+https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#filter-pattern-cheat-sheet
+`*` never crosses `/`, `**` does, `?` and `+` quantify the preceding character, `[...]` is
+one character from a set, `\\` escapes, and a leading `!` negates. Patterns are anchored and
+case-sensitive. Name patterns (repositories, labels, logins) are literal text where only `*`
+is special, compared case-insensitively as GitHub compares these names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_RANGE_CLASSES = ("az", "AZ", "09")
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be compiled; the message says why."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One compiled pattern: its source text, whether it negates, and its matcher."""
+
+    source: str
+    negated: bool
+    regex: re.Pattern[str]
+
+    def matches(self, subject: str) -> bool:
+        """Whether the whole subject matches (ignoring the negation)."""
+        return self.regex.fullmatch(subject) is not None
+
+
+@dataclass(frozen=True)
+class PatternList:
+    """An ordered list of patterns where the last matching pattern wins."""
+
+    patterns: tuple[Pattern, ...]
+
+    @property
+    def sources(self) -> list[str]:
+        """The patterns as the user wrote them."""
+        return [p.source for p in self.patterns]
+
+    def selects(self, subject: str) -> bool:
+        """Include-list semantics: start unselected, each match sets selected = not negated."""
+        selected = False
+        for pattern in self.patterns:
+            if pattern.matches(subject):
+                selected = not pattern.negated
+        return selected
+
+    @property
+    def only_negations(self) -> bool:
+        """True when every pattern negates, so that the list can select nothing."""
+        return bool(self.patterns) and all(p.negated for p in self.patterns)
+
+    def describe(self) -> str:
+        """The list as `[a, b]` for messages."""
+        return "[" + ", ".join(self.sources) + "]"
+
+
+def compile_filter_pattern(text: str) -> Pattern:
+    """Compile one GitHub Actions filter pattern; raise PatternError when it is invalid."""
+    if text == "":
+        raise PatternError("a pattern cannot be empty")
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    if body == "":
+        raise PatternError("`!` must be followed by a pattern")
+    return Pattern(text, negated, re.compile(_filter_regex(body)))
+
+
+def _filter_regex(body: str) -> str:
+    out: list[str] = []
+    # whether the last emitted piece is something `?` or `+` may quantify
+    quantifiable = False
+    i, n = 0, len(body)
+    while i < n:
+        char = body[i]
+        if char == "\\":
+            if i + 1 >= n:
+                raise PatternError("a trailing `\\` escapes nothing")
+            out.append(re.escape(body[i + 1]))
+            quantifiable = True
+            i += 2
+        elif char == "*":
+            if i + 1 < n and body[i + 1] == "*":
+                if i + 2 < n and body[i + 2] == "/":
+                    out.append("(?:.*/)?")
+                    i += 3
+                else:
+                    out.append(".*")
+                    i += 2
+            else:
+                out.append("[^/]*")
+                i += 1
+            quantifiable = False
+        elif char in "?+":
+            if not out:
+                out.append(re.escape(char))  # nothing to repeat: GitHub's peers read it literally
+                quantifiable = True
+            elif not quantifiable:
+                raise PatternError(f"`{char}` must follow a character or `[...]`, not `*` or `{char}`")
+            else:
+                out.append(char)
+                quantifiable = False
+            i += 1
+        elif char == "[":
+            end = body.find("]", i + 1)
+            if end < 0:
+                raise PatternError(f"`[` at position {i + 1} is never closed with `]`")
+            out.append(_character_class(body[i + 1 : end]))
+            quantifiable = True
+            i = end + 1
+        else:
+            out.append(re.escape(char))
+            quantifiable = True
+            i += 1
+    return "".join(out)
+
+
+def _character_class(inner: str) -> str:
+    if inner == "":
+        raise PatternError("`[]` is an empty character set")
+    parts: list[str] = []
+    i = 0
+    while i < len(inner):
+        if i + 2 < len(inner) and inner[i + 1] == "-":
+            low, high = inner[i], inner[i + 2]
+            if not any(a <= low <= high <= b for a, b in _RANGE_CLASSES):
+                raise PatternError(
+                    f"range `{low}-{high}` is not allowed; ranges are a-z, A-Z or 0-9"
+                )
+            parts.append(f"{re.escape(low)}-{re.escape(high)}")
+            i += 3
+        else:
+            parts.append(re.escape(inner[i]))
+            i += 1
+    return "[" + "".join(parts) + "]"
+
+
+def compile_name_pattern(text: str, *, crosses_slash: bool = True) -> Pattern:
+    """Compile a name pattern: literal but for `*`, case-insensitive, `!` to exclude."""
+    if text == "":
+        raise PatternError("a pattern cannot be empty")
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    if body == "":
+        raise PatternError("`!` must be followed by a pattern")
+    star = ".*" if crosses_slash else "[^/]*"
+    regex = star.join(re.escape(part) for part in body.split("*"))
+    return Pattern(text, negated, re.compile(regex, re.IGNORECASE))
+
+
+def compile_filter_list(texts: Iterable[str]) -> PatternList:
+    """Compile a list of filter patterns (branches, tags, paths)."""
+    return PatternList(tuple(compile_filter_pattern(t) for t in texts))
+
+
+def compile_name_list(texts: Iterable[str], *, crosses_slash: bool = True) -> PatternList:
+    """Compile a list of name patterns (repositories, labels, logins)."""
+    return PatternList(tuple(compile_name_pattern(t, crosses_slash=crosses_slash) for t in texts))
+
+
+def is_literal_name(text: str) -> bool:
+    """True for a name pattern that matches exactly one name (no `*`, no `!`)."""
+    return "*" not in text and not text.startswith("!")
+
+
+def ignores(patterns: PatternList, subject: str) -> bool:
+    """Ignore-list semantics: the subject is ignored when the last matching pattern says so.
+
+    `!` in an ignore list is undocumented by GitHub; we apply the same last-match-wins rule
+    as include lists, so `['docs/**', '!docs/api/**']` ignores docs but not docs/api.
+    """
+    return patterns.selects(subject)
+
+
+def any_selected(patterns: PatternList, subjects: Sequence[str]) -> str | None:
+    """The first subject the include list selects, or None."""
+    for subject in subjects:
+        if patterns.selects(subject):
+            return subject
+    return None

@@ -1,0 +1,40 @@
+"""Settings read once from a mapping (the environment, in server.py and the CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server configuration (DESIGN §5)."""
+
+    rules_path: str = "rules/"
+    database_url: str = "sqlite:///hookwise.db"
+    github_api_base_url: str = "https://api.github.com"
+    app_id: str | None = None
+    webhook_secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        """Settings from environment-style variables."""
+        secrets = tuple(
+            s for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s
+        )
+        return cls(
+            rules_path=env.get("HOOKWISE_RULES", "rules/"),
+            database_url=env.get("DATABASE_URL", "sqlite:///hookwise.db"),
+            github_api_base_url=env.get("GITHUB_API_BASE_URL", "https://api.github.com"),
+            app_id=env.get("GITHUB_APP_ID") or None,
+            webhook_secrets=secrets,
+        )
+
+    def with_rules(self, path: str) -> Settings:
+        """A copy with another rules path."""
+        return replace(self, rules_path=path)
+
+    @property
+    def dry_run(self) -> bool:
+        """Without App credentials the server records GitHub writes instead of sending them."""
+        return self.app_id is None
