@@ -66,7 +66,11 @@ FILTER_KEYS = (
     "paths",
     "paths-ignore",
 )
-EXCLUSIVE_PAIRS = (("branches", "branches-ignore"), ("tags", "tags-ignore"), ("paths", "paths-ignore"))
+EXCLUSIVE_PAIRS = (
+    ("branches", "branches-ignore"),
+    ("tags", "tags-ignore"),
+    ("paths", "paths-ignore"),
+)
 
 
 @cache

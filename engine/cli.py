@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
     stream: IO[str] = sys.stderr
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: Any = None) -> None:
         if message:
             (file if file is sys.stdout else self.stream).write(message)
 
@@ -50,7 +50,9 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     sub.required = True
 
     validate = sub.add_parser("validate", help="lint rule files")
-    validate.add_argument("paths", nargs="*", metavar="PATH", help="rule files or folders (default rules/)")
+    validate.add_argument(
+        "paths", nargs="*", metavar="PATH", help="rule files or folders (default rules/)"
+    )
     validate.add_argument("--format", choices=sorted(REPORTERS), default="text")
 
     sub.add_parser("schema", help="print the rule JSON Schema")
@@ -58,11 +60,15 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the webhook server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)")
+    serve.add_argument(
+        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> int:
     """Run one hookwise command; return its exit code."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -73,7 +79,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
         return exc.code
     handler = _COMMANDS[args.command]
     try:
-        return handler(args, stdout, stderr)
+        return int(handler(args, stdout, stderr))
     except UsageError as exc:
         stderr.write(f"hookwise: error: {exc}\n")
         return EXIT_USAGE
@@ -83,7 +89,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
 
 
 def _validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from engine.validate import validate_paths
+    from engine.ruleset import validate_paths
 
     result = validate_paths(args.paths or ["rules/"], default_registry())
     lines = {path: doc.lines for path, doc in result.documents.items()}
@@ -92,7 +98,7 @@ def _validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
 
 
 def _schema(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    stdout.write(schema_text() )
+    stdout.write(schema_text())
     return EXIT_OK
 
 

@@ -13,35 +13,23 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from engine import catalogue
+from engine.checking import as_list
 from engine.diagnostics import Diagnostic
-from engine.expressions import ExpressionError, has_expression, parse_condition, single_expression
 from engine.exprcheck import ALL_CONTEXTS, Scope, check_condition, check_template
+from engine.expressions import ExpressionError, has_expression, parse_condition, single_expression
 from engine.model import (
     Concurrency,
-    EventTrigger,
-    LabelFilter,
     Node,
-    PeopleFilter,
     Retry,
     Rule,
     Template,
     parse_duration,
 )
-from engine.patterns import (
-    PatternError,
-    PatternList,
-    compile_filter_pattern,
-    compile_name_pattern,
-)
 from engine.registry import NodeType, Registry
 from engine.schema import schema_diagnostics, suggest
-from engine.source import Document, Path, Position
+from engine.source import Document, Path
+from engine.triggers import TriggerChecker
 
-_FILTER_PATTERN_KEYS = {"branches", "branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"}
-_INCLUDE_KEYS = {"branches", "tags", "paths", "repository"}
-_SUB_LISTS = {"labels": ("any", "all", "none", "added"), "authors": ("include", "exclude"), "actors": ("include", "exclude")}
-_SUB_INCLUDE = {("labels", "any"), ("labels", "all"), ("labels", "added"), ("authors", "include"), ("actors", "include")}
 _input_validators: dict[str, Draft202012Validator] = {}
 
 
@@ -54,7 +42,9 @@ def compile_document(
     checker = _Checker(doc, registry)
     checker.diagnostics.extend(doc.diagnostics)
     checker.diagnostics.extend(
-        schema_diagnostics(validator.iter_errors(doc.data), file=doc.path, source_map=doc.source_map)
+        schema_diagnostics(
+            validator.iter_errors(doc.data), file=doc.path, source_map=doc.source_map
+        )
     )
     rule = checker.run()
     if checker.diagnostics:
@@ -62,63 +52,17 @@ def compile_document(
     return rule, []
 
 
-def _as_list(value: Any) -> list[Any] | None:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return value
-    return None
-
-
-class _Checker:
+class _Checker(TriggerChecker):
     def __init__(self, doc: Document, registry: Registry) -> None:
-        self.doc = doc
-        self.data: dict[str, Any] = doc.data
+        super().__init__(doc)
         self.registry = registry
-        self.diagnostics: list[Diagnostic] = []
-        self._compiled: dict[Path, PatternList | None] = {}
-
-    # --- reporting -------------------------------------------------------------------
-
-    def at(self, pos: Position, check: str, message: str) -> None:
-        self.diagnostics.append(Diagnostic(self.doc.path, pos.line, pos.column, check, message))
-
-    def at_value(self, path: Path, check: str, message: str) -> None:
-        self.at(self.doc.source_map.value(path), check, message)
-
-    def at_key(self, path: Path, check: str, message: str) -> None:
-        self.at(self.doc.source_map.key(path), check, message)
-
-    def in_string(self, path: Path, offset: int, check: str, message: str) -> None:
-        """Report at `offset` characters into the string value at `path`."""
-        smap = self.doc.source_map
-        start = smap.value(path)
-        style = smap.styles.get(path)
-        value = _get(self.data, path)
-        text = value if isinstance(value, str) else ""
-        before = text[:offset]
-        if style in ("|", ">"):
-            line = start.line + 1 + before.count("\n")
-            lines = self.doc.lines
-            raw = lines[line - 1] if 0 < line <= len(lines) else ""
-            indent = len(raw) - len(raw.lstrip(" "))
-            column = indent + len(before.rsplit("\n", 1)[-1]) + 1
-            self.at(Position(line, column), check, message)
-        elif "\n" in before:
-            self.at(start, check, message)
-        else:
-            shift = 1 if style in ("'", '"') else 0
-            self.at(Position(start.line, start.column + shift + offset), check, message)
-
-    # --- the rule --------------------------------------------------------------------
 
     def run(self) -> Rule | None:
         data = self.data
-        triggers = self.trigger(data.get("on")) if isinstance(data.get("on"), dict) else ()
-        variables = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+        on, variables, nodes_data = (_mapping(data.get(k)) for k in ("on", "vars", "nodes"))
+        triggers = self.trigger(on) if isinstance(data.get("on"), dict) else []
         var_names = frozenset(variables)
         self.rule_level_expressions(var_names)
-        nodes_data = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
         needs, order = self.graph(nodes_data, var_names)
         if self.diagnostics:
             return None
@@ -146,18 +90,16 @@ class _Checker:
         )
 
     def rule_level_expressions(self, var_names: frozenset[str]) -> None:
-        base = Scope("", frozenset({"event", "github", "rule"}), var_names, frozenset(), frozenset(), {})
+        base = Scope(
+            "", frozenset({"event", "github", "rule"}), var_names, frozenset(), frozenset(), {}
+        )
         variables = self.data.get("vars")
         if isinstance(variables, dict):
             scope = _replace_where(base, "vars")
             for key, value in variables.items():
                 self.templates(("vars", key), value, scope)
-        concurrency = self.data.get("concurrency")
         scope = _replace_where(base, "concurrency", contexts=base.contexts | {"vars"})
-        if isinstance(concurrency, str):
-            self.templates(("concurrency",), concurrency, scope)
-        elif isinstance(concurrency, dict):
-            self.templates(("concurrency",), concurrency, scope)
+        self.templates(("concurrency",), self.data.get("concurrency"), scope)
 
     def templates(self, path: Path, value: Any, scope: Scope) -> None:
         """Check every string under `value` that holds an expression."""
@@ -172,173 +114,6 @@ class _Checker:
                 self.templates((*path, index), item, scope)
 
     # --- triggers --------------------------------------------------------------------
-
-    def trigger(self, on: dict[str, Any]) -> list[EventTrigger]:
-        top = {k: on[k] for k in catalogue.FILTER_KEYS if k in on}
-        self.exclusive(top, ("on",))
-        top_compiled = {k: self.filter_value(k, v, ("on", k)) for k, v in top.items()}
-        events = on.get("events")
-        names: list[tuple[str, Path, dict[str, Any]]] = []
-        if isinstance(events, list):
-            for i, name in enumerate(events):
-                if isinstance(name, str):
-                    names.append((name, ("on", "events", i), {}))
-        elif isinstance(events, dict):
-            for name, filters in events.items():
-                names.append((name, ("on", "events", name), filters if isinstance(filters, dict) else {}))
-        known = [(n, p, f) for n, p, f in names if self.known_event(n, p)]
-        self.top_level_applicability(top, [n for n, _, _ in known] if events is not None else None)
-        if events is None:
-            return [self.event_trigger(None, top_compiled, {})]
-        result = []
-        for name, path, filters in known:
-            self.exclusive(filters, path)
-            own = {k: self.filter_value(k, v, (*path, k)) for k, v in filters.items()}
-            for key in filters:
-                allowed = catalogue.events_for_filter(key)
-                if allowed is not None and name not in allowed:
-                    self.at_key(
-                        (*path, key),
-                        "filter-not-allowed",
-                        f'"{key}" does not apply to event "{name}"; it applies to '
-                        + ", ".join(sorted(allowed)),
-                    )
-            for key in top:
-                if key not in filters:
-                    own.setdefault(key, top_compiled[key])
-            self.check_types(name, filters.get("types"), (*path, "types"))
-            result.append(self.event_trigger(name, own, filters))
-        if "types" in top and events is not None:
-            self.check_top_types(top["types"], [n for n, _, _ in known])
-        return result
-
-    def known_event(self, name: str, path: Path) -> bool:
-        if name in catalogue.webhook_events():
-            return True
-        pos = self.doc.source_map.key(path) if path[-1] == name else self.doc.source_map.value(path)
-        hint = suggest(name, catalogue.event_names())
-        if name == "pull_request_target":
-            hint = '; hookwise receives webhooks, so use "pull_request"'
-        self.at(pos, "unknown-event", f'unknown event "{name}"{hint}')
-        return False
-
-    def top_level_applicability(self, top: dict[str, Any], events: list[str] | None) -> None:
-        if events is None or not events:
-            return
-        for key in top:
-            allowed = catalogue.events_for_filter(key)
-            if allowed is not None and not any(e in allowed for e in events):
-                self.at_key(
-                    ("on", key),
-                    "filter-not-allowed",
-                    f'"{key}" does not apply to any of the events ({", ".join(events)}); '
-                    f"it applies to {', '.join(sorted(allowed))}",
-                )
-
-    def exclusive(self, filters: dict[str, Any], path: Path) -> None:
-        for include, ignore in catalogue.EXCLUSIVE_PAIRS:
-            if include in filters and ignore in filters:
-                self.at_key(
-                    (*path, ignore),
-                    "conflicting-filters",
-                    f'"{include}" and "{ignore}" cannot be used together for the same event; '
-                    f'use "!" patterns in "{include}" instead',
-                )
-
-    def check_types(self, event: str, value: Any, path: Path) -> None:
-        types = _as_list(value)
-        if types is None:
-            return
-        actions = catalogue.actions_of(event)
-        if not actions:
-            self.at_key(path, "unknown-activity-type", f'event "{event}" has no activity types; remove "types"')
-            return
-        for i, action in enumerate(types):
-            if isinstance(action, str) and action not in actions:
-                item = path if isinstance(value, str) else (*path, i)
-                self.at_value(
-                    item,
-                    "unknown-activity-type",
-                    f'unknown activity type "{action}" for event "{event}"{suggest(action, actions)}',
-                )
-
-    def check_top_types(self, value: Any, events: list[str]) -> None:
-        union = sorted({a for e in events for a in catalogue.actions_of(e)})
-        for i, action in enumerate(_as_list(value) or []):
-            if isinstance(action, str) and action not in union:
-                item = ("on", "types") if isinstance(value, str) else ("on", "types", i)
-                self.at_value(
-                    item,
-                    "unknown-activity-type",
-                    f'activity type "{action}" belongs to none of the events{suggest(action, union)}',
-                )
-
-    def filter_value(self, key: str, value: Any, path: Path) -> Any:
-        """Compile one filter's patterns (reporting problems); return the compiled form."""
-        if key in _SUB_LISTS:
-            if not isinstance(value, dict):
-                return None
-            parts = {
-                sub: self.patterns(key, sub, value[sub], (*path, sub))
-                for sub in _SUB_LISTS[key]
-                if sub in value
-            }
-            return LabelFilter(**parts) if key == "labels" else PeopleFilter(**parts)
-        if key in ("types", "ignore-bots"):
-            return value
-        return self.patterns(key, None, value, path)
-
-    def patterns(self, key: str, sub: str | None, value: Any, path: Path) -> PatternList | None:
-        items = _as_list(value)
-        if items is None or not all(isinstance(i, str) for i in items):
-            return None
-        compiled = []
-        ok = True
-        for i, text in enumerate(items):
-            item_path = path if isinstance(value, str) else (*path, i)
-            try:
-                if key in _FILTER_PATTERN_KEYS:
-                    compiled.append(compile_filter_pattern(text))
-                else:
-                    compiled.append(compile_name_pattern(text, crosses_slash=key != "repository"))
-            except PatternError as exc:
-                ok = False
-                self.at_value(item_path, "bad-pattern", f'invalid pattern "{text}": {exc}')
-        if not ok:
-            return None
-        result = PatternList(tuple(compiled))
-        include = key in _INCLUDE_KEYS or (key, sub) in _SUB_INCLUDE
-        if include and result.only_negations:
-            name = f"{key}.{sub}" if sub else key
-            self.at_value(
-                path,
-                "negation-only",
-                f'"{name}" holds only "!" patterns, so it selects nothing; '
-                "add a positive pattern before them (e.g. '**')",
-            )
-        return result
-
-    def event_trigger(self, event: str | None, filters: dict[str, Any], raw: dict[str, Any]) -> EventTrigger:
-        types = _as_list(filters.get("types"))
-        ignore_bots = filters.get("ignore-bots", True)
-        return EventTrigger(
-            event=event,
-            types=frozenset(t for t in types if isinstance(t, str)) if types is not None else None,
-            repository=filters.get("repository"),
-            branches=filters.get("branches"),
-            branches_ignore=filters.get("branches-ignore"),
-            tags=filters.get("tags"),
-            tags_ignore=filters.get("tags-ignore"),
-            paths=filters.get("paths"),
-            paths_ignore=filters.get("paths-ignore"),
-            labels=filters.get("labels"),
-            authors=filters.get("authors"),
-            actors=filters.get("actors"),
-            ignore_bots=ignore_bots if isinstance(ignore_bots, bool) else True,
-        )
-
-    # --- the graph -------------------------------------------------------------------
-
     def graph(
         self, data: dict[str, Any], var_names: frozenset[str]
     ) -> tuple[dict[str, list[str]], list[str]]:
@@ -346,14 +121,22 @@ class _Checker:
         needs: dict[str, list[str]] = {}
         for node_id in ids:
             raw = data[node_id].get("needs")
-            listed = _as_list(raw) or []
+            listed = as_list(raw) or []
             needs[node_id] = []
             for i, need in enumerate(listed):
                 if not isinstance(need, str):
                     continue
-                path = ("nodes", node_id, "needs") if isinstance(raw, str) else ("nodes", node_id, "needs", i)
+                path = (
+                    ("nodes", node_id, "needs")
+                    if isinstance(raw, str)
+                    else ("nodes", node_id, "needs", i)
+                )
                 if need not in data:
-                    self.at_value(path, "unknown-needs", f'node "{node_id}" needs unknown node "{need}"{suggest(need, ids)}')
+                    self.at_value(
+                        path,
+                        "unknown-needs",
+                        f'node "{node_id}" needs unknown node "{need}"{suggest(need, ids)}',
+                    )
                 elif need == node_id:
                     self.at_value(path, "graph-cycle", f'node "{node_id}" needs itself')
                 else:
@@ -381,7 +164,12 @@ class _Checker:
             condition = spec.get("if")
             if isinstance(condition, str):
                 if_scope = _replace_where(scope, scope.where, allow_status=True)
-                check_condition(condition, if_scope, lambda c, m, o, n=node_id: self.in_string(("nodes", n, "if"), o, c, m))
+                if_path = ("nodes", node_id, "if")
+
+                def report(check: str, message: str, offset: int, path: Path = if_path) -> None:
+                    self.in_string(path, offset, check, message)
+
+                check_condition(condition, if_scope, report)
             coe = spec.get("continue-on-error")
             if isinstance(coe, str):
                 self.templates(("nodes", node_id, "continue-on-error"), coe, scope)
@@ -406,7 +194,9 @@ class _Checker:
             validator = Draft202012Validator(json.loads(json.dumps(node_type.inputs)))
             _input_validators[node_type.name] = validator
         errors = [
-            e for e in validator.iter_errors(with_) if not _under_expression(with_, list(e.absolute_path))
+            e
+            for e in validator.iter_errors(with_)
+            if not _under_expression(with_, list(e.absolute_path))
         ]
         if errors:
             self.diagnostics.extend(
@@ -430,7 +220,7 @@ class _Checker:
             stack.append(node)
             for need in needs[node]:
                 if state.get(need) == 1:
-                    cycle = stack[stack.index(need):]
+                    cycle = stack[stack.index(need) :]
                     key = frozenset(cycle)
                     if key not in reported:
                         reported.add(key)
@@ -515,6 +305,10 @@ def _templated(value: Any) -> Any:
     return value
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _template_or_text(text: str) -> Template | str:
     if not has_expression(text):
         return text
@@ -540,16 +334,6 @@ def _under_expression(value: Any, path: list[Any]) -> bool:
             except ExpressionError:
                 return False
     return False
-
-
-def _get(data: Any, path: Path) -> Any:
-    current = data
-    for part in path:
-        try:
-            current = current[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return current
 
 
 def _replace_where(

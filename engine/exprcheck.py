@@ -99,7 +99,11 @@ def check_expression(expr: Expr, scope: Scope, report: Report, base: int) -> Non
     for node in _calls(expr):
         _check_call(node, scope, report, base)
     for context, names, pos in _chains(expr):
-        _check_access(context, names, scope, lambda c, m, p=pos: report(c, m, base + p))
+
+        def at_chain(check: str, message: str, _offset: int, start: int = base + pos) -> None:
+            report(check, message, start)
+
+        _check_access(context, names, scope, at_chain)
 
 
 def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
@@ -114,7 +118,9 @@ def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
     low, high = FUNCTIONS[call.name]
     count = len(call.args)
     if count < low or (high is not None and count > high):
-        wanted = str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+        wanted = (
+            str(low) if low == high else f"{low} or more" if high is None else f"{low} to {high}"
+        )
         report(
             "bad-expression",
             f"{shown}() takes {wanted} argument{'s' if wanted != '1' else ''}, got {count}",
@@ -131,7 +137,9 @@ def _check_access(context: Context, names: list[str | None], scope: Scope, repor
             report("unknown-context", f'context "{root}" is not available in {scope.where}', 0)
         else:
             choices = sorted(scope.contexts)
-            report("unknown-context", f'unknown context "{context.name}"{suggest(root, choices)}', 0)
+            report(
+                "unknown-context", f'unknown context "{context.name}"{suggest(root, choices)}', 0
+            )
         return
     first = names[0] if names else None
     if root == "github" and first is not None:
@@ -141,7 +149,11 @@ def _check_access(context: Context, names: list[str | None], scope: Scope, repor
         hint = suggest(first, declared) if declared else "; the rule declares no vars"
         report("unknown-context", f'unknown variable "vars.{first}"{hint}', 0)
     elif root == "rule" and first is not None and first.lower() not in RULE_PROPERTIES:
-        report("unknown-context", f'unknown property "rule.{first}"{suggest(first, RULE_PROPERTIES)}', 0)
+        report(
+            "unknown-context",
+            f'unknown property "rule.{first}"{suggest(first, RULE_PROPERTIES)}',
+            0,
+        )
     elif root == "nodes" and first is not None:
         _check_node_reference(first, names[1:], scope, report)
 
@@ -169,7 +181,7 @@ def _check_node_reference(
     if node_id not in scope.upstream:
         report(
             "not-upstream",
-            f'{scope.where} reads nodes.{node_id}, which does not run before it; '
+            f"{scope.where} reads nodes.{node_id}, which does not run before it; "
             f'add "{node_id}" to its needs',
             0,
         )
@@ -221,7 +233,11 @@ def _chains(expr: Expr) -> Iterator[tuple[Context, list[str | None], int]]:
                 names.append(node.name)
             elif isinstance(node, Index):
                 index = node.index
-                names.append(index.value if isinstance(index, Literal) and isinstance(index.value, str) else None)
+                names.append(
+                    index.value
+                    if isinstance(index, Literal) and isinstance(index.value, str)
+                    else None
+                )
                 yield from _chains(index)
             else:
                 names.append(None)

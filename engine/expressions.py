@@ -280,7 +280,9 @@ class _Parser:
 
     def expression(self, depth: int) -> Expr:
         if depth > MAX_DEPTH:
-            raise ExpressionError(f"expression nests deeper than {MAX_DEPTH} levels", self.peek().pos)
+            raise ExpressionError(
+                f"expression nests deeper than {MAX_DEPTH} levels", self.peek().pos
+            )
         return self._or(depth)
 
     def _or(self, depth: int) -> Expr:
@@ -391,7 +393,9 @@ def _number(text: str) -> float | int:
     if text.lower().startswith("0x"):
         return int(text, 16)
     value = float(text)
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+    return (
+        int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+    )
 
 
 def _describe(token: _Token) -> str:

@@ -107,7 +107,7 @@ class Node:
     condition_source: str = "success()"
     retry: Retry = Retry()
     timeout: float | None = None
-    continue_on_error: bool | Template = False
+    continue_on_error: bool | Template | str = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Concurrency:
     """`concurrency:` — one running run per group."""
 
     group: Template | str
-    cancel_in_progress: bool | Template = False
+    cancel_in_progress: bool | Template | str = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-_RANGE_CLASSES = ("az", "AZ", "09")
+_RANGE_CLASSES = (("a", "z"), ("A", "Z"), ("0", "9"))
 
 
 class PatternError(ValueError):
@@ -104,7 +104,9 @@ def _filter_regex(body: str) -> str:
                 out.append(re.escape(char))  # nothing to repeat: GitHub's peers read it literally
                 quantifiable = True
             elif not quantifiable:
-                raise PatternError(f"`{char}` must follow a character or `[...]`, not `*` or `{char}`")
+                raise PatternError(
+                    f"`{char}` must follow a character or `[...]`, not `*` or `{char}`"
+                )
             else:
                 out.append(char)
                 quantifiable = False

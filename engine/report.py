@@ -32,9 +32,7 @@ def report_text(
     if diagnostics:
         count = len(diagnostics)
         bad = len({d.path for d in diagnostics})
-        out.append(
-            f"found {count} problem{'s' if count != 1 else ''} in {bad} of {files} {noun}"
-        )
+        out.append(f"found {count} problem{'s' if count != 1 else ''} in {bad} of {files} {noun}")
     else:
         out.append(f"checked {files} {noun}: no problems")
     return "\n".join(out) + "\n"
@@ -96,7 +94,10 @@ def report_sarif(files: int, diagnostics: Sequence[Diagnostic]) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": d.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": {
+                            "uri": d.path.replace("\\", "/"),
+                            "uriBaseId": "%SRCROOT%",
+                        },
                         "region": {"startLine": d.line, "startColumn": d.column},
                     }
                 }

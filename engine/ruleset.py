@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from engine.diagnostics import RuleLoadError, UsageError
 from engine.model import Rule
 from engine.registry import Registry
+from engine.validate import ValidationResult, validate_sources
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
@@ -49,10 +50,13 @@ def read_sources(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
             yield path, handle.read()
 
 
+def validate_paths(paths: Iterable[str], registry: Registry | None = None) -> ValidationResult:
+    """Read and check the rule files under `paths` (files or folders)."""
+    return validate_sources(read_sources(paths), registry)
+
+
 def load_rules(paths: Iterable[str], registry: Registry | None = None) -> RuleSet:
     """Load and compile rules; raise RuleLoadError listing every problem if any."""
-    from engine.validate import validate_paths
-
     result = validate_paths(paths, registry)
     if result.diagnostics:
         raise RuleLoadError(result.diagnostics)

@@ -271,6 +271,10 @@ def _convert(
     relative: Path = tuple(error.absolute_path)
     path: Path = (*base, *relative)
     keyword = error.validator
+    # the stubs type these as possibly unset; for a reported error they are always set
+    rule_value: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
     where = _where(relative, subject)
 
     def at_value(check: str, message: str) -> Diagnostic:
@@ -278,8 +282,8 @@ def _convert(
         return Diagnostic(file, pos.line, pos.column, check, message)
 
     if keyword == "additionalProperties":
-        known = sorted(error.schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in known]
+        known = sorted(schema.get("properties", {}))
+        extras = [k for k in instance if k not in known]
         out = []
         for key in extras:
             pos = smap.key((*path, key))
@@ -295,19 +299,21 @@ def _convert(
             )
         return out
     if keyword == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in rule_value if k not in instance]
         pos = smap.key(path) if path else smap.value(path)
         check = "node-input" if subject else "missing-key"
         noun = "input" if subject else "key"
         return [
-            Diagnostic(file, pos.line, pos.column, check, f'{where} is missing required {noun} "{k}"')
+            Diagnostic(
+                file, pos.line, pos.column, check, f'{where} is missing required {noun} "{k}"'
+            )
             for k in missing
         ]
-    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+    if "propertyNames" in error.schema_path and isinstance(instance, str):
         # jsonschema reports a bad key as the key itself failing `pattern`
-        name = error.instance
+        name = instance
         pos = smap.key((*path, name))
-        pattern = str(error.schema.get("pattern", "")).strip("^$")
+        pattern = str(schema.get("pattern", "")).strip("^$")
         what = "node id" if path[-1:] == ("nodes",) else "name"
         return [
             Diagnostic(
@@ -320,32 +326,34 @@ def _convert(
         ]
     check = "node-input" if subject else "bad-value"
     if keyword == "type":
-        expected = error.validator_value
+        expected = rule_value
         expected = [expected] if isinstance(expected, str) else expected
         wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
-        found = type_name(error.instance)
-        return [at_value(check if subject else "bad-type", f"{where} must be {wanted}, found {found}")]
+        found = type_name(instance)
+        return [
+            at_value(check if subject else "bad-type", f"{where} must be {wanted}, found {found}")
+        ]
     if keyword == "enum":
-        choices = ", ".join(str(c) for c in sorted(error.validator_value, key=str))
-        return [at_value(check, f"{where} must be one of {choices}; found {_show(error.instance)}")]
+        choices = ", ".join(str(c) for c in sorted(rule_value, key=str))
+        return [at_value(check, f"{where} must be one of {choices}; found {_show(instance)}")]
     if keyword == "pattern":
-        if error.validator_value == DURATION_PATTERN:
+        if rule_value == DURATION_PATTERN:
             return [
                 at_value(
                     "bad-duration",
-                    f"{where}: {_show(error.instance)} is not a duration; "
+                    f"{where}: {_show(instance)} is not a duration; "
                     "write a number with ms, s, m or h, such as 30s, 5m or 1m30s",
                 )
             ]
-        pattern = str(error.validator_value).strip("^$")
-        return [at_value(check, f"{where} must match {pattern}; found {_show(error.instance)}")]
+        pattern = str(rule_value).strip("^$")
+        return [at_value(check, f"{where} must match {pattern}; found {_show(instance)}")]
     if keyword in ("minLength", "minItems", "minProperties"):
         return [at_value(check, f"{where} must not be empty")]
     if keyword in ("maxItems", "maxProperties", "maxLength"):
-        return [at_value(check, f"{where} has more than {error.validator_value} entries")]
+        return [at_value(check, f"{where} has more than {rule_value} entries")]
     if keyword in ("minimum", "maximum"):
         word = "at least" if keyword == "minimum" else "at most"
-        return [at_value(check, f"{where} must be {word} {error.validator_value}")]
+        return [at_value(check, f"{where} must be {word} {rule_value}")]
     if keyword in ("anyOf", "oneOf") and error.context:
         return _convert(error.context[0], file, smap, base, subject)
     return [at_value(check, f"{where}: {error.message}")]

@@ -20,7 +20,9 @@ class Settings:
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
         """Settings from environment-style variables."""
         secrets = tuple(
-            s for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS")) if s
+            s
+            for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS"))
+            if s
         )
         return cls(
             rules_path=env.get("HOOKWISE_RULES", "rules/"),

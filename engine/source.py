@@ -141,7 +141,7 @@ def load_document(text: str, path: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "malformed YAML").strip()
-        if "expected a single document" in problem:
+        if "expected a single document" in f"{exc.context} {exc.problem}":
             problem = "a rule file holds one YAML document, found a second (`---`)"
         builder.problem(Position(line, column), "yaml-syntax", f"invalid YAML: {problem}")
         return Document(path, text, None, builder.map, builder.diagnostics, ignores)
@@ -205,6 +205,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
             return self._mapping(node, path)
         finally:
             self.active.discard(id(node))
@@ -218,9 +219,13 @@ class _Builder:
                 self.problem(key_where, "bad-type", "a mapping key must be a plain value")
                 continue
             key_value = self._scalar(key_node, key_where)
-            key = "null" if key_value is None else str(key_value).lower() if isinstance(
-                key_value, bool
-            ) else str(key_value)
+            key = (
+                "null"
+                if key_value is None
+                else str(key_value).lower()
+                if isinstance(key_value, bool)
+                else str(key_value)
+            )
             if key in first_seen:
                 earlier = first_seen[key]
                 self.problem(

@@ -65,13 +65,6 @@ def validate_sources(
     return result
 
 
-def validate_paths(paths: Iterable[str], registry: Registry | None = None) -> ValidationResult:
-    """Read and check the rule files under `paths` (files or folders)."""
-    from engine.ruleset import read_sources
-
-    return validate_sources(read_sources(paths), registry)
-
-
 def _duplicate_names(result: ValidationResult) -> list[Diagnostic]:
     first: dict[str, Rule] = {}
     problems = []

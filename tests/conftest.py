@@ -1,0 +1,38 @@
+"""Shared test fixtures: paths to the repository, its test data and ../shared/fixtures."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/fixtures, skipping the test when shared/ is absent."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared fixtures not found at {path} (clone with ../shared beside the repo)")
+    return path
+
+
+CliResult = tuple[int, str, str]
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """Run the hookwise CLI in-process: cli('validate', 'x.yaml') -> (code, stdout, stderr)."""
+
+    def run(*argv: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), out, err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
