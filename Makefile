@@ -30,6 +30,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(SARIF_SCHEMA)
 	$(BIN)/ruff check engine tests bench server.py
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -185,3 +185,10 @@ def test_ignore_comment_silences_only_named_checks_on_its_line(cli) -> None:
     assert code == 1
     checks = [(p["line"], p["check"]) for p in json.loads(out)["problems"]]
     assert checks == [(4, "unknown-activity-type")]
+
+
+def test_every_check_is_documented() -> None:
+    from engine.diagnostics import CHECKS
+
+    text = (REPO / "docs" / "checks.md").read_text()
+    assert [c for c in CHECKS if f"## {c}\n" not in text] == []

@@ -1,0 +1,46 @@
+"""Helpers shared by the benchmarks: timing and generating realistic rule files."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    """The fastest of several wall-clock timings, in seconds (the least disturbed by noise)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def median(values: list[float]) -> float:
+    """The median of the values."""
+    return statistics.median(values)
+
+
+def write_rule_corpus(folder: Path, count: int) -> list[Path]:
+    """`count` rule files made from the shipped examples, each renamed to be unique."""
+    examples = sorted((REPO / "rules").glob("*.yaml"))
+    texts = [p.read_text() for p in examples]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        text = texts[i % len(texts)]
+        text = re.sub(r"^name: (\S+)", lambda m, i=i: f"name: {m.group(1)}-{i}", text, flags=re.M)
+        path = folder / f"rule-{i:05d}.yaml"
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def header(title: str) -> None:
+    """Print a section title."""
+    print(f"\n== {title} ==")
