@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
-from engine.diagnostics import HookwiseError, UsageError
+from engine.diagnostics import HookwiseError, InputError, RuleLoadError, UsageError
 from engine.registry import default_registry
 from engine.report import REPORTERS
+from engine.ruleset import RuleSet, load_rules
 from engine.schema import build_schema
 
 EXIT_OK = 0
@@ -56,6 +57,15 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=sorted(REPORTERS), default="text")
 
     sub.add_parser("schema", help="print the rule JSON Schema")
+
+    simulate = sub.add_parser("simulate", help="which rules match a payload, and why not")
+    simulate.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    simulate.add_argument("--payload", required=True, help="a JSON payload file")
+    simulate.add_argument("--rules", default="rules/", help="rules path (default rules/)")
+    simulate.add_argument(
+        "--changed-files", help="a file with one changed path per line (a pull request's files)"
+    )
+    simulate.add_argument("--format", choices=["text", "json"], default="text")
 
     serve = sub.add_parser("serve", help="run the webhook server")
     serve.add_argument("--host", default="127.0.0.1")
@@ -123,7 +133,74 @@ def _serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     return EXIT_OK
 
 
-_COMMANDS: dict[str, Any] = {"validate": _validate, "schema": _schema, "serve": _serve}
+def read_payload(path: str) -> dict[str, Any]:
+    """A JSON payload file as a dict; InputError when it is missing or malformed."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except FileNotFoundError:
+        raise UsageError(f"no such payload file: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"payload {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"payload {path} must be a JSON object, found {type(data).__name__}")
+    return data
+
+
+def load_ruleset(path: str, stderr: IO[str]) -> RuleSet:
+    """Load rules for a command; their problems go to stderr as an InputError."""
+    try:
+        return load_rules([path], default_registry())
+    except RuleLoadError as exc:
+        stderr.write(REPORTERS["text"](len(exc.diagnostics), exc.diagnostics, {}))
+        raise InputError(
+            f"the rules under {path} have problems; run `hookwise validate {path}`"
+        ) from None
+
+
+def _simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from engine.events import parse_event
+    from engine.matcher import RuleIndex, complete, match
+
+    payload = read_payload(args.payload)
+    ruleset = load_ruleset(args.rules, stderr)
+    event = parse_event(args.event, payload)
+    result = match(event, RuleIndex(ruleset.rules))
+    if result.needs_files and args.changed_files:
+        with open(args.changed_files, encoding="utf-8") as handle:
+            files = [line.strip() for line in handle if line.strip()]
+        result = complete(result, files)
+    matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
+    not_matched = [
+        {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason} for r in result.not_matched()
+    ]
+    if args.format == "json":
+        report = {
+            "event": event.name,
+            "action": event.action,
+            "matched": matched,
+            "not_matched": not_matched,
+        }
+        stdout.write(json.dumps(report, indent=2) + "\n")
+        return EXIT_OK
+    action = f" (action {event.action})" if event.action else ""
+    where = f" in {event.repository}" if event.repository else ""
+    stdout.write(f"event {event.name}{action}{where}\n")
+    stdout.write(f"matched ({len(matched)}):\n")
+    for item in matched:
+        stdout.write(f"  {item['rule']}  {item['file']}\n")
+    stdout.write(f"not matched ({len(not_matched)}):\n")
+    for item in not_matched:
+        stdout.write(f"  {item['rule']}  {item['file']}\n      {item['reason']}\n")
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Any] = {
+    "validate": _validate,
+    "schema": _schema,
+    "serve": _serve,
+    "simulate": _simulate,
+}
 
 
 def entrypoint() -> None:

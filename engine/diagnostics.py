@@ -73,5 +73,9 @@ class RuleLoadError(HookwiseError):
         super().__init__(f"{len(diagnostics)} problem(s) in the rules; first: {where}")
 
 
+class InputError(HookwiseError):
+    """The input of a command (a payload, the rules) is wrong; exit code 1."""
+
+
 class UsageError(HookwiseError):
     """The command line was used wrongly."""
