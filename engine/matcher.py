@@ -72,7 +72,7 @@ def _literal_repositories(patterns: PatternList | None) -> list[str | None]:
     """The index keys of a trigger: its literal repository names, or [None] for any."""
     if patterns is None or not all(is_literal_name(p.source) for p in patterns.patterns):
         return [None]
-    keys: list[str | None] = sorted({p.source.lower() for p in patterns.patterns})
+    keys: list[str | None] = [*sorted({p.source.lower() for p in patterns.patterns})]
     return keys
 
 
