@@ -67,6 +67,16 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
     simulate.add_argument("--format", choices=["text", "json"], default="text")
 
+    run = sub.add_parser("run", help="execute the rules that match a payload")
+    run.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    run.add_argument("--payload", required=True, help="a JSON payload file")
+    run.add_argument("--rules", default="rules/", help="rules path (default rules/)")
+    run.add_argument("--changed-files", help="a file with one changed path per line")
+    run.add_argument(
+        "--dry-run", action="store_true", help="record GitHub writes, do not send them"
+    )
+    run.add_argument("--format", choices=["text", "json"], default="text")
+
     serve = sub.add_parser("serve", help="run the webhook server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -158,7 +168,20 @@ def load_ruleset(path: str, stderr: IO[str]) -> RuleSet:
         ) from None
 
 
-def _simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+def read_changed_files(path: str | None) -> tuple[str, ...] | None:
+    """The paths listed one per line in a file, or None without a file."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return tuple(line.strip() for line in handle if line.strip())
+    except OSError as exc:
+        raise UsageError(f"cannot read changed files {path}: {exc.strerror}") from None
+
+
+def _match(
+    args: argparse.Namespace, stderr: IO[str]
+) -> tuple[RuleSet, Any, tuple[str, ...] | None]:
     from engine.events import parse_event
     from engine.matcher import RuleIndex, complete, match
 
@@ -166,10 +189,15 @@ def _simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     ruleset = load_ruleset(args.rules, stderr)
     event = parse_event(args.event, payload)
     result = match(event, RuleIndex(ruleset.rules))
-    if result.needs_files and args.changed_files:
-        with open(args.changed_files, encoding="utf-8") as handle:
-            files = [line.strip() for line in handle if line.strip()]
+    files = read_changed_files(args.changed_files)
+    if result.needs_files and files is not None:
         result = complete(result, files)
+    return ruleset, result, files
+
+
+def _simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    _, result, _ = _match(args, stderr)
+    event = result.event
     matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
     not_matched = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason} for r in result.not_matched()
@@ -195,7 +223,47 @@ def _simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     return EXIT_OK
 
 
+def _run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    import asyncio
+    import os
+
+    from engine.executor import ExecutionOptions, run_rule
+    from engine.settings import Settings
+
+    _, result, files = _match(args, stderr)
+    settings = Settings.from_mapping(os.environ)
+    if not args.dry_run and settings.dry_run:
+        stderr.write("hookwise: no GitHub App credentials (GITHUB_APP_ID); running as --dry-run\n")
+    registry = default_registry()
+
+    async def run_all() -> list[Any]:
+        from engine.github import github_for_event
+
+        async with github_for_event(settings, result.event) as github:
+            options = ExecutionOptions(
+                github=github, dry_run=args.dry_run or settings.dry_run, changed_files=files
+            )
+            return [await run_rule(m.rule, result.event, registry, options) for m in result.matched]
+
+    records = asyncio.run(run_all())
+    if args.format == "json":
+        stdout.write(json.dumps({"runs": [r.to_json() for r in records]}, indent=2) + "\n")
+    else:
+        if not records:
+            stdout.write("no rule matches this payload (see `hookwise simulate`)\n")
+        for record in records:
+            stdout.write(f"{record.rule}: {record.status}\n")
+            for node in record.nodes:
+                error = f" ({node.error})" if node.error else ""
+                stdout.write(f"  {node.id}: {node.status}{error}\n")
+            for call in record.calls:
+                state = "sent" if call.sent else "planned"
+                stdout.write(f"  {state} {call.method} {call.path}\n")
+    return EXIT_OK if all(r.status == "success" for r in records) else EXIT_PROBLEMS
+
+
 _COMMANDS: dict[str, Any] = {
+    "run": _run,
     "validate": _validate,
     "schema": _schema,
     "serve": _serve,

@@ -82,10 +82,14 @@ class Registry:
 
 
 def builtin_registry() -> Registry:
-    """A registry of the built-in node types only (pure; no entry points)."""
+    """A registry of the built-in node types, with their code (no entry points)."""
+    from engine.nodes import implementations
     from engine.nodes.specs import BUILTIN_TYPES
 
-    return Registry(BUILTIN_TYPES)
+    registry = Registry(BUILTIN_TYPES)
+    for name, run in implementations().items():
+        registry.implement(name, run)
+    return registry
 
 
 def default_registry() -> Registry:

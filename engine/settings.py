@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,8 @@ class Settings:
     database_url: str = "sqlite:///hookwise.db"
     github_api_base_url: str = "https://api.github.com"
     app_id: str | None = None
-    webhook_secrets: tuple[str, ...] = ()
+    app_private_key: str | None = field(default=None, repr=False)
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -24,7 +25,13 @@ class Settings:
             for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS"))
             if s
         )
+        key = env.get("GITHUB_APP_PRIVATE_KEY") or None
+        key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
+        if key is None and key_path:
+            with open(key_path, encoding="utf-8") as handle:
+                key = handle.read()
         return cls(
+            app_private_key=key,
             rules_path=env.get("HOOKWISE_RULES", "rules/"),
             database_url=env.get("DATABASE_URL", "sqlite:///hookwise.db"),
             github_api_base_url=env.get("GITHUB_API_BASE_URL", "https://api.github.com"),

@@ -1,0 +1,75 @@
+"""The run record (pure data): what ran, how it ended, and the GitHub calls made or planned.
+
+It is what the server stores and what `hookwise run --format json` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CallRecord:
+    """One GitHub REST call: sent, or (in dry-run) only planned."""
+
+    method: str
+    path: str
+    body: Any = None
+    sent: bool = False
+    status: int | None = None
+    node: str | None = None
+    idempotency_key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN §3 call shape: method, path, body, sent."""
+        return {"method": self.method, "path": self.path, "body": self.body, "sent": self.sent}
+
+
+@dataclass
+class NodeRecord:
+    """How one node ran."""
+
+    id: str
+    uses: str
+    status: str = "pending"
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN §3 node shape: id, status, outputs, error."""
+        return {"id": self.id, "status": self.status, "outputs": self.outputs, "error": self.error}
+
+
+@dataclass
+class RunRecord:
+    """One rule's run for one delivery."""
+
+    rule: str
+    file: str
+    delivery: str = ""
+    event: str = ""
+    status: str = "pending"
+    started_at: float | None = None
+    finished_at: float | None = None
+    nodes: list[NodeRecord] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    error: str | None = None
+    dry_run: bool = False
+
+    def node(self, node_id: str) -> NodeRecord:
+        """The record of one node."""
+        return next(n for n in self.nodes if n.id == node_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN §3 run shape: rule, status, nodes, calls."""
+        return {
+            "rule": self.rule,
+            "status": self.status,
+            "nodes": [n.to_json() for n in self.nodes],
+            "calls": [c.to_json() for c in self.calls],
+        }
