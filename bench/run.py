@@ -7,9 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import match_bench, validate_bench
+from bench import graph_bench, match_bench, validate_bench
 
-BENCHMARKS = {"validate": validate_bench.run, "match": match_bench.run}
+BENCHMARKS = {
+    "validate": validate_bench.run,
+    "match": match_bench.run,
+    "graph": graph_bench.run,
+}
 
 
 def main(argv: list[str]) -> int:

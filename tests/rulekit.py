@@ -9,13 +9,14 @@ from typing import Any
 from engine.events import Event, parse_event
 from engine.matcher import MatchResult, RuleIndex, complete, match
 from engine.model import Rule
+from engine.registry import Registry
 from engine.validate import check_source
 from tests.conftest import shared
 
 
-def compile_rule(text: str, path: str = "rule.yaml") -> Rule:
+def compile_rule(text: str, path: str = "rule.yaml", registry: Registry | None = None) -> Rule:
     """Compile one rule from YAML text, failing the test with its problems if any."""
-    rule, _, problems = check_source(text.encode(), path)
+    rule, _, problems = check_source(text.encode(), path, registry)
     assert problems == [], [f"{p.line}:{p.column} {p.message}" for p in problems]
     assert rule is not None
     return rule

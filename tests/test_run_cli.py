@@ -1,0 +1,266 @@
+"""`hookwise run --dry-run`: each shipped rule on a real payload plans the right calls."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.rulekit import payload
+
+DEPENDABOT = {"login": "dependabot[bot]", "type": "Bot"}
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+ISSUE_COMMENT = "Thanks for the report, @Codertocat. It is missing the **Steps to reproduce** section\nof the bug template, so we are closing it for now. Edit the issue to add it and we will reopen.\n"
+
+
+def _set(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    for dotted, value in changes.items():
+        target = data
+        *parents, last = dotted.split("__")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return data
+
+
+CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] = [
+    (
+        "docs-label",
+        "pull_request",
+        lambda: payload("pull_request", "opened.1"),
+        ["docs/guide.md"],
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/2/labels",
+                {"labels": ["documentation"]},
+            ),
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/2/comments",
+                {"body": "Thanks @Codertocat, labelled as documentation."},
+            ),
+        ],
+    ),
+    (
+        "welcome-first-time",
+        "issues",
+        lambda: _set(payload("issues", "opened.1"), issue__author_association="NONE"),
+        None,
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/1/comments",
+                {
+                    "body": "Welcome, @Codertocat, and thank you for your first contribution to Codertocat/Hello-World!\nA maintainer will look at it soon. Please read CONTRIBUTING.md while you wait.\n"
+                },
+            ),
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/1/labels",
+                {"labels": ["first-contribution"]},
+            ),
+        ],
+    ),
+    (
+        "pr-size-summary",
+        "pull_request",
+        lambda: payload("pull_request", "opened.1"),
+        ["a.py", "b.py"],
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/2/comments",
+                {
+                    "body": "<!-- hookwise:pr-size-summary -->\n### Pull request size\n| files | additions | deletions |\n| ---: | ---: | ---: |\n| 2 | 1 | 1 |\n"
+                },
+            ),
+        ],
+    ),
+    (
+        "conventional-title",
+        "pull_request",
+        lambda: payload("pull_request", "opened.1"),
+        None,
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/check-runs",
+                {
+                    "name": "conventional-title",
+                    "status": "completed",
+                    "conclusion": "failure",
+                    "output": {
+                        "title": "Title is not a Conventional Commit",
+                        "summary": "Title: Update the README with new information.. Start the title with a type: feat, fix, docs, chore, refactor, test, ci, perf or build.",
+                    },
+                    "head_sha": HEAD,
+                },
+            ),
+        ],
+    ),
+    (
+        "automerge-dependency-patches",
+        "pull_request",
+        lambda: _set(
+            payload("pull_request", "labeled.1"),
+            sender=DEPENDABOT,
+            pull_request__user=DEPENDABOT,
+            pull_request__labels=[{"name": "dependencies"}, {"name": "semver:patch"}],
+        ),
+        None,
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/pulls/2/reviews",
+                {"event": "APPROVE", "body": "Patch-level update; approved by hookwise."},
+            ),
+            (
+                "PUT",
+                "/repos/Codertocat/Hello-World/pulls/2/merge",
+                {"merge_method": "squash", "sha": HEAD},
+            ),
+        ],
+    ),
+    (
+        "request-reviewers-by-path",
+        "pull_request",
+        lambda: payload("pull_request", "opened.1"),
+        ["engine/matcher.py"],
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/pulls/2/requested_reviewers",
+                {"team_reviewers": ["engine-maintainers"]},
+            )
+        ],
+    ),
+    (
+        "issue-template-check",
+        "issues",
+        lambda: payload("issues", "opened.1"),
+        None,
+        [
+            ("POST", "/repos/Codertocat/Hello-World/issues/1/comments", {"body": ISSUE_COMMENT}),
+            ("POST", "/repos/Codertocat/Hello-World/issues/1/labels", {"labels": ["needs-info"]}),
+            (
+                "PATCH",
+                "/repos/Codertocat/Hello-World/issues/1",
+                {"state": "closed", "state_reason": "not_planned"},
+            ),
+        ],
+    ),
+    (
+        "release-reminder",
+        "push",
+        lambda: _set(payload("push", "push.1"), ref="refs/tags/v1.2.3"),
+        None,
+        [
+            (
+                "POST",
+                "/repos/Codertocat/Hello-World/issues",
+                {
+                    "title": "Release checklist for refs/tags/v1.2.3",
+                    "body": "Tag refs/tags/v1.2.3 was pushed by @Codertocat at 6113728f27ae82c7b1a177c8d03f9e96e0adf246.\n- [ ] Release notes drafted\n- [ ] Packages published\n- [ ] Announcement sent\n",
+                    "labels": ["release"],
+                },
+            ),
+        ],
+    ),
+    (
+        "wip-status",
+        "pull_request",
+        lambda: _set(payload("pull_request", "opened.1"), pull_request__title="WIP: new parser"),
+        None,
+        [
+            (
+                "POST",
+                f"/repos/Codertocat/Hello-World/statuses/{HEAD}",
+                {"state": "pending", "context": "hookwise/wip", "description": "Work in progress"},
+            ),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "event", "make_payload", "files", "calls"), CASES, ids=[c[0] for c in CASES]
+)
+def test_dry_run_plans_the_rules_calls(
+    cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rule: str,
+    event: str,
+    make_payload: Any,
+    files: list[str] | None,
+    calls: list[tuple[str, str, Any]],
+) -> None:
+    monkeypatch.delenv("GITHUB_APP_ID", raising=False)
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text(json.dumps(make_payload()))
+    argv = [
+        "run",
+        "--dry-run",
+        "--event",
+        event,
+        "--payload",
+        str(payload_file),
+        "--rules",
+        str(REPO / "rules" / f"{rule}.yaml"),
+        "--format",
+        "json",
+    ]
+    if files is not None:
+        (tmp_path / "files.txt").write_text("\n".join(files))
+        argv += ["--changed-files", str(tmp_path / "files.txt")]
+    code, out, err = cli(*argv)
+    report = json.loads(out)
+    assert (code, err) == (0, "")
+    assert [r["rule"] for r in report["runs"]] == [rule]
+    run = report["runs"][0]
+    assert run["status"] == "success"
+    assert list(run) == ["rule", "status", "nodes", "calls"]
+    assert all(list(n) == ["id", "status", "outputs", "error"] for n in run["nodes"])
+    assert [(c["method"], c["path"], c["body"]) for c in run["calls"]] == calls
+    assert all(c["sent"] is False for c in run["calls"])
+
+
+def test_every_shipped_rule_has_a_dry_run_case() -> None:
+    assert sorted(c[0] for c in CASES) == sorted(p.stem for p in (REPO / "rules").glob("*.yaml"))
+
+
+def test_reads_without_credentials_are_skipped_with_a_reason(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GITHUB_APP_ID", raising=False)
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text(json.dumps(payload("pull_request", "opened.1")))
+    rule = tmp_path / "r.yaml"
+    rule.write_text(
+        "name: r\non:\n  events: [pull_request]\nnodes:\n  pr:\n    uses: github.pull_request.get\n  after:\n    needs: pr\n    uses: core.log\n    with: {message: x}\n"
+    )
+    code, out, _ = cli(
+        "run",
+        "--dry-run",
+        "--event",
+        "pull_request",
+        "--payload",
+        str(payload_file),
+        "--rules",
+        str(rule),
+        "--format",
+        "json",
+    )
+    nodes = json.loads(out)["runs"][0]["nodes"]
+    assert code == 0
+    assert [(n["id"], n["status"]) for n in nodes] == [("pr", "skipped"), ("after", "skipped")]
+    assert (
+        nodes[0]["error"]
+        == "no GitHub App credentials: cannot read GET /repos/Codertocat/Hello-World/pulls/2 in a dry run"
+    )
