@@ -227,7 +227,10 @@ def _run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import asyncio
     import os
 
+    from engine.changed_files import fetch_changed_files
     from engine.executor import ExecutionOptions, run_rule
+    from engine.github import github_for_event
+    from engine.matcher import complete
     from engine.settings import Settings
 
     _, result, files = _match(args, stderr)
@@ -237,9 +240,10 @@ def _run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     registry = default_registry()
 
     async def run_all() -> list[Any]:
-        from engine.github import github_for_event
-
+        nonlocal result
         async with github_for_event(settings, result.event) as github:
+            if result.needs_files and github is not None:
+                result = complete(result, await fetch_changed_files(github, result.event))
             options = ExecutionOptions(
                 github=github, dry_run=args.dry_run or settings.dry_run, changed_files=files
             )

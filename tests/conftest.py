@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,17 @@ def cli() -> Callable[..., CliResult]:
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+@pytest.fixture
+def github() -> Iterator[Any]:
+    """A running GitHub API double; the test fails if any request broke the OpenAPI contract."""
+    shared("github", "rest-api-subset.openapi.json")
+    from tests.double import GitHubDouble
+
+    double = GitHubDouble().start()
+    try:
+        yield double
+    finally:
+        double.stop()
+    assert double.violations == [], "requests or answers outside the OpenAPI description"

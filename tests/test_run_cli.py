@@ -264,3 +264,42 @@ def test_reads_without_credentials_are_skipped_with_a_reason(
         nodes[0]["error"]
         == "no GitHub App credentials: cannot read GET /repos/Codertocat/Hello-World/pulls/2 in a dry run"
     )
+
+
+def test_run_with_app_credentials_comments_and_labels_on_the_double(
+    cli, github, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = payload("pull_request", "opened.2")
+    github.add_installation(data["installation"]["id"], "Codertocat")
+    github.world.add_pull(
+        data["repository"]["full_name"],
+        data["number"],
+        files=["docs/guide.md", "src/app.py"],
+        labels=[label["name"] for label in data["pull_request"]["labels"]],
+        head_sha=data["pull_request"]["head"]["sha"],
+    )
+    monkeypatch.setenv("GITHUB_APP_ID", github.app_id)
+    monkeypatch.setenv("GITHUB_APP_PRIVATE_KEY", github.private_key_pem)
+    monkeypatch.setenv("GITHUB_API_BASE_URL", github.url)
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_text(json.dumps(data))
+    code, out, err = cli(
+        "run",
+        "--event",
+        "pull_request",
+        "--payload",
+        str(payload_file),
+        "--rules",
+        str(REPO / "rules" / "docs-label.yaml"),
+        "--format",
+        "json",
+    )
+    assert (code, err) == (0, "")
+    run = json.loads(out)["runs"][0]
+    assert (run["rule"], run["status"]) == ("docs-label", "success")
+    assert all(c["sent"] for c in run["calls"])
+    issue = github.world.repo("Codertocat", "Hello-World").issues[data["number"]]
+    assert issue.labels == ["bug", "documentation"]
+    assert [c["body"] for c in issue.comments] == ["Thanks @Codertocat, labelled as documentation."]
+    # the PR's files came from the API (for the paths filter and the files node), all sent
+    assert len(github.calls("pulls/list-files")) == 2

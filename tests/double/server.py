@@ -1,0 +1,292 @@
+"""The GitHub API test double: a real HTTP server on 127.0.0.1 with state.
+
+It verifies the App JWT against the App's public key and the installation tokens it issued;
+checks every request against the OpenAPI description (method, path, parameters, body) and
+every answer it gives against the same description; records what was asked and written;
+and injects latency, 5xx, 429 and secondary rate limits by rule. One double serves every
+test (through the `github` fixture), the benchmarks and `make run`'s demo.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.double.openapi import Spec, load_spec
+from tests.double.state import Request, World
+
+APP_ID = "424242"
+
+
+@cache
+def _app_key() -> rsa.RSAPrivateKey:
+    """The App's key pair, made once per test session (RSA generation is slow)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with `status` (and headers/body) `times` times; or only delay."""
+
+    method: str
+    path: str  # a regular expression over the path
+    status: int | None = None
+    times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.times > 0
+            and self.method in (method, "*")
+            and re.search(self.path, path) is not None
+        )
+
+
+@dataclass
+class Recorded:
+    """One request the double answered."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    status: int
+    operation: str | None
+    auth: str
+
+
+class GitHubDouble:
+    """Start with `start()`, point the client at `url`, read `requests`, `violations`, `world`."""
+
+    def __init__(self, spec: Spec | None = None) -> None:
+        self.spec = spec or load_spec()
+        self.world = World(self.spec)
+        self.key = _app_key()
+        self.private_key_pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        self.app_id = APP_ID
+        self.requests: list[Recorded] = []
+        self.violations: list[str] = []
+        self.faults: list[Fault] = []
+        self.rate_remaining = 5000
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> GitHubDouble:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def _serve(self) -> None:
+                double._serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- test helpers ------------------------------------------------------------------------
+
+    def add_installation(self, installation_id: int, account: str) -> None:
+        self.world.installations[installation_id] = account
+
+    def inject(self, method: str, path: str, **fault: Any) -> Fault:
+        """Add a fault rule (see Fault)."""
+        rule = Fault(method, path, **fault)
+        self.faults.append(rule)
+        return rule
+
+    def writes(self) -> list[Recorded]:
+        """Successful non-GET requests, in order (the writes GitHub would have applied)."""
+        return [
+            r
+            for r in self.requests
+            if r.method != "GET" and 200 <= r.status < 300 and "access_tokens" not in r.path
+        ]
+
+    def calls(self, operation: str) -> list[Recorded]:
+        return [r for r in self.requests if r.operation == operation]
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        method = handler.command
+        parts = urlsplit(handler.path)
+        path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        body: Any = None
+        problems: list[str] = []
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                problems.append("the body is not JSON")
+        op, params, path_exists = self.spec.find(method, path)
+        auth = handler.headers.get("Authorization", "")
+        status, answer, headers = 0, None, {}
+        if op is None:
+            problems.append(f"{method} {path} is not in the OpenAPI description")
+            status, answer = (405 if path_exists else 404), {"message": "Not Found"}
+        else:
+            problems += self.spec.check_request(op, params, query, body, bool(raw))
+            for header, wanted in (("X-GitHub-Api-Version", "2022-11-28"),):
+                if handler.headers.get(header) != wanted:
+                    problems.append(f"header {header} must be {wanted}")
+            if not handler.headers.get("User-Agent"):
+                problems.append("no User-Agent (GitHub rejects such requests)")
+        if problems:
+            with self.lock:
+                self.violations += [f"{method} {path}: {p}" for p in problems]
+            if status == 0:
+                status, answer = 422, {"message": "Validation Failed", "errors": problems}
+        installation: int | None = None
+        if status == 0 and op is not None:
+            status, answer, installation = self._authenticate(path, auth)
+        if status == 0 and op is not None:
+            fault = self._fault(method, path)
+            if fault is not None:
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.status is not None:
+                    status, answer, headers = (
+                        fault.status,
+                        fault.body or {"message": "injected"},
+                        dict(fault.headers),
+                    )
+        if status == 0 and op is not None:
+            request = Request(
+                method,
+                path,
+                {k: unquote(v) if k != "name" else v for k, v in params.items()},
+                query,
+                body,
+                handler.headers.get("Accept", ""),
+                installation,
+            )
+            with self.lock:
+                status, answer, headers = self.world.handle(op.operation_id, request)
+            if isinstance(answer, dict | list) and status < 500:
+                answer = self.spec.conform(op, status, answer)
+                errors = self.spec.check_response(op, status, answer)
+                if errors:
+                    with self.lock:
+                        self.violations += [f"{method} {path} answer: {e}" for e in errors[:5]]
+        with self.lock:
+            self.requests.append(
+                Recorded(
+                    method,
+                    path,
+                    query,
+                    body,
+                    status,
+                    op.operation_id if op else None,
+                    auth.split(" ")[0],
+                )
+            )
+            self.rate_remaining = max(0, self.rate_remaining - 1)
+            remaining = self.rate_remaining
+        headers.setdefault("x-ratelimit-limit", "5000")
+        headers.setdefault("x-ratelimit-remaining", str(remaining))
+        headers.setdefault("x-ratelimit-reset", str(int(time.time()) + 3600))
+        if "link" in headers:
+            headers["link"] = headers["link"].replace("{base}", self.url)
+        self._write(handler, status, answer, headers)
+
+    def _authenticate(self, path: str, auth: str) -> tuple[int, Any, int | None]:
+        scheme, _, credential = auth.partition(" ")
+        if path.startswith("/app"):
+            if scheme != "Bearer":
+                return 401, {"message": "A JSON web token could not be decoded"}, None
+            try:
+                claims = jwt.decode(
+                    credential,
+                    self.key.public_key(),
+                    algorithms=["RS256"],
+                    options={"require": ["iat", "exp", "iss"]},
+                )
+            except jwt.PyJWTError as exc:
+                return (
+                    401,
+                    {
+                        "message": f"'Expiration time' claim ('exp') is invalid or the JWT is bad: {exc}"
+                    },
+                    None,
+                )
+            now = time.time()
+            if (
+                str(claims["iss"]) != self.app_id
+                or claims["exp"] > now + 600
+                or claims["iat"] > now + 1
+            ):
+                return 401, {"message": "'Issued at' or 'Expiration time' claim is invalid"}, None
+            return 0, None, None
+        if scheme.lower() not in ("token", "bearer"):
+            return 401, {"message": "Requires authentication"}, None
+        with self.lock:
+            found = self.world.tokens.get(credential)
+        if found is None or found[1] <= time.time():
+            return 401, {"message": "Bad credentials"}, None
+        return 0, None, found[0]
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    @staticmethod
+    def _write(
+        handler: BaseHTTPRequestHandler, status: int, answer: Any, headers: dict[str, str]
+    ) -> None:
+        if answer is None:
+            data = b""
+        elif isinstance(answer, str):
+            data = answer.encode()
+            headers.setdefault("content-type", "text/plain; charset=utf-8")
+        else:
+            data = json.dumps(answer).encode()
+            headers.setdefault("content-type", "application/json; charset=utf-8")
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)

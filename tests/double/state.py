@@ -1,0 +1,499 @@
+"""The double's in-memory GitHub: repositories, pull requests, issues, comments, labels,
+check runs and statuses, with a handler per REST operation (keyed by operationId).
+
+Response bodies start from GitHub's own example bodies in the OpenAPI description and
+carry the double's state on top, so they validate against the same description.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.double.openapi import Spec
+
+API = "http://api.github.invalid"
+NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+
+
+def sha_of(text: str) -> str:
+    """A stable 40-hex SHA for test data."""
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@dataclass
+class Pull:
+    number: int
+    title: str = "A pull request"
+    head_sha: str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    head_ref: str = "changes"
+    base_ref: str = "main"
+    user: str = "octocat"
+    files: list[str] = field(default_factory=list)
+    state: str = "open"
+    merged: bool = False
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Issue:
+    number: int
+    title: str = "An issue"
+    body: str = ""
+    state: str = "open"
+    state_reason: str | None = None
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class Request:
+    """What a handler sees."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+    accept: str
+    installation_id: int | None
+
+
+Response = tuple[int, Any, dict[str, str]]
+
+
+class World:
+    """The state of the fake GitHub."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.repos: dict[str, Repo] = {}
+        self.installations: dict[int, str] = {}  # id -> account login
+        self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expires_at)
+        self.token_ttl = 3600.0
+        self._ids = itertools.count(1000)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def repo(self, owner: str, name: str) -> Repo:
+        """Get or create a repository."""
+        key = f"{owner}/{name}".lower()
+        if key not in self.repos:
+            self.repos[key] = Repo(owner, name)
+        return self.repos[key]
+
+    def add_pull(self, repo: str, number: int, **fields: Any) -> Pull:
+        """Create a pull request (and its issue, as on GitHub)."""
+        owner, name = repo.split("/")
+        target = self.repo(owner, name)
+        labels = fields.pop("labels", [])
+        pull = Pull(number, **fields)
+        target.pulls[number] = pull
+        target.issues[number] = Issue(number, title=pull.title, labels=list(labels))
+        return pull
+
+    def add_issue(self, repo: str, number: int, **fields: Any) -> Issue:
+        owner, name = repo.split("/")
+        issue = Issue(number, **fields)
+        self.repo(owner, name).issues[number] = issue
+        return issue
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def _repo(self, request: Request) -> Repo | None:
+        return self.repos.get(f"{request.params['owner']}/{request.params['repo']}".lower())
+
+    def handle(self, operation_id: str, request: Request) -> Response:
+        """Answer one request."""
+        handler = getattr(self, "op_" + operation_id.replace("/", "__").replace("-", "_"), None)
+        if handler is None:
+            return 501, {"message": f"the double does not implement {operation_id}"}, {}
+        if "owner" in request.params and self._repo(request) is None:
+            return 404, NOT_FOUND, {}
+        result: Response = handler(request)
+        return result
+
+    # --- representations ------------------------------------------------------------------
+
+    def _label(self, name: str) -> dict[str, Any]:
+        label = self.spec.example("label-items")[0]
+        label.update(name=name, id=int(sha_of(name)[:8], 16), node_id=f"LA_{sha_of(name)[:10]}")
+        label["url"] = f"{API}/labels/{name}"
+        return label
+
+    def _comment(self, repo: Repo, number: int, comment_id: int, body: str) -> dict[str, Any]:
+        comment = self.spec.example("issue-comment")
+        comment.update(
+            id=comment_id,
+            body=body,
+            url=f"{API}/repos/{repo.full_name}/issues/comments/{comment_id}",
+            html_url=f"https://github.invalid/{repo.full_name}/issues/{number}#issuecomment-{comment_id}",
+            issue_url=f"{API}/repos/{repo.full_name}/issues/{number}",
+        )
+        return comment
+
+    def _issue(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+        body = self.spec.example("issue")
+        body.update(
+            number=issue.number,
+            title=issue.title,
+            body=issue.body,
+            state=issue.state,
+            labels=[self._label(n) for n in issue.labels],
+            html_url=f"https://github.invalid/{repo.full_name}/issues/{issue.number}",
+            url=f"{API}/repos/{repo.full_name}/issues/{issue.number}",
+        )
+        body["assignees"] = [dict(body["user"], login=a) for a in issue.assignees]
+        body["assignee"] = body["assignees"][0] if body["assignees"] else None
+        if issue.state_reason is not None:
+            body["state_reason"] = issue.state_reason
+        else:
+            body.pop("state_reason", None)
+        return body
+
+    def _pull(self, repo: Repo, pull: Pull) -> dict[str, Any]:
+        body = self.spec.example("pull-request")
+        body.update(number=pull.number, title=pull.title, state=pull.state, merged=pull.merged)
+        body["head"]["sha"], body["head"]["ref"] = pull.head_sha, pull.head_ref
+        body["base"]["ref"] = pull.base_ref
+        body["user"]["login"] = pull.user
+        body["labels"] = [self._label(n) for n in repo.issues[pull.number].labels]
+        return body
+
+    def _page(self, request: Request, items: list[Any]) -> Response:
+        per_page = min(int(request.query.get("per_page", ["30"])[-1]), 100)
+        page = int(request.query.get("page", ["1"])[-1])
+        start = (page - 1) * per_page
+        chunk = items[start : start + per_page]
+        headers = {}
+        last = max(1, -(-len(items) // per_page))
+        if page < last:
+            base = f"{request.path}?per_page={per_page}"
+            headers["link"] = (
+                f'<{{base}}{base}&page={page + 1}>; rel="next", <{{base}}{base}&page={last}>; rel="last"'
+            )
+        return 200, chunk, headers
+
+    # --- the App -------------------------------------------------------------------------
+
+    def op_apps__create_installation_access_token(self, request: Request) -> Response:
+        installation = int(request.params["installation_id"])
+        if installation not in self.installations:
+            return 404, NOT_FOUND, {}
+        token = "ghs_" + secrets.token_hex(18)
+        expires = time.time() + self.token_ttl
+        self.tokens[token] = (installation, expires)
+        body = self.spec.example("installation-token")
+        body.update(
+            token=token, expires_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+        )
+        return 201, body, {}
+
+    def op_apps__get_installation(self, request: Request) -> Response:
+        installation = int(request.params["installation_id"])
+        if installation not in self.installations:
+            return 404, NOT_FOUND, {}
+        body = self.spec.example("base-installation")
+        body["id"] = installation
+        body["account"]["login"] = self.installations[installation]
+        return 200, body, {}
+
+    def op_apps__get_authenticated(self, request: Request) -> Response:
+        return 200, self.spec.example("integration"), {}
+
+    # --- pull requests --------------------------------------------------------------------
+
+    def _pull_of(self, request: Request) -> tuple[Repo, Pull] | None:
+        repo = self._repo(request)
+        number = int(request.params["pull_number"])
+        if repo is None or number not in repo.pulls:
+            return None
+        return repo, repo.pulls[number]
+
+    def op_pulls__get(self, request: Request) -> Response:
+        found = self._pull_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        repo, pull = found
+        if "diff" in request.accept:
+            diff = "".join(
+                f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n@@ -1 +1 @@\n-old\n+new\n"
+                for f in pull.files
+            )
+            return 200, diff, {"content-type": "text/plain; charset=utf-8"}
+        return 200, self._pull(repo, pull), {}
+
+    def op_pulls__list_files(self, request: Request) -> Response:
+        found = self._pull_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        template = self.spec.example("diff-entry-items")[0]
+        entries = []
+        for name in found[1].files[:3000]:
+            entry = dict(template, filename=name, sha=sha_of(name), status="modified")
+            entry["blob_url"] = entry["raw_url"] = entry["contents_url"] = (
+                f"https://github.invalid/{name}"
+            )
+            entries.append(entry)
+        return self._page(request, entries)
+
+    def op_pulls__list_review_comments(self, request: Request) -> Response:
+        return (404, NOT_FOUND, {}) if self._pull_of(request) is None else self._page(request, [])
+
+    def op_pulls__create_review(self, request: Request) -> Response:
+        found = self._pull_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        states = {
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+            "COMMENT": "COMMENTED",
+        }
+        review = self.spec.example("pull-request-review")
+        review.update(
+            id=self.next_id(),
+            body=request.body.get("body", ""),
+            state=states.get(request.body.get("event", ""), "PENDING"),
+        )
+        found[1].reviews.append(review)
+        return 200, review, {}
+
+    def op_pulls__request_reviewers(self, request: Request) -> Response:
+        found = self._pull_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        found[1].requested.extend(
+            request.body.get("reviewers", []) + request.body.get("team_reviewers", [])
+        )
+        return 201, self.spec.example("pull-request-review-request"), {}
+
+    def op_pulls__merge(self, request: Request) -> Response:
+        found = self._pull_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        pull = found[1]
+        if request.body.get("sha") not in (None, pull.head_sha):
+            return (
+                409,
+                {
+                    "message": "Head branch was modified. Review and try the merge again.",
+                    "documentation_url": "https://docs.github.com/rest",
+                },
+                {},
+            )
+        pull.merged, pull.state = True, "closed"
+        body = self.spec.example("pull-request-merge-result-response-if-merge-was-successful")
+        body["sha"] = sha_of(f"merge-{pull.number}")
+        return 200, body, {}
+
+    # --- issues ----------------------------------------------------------------------------
+
+    def _issue_of(self, request: Request) -> tuple[Repo, Issue] | None:
+        repo = self._repo(request)
+        number = int(request.params["issue_number"])
+        if repo is None or number not in repo.issues:
+            return None
+        return repo, repo.issues[number]
+
+    def op_issues__list_comments(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        return (
+            (404, NOT_FOUND, {}) if found is None else self._page(request, list(found[1].comments))
+        )
+
+    def op_issues__create_comment(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        repo, issue = found
+        comment = self._comment(repo, issue.number, self.next_id(), request.body["body"])
+        issue.comments.append(comment)
+        return 201, comment, {}
+
+    def op_issues__update_comment(self, request: Request) -> Response:
+        repo = self._repo(request)
+        comment_id = int(request.params["comment_id"])
+        for issue in repo.issues.values() if repo else []:
+            for comment in issue.comments:
+                if comment["id"] == comment_id:
+                    comment["body"] = request.body["body"]
+                    return 200, comment, {}
+        return 404, NOT_FOUND, {}
+
+    def op_issues__update(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        repo, issue = found
+        for key in ("title", "body", "state", "state_reason"):
+            if key in request.body:
+                setattr(issue, key, request.body[key])
+        return 200, self._issue(repo, issue), {}
+
+    def op_issues__add_labels(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        issue = found[1]
+        for name in request.body.get("labels", []):
+            if name.lower() not in {n.lower() for n in issue.labels}:
+                issue.labels.append(name)
+        return 200, [self._label(n) for n in issue.labels], {}
+
+    def op_issues__remove_label(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        issue = found[1]
+        from urllib.parse import unquote
+
+        name = unquote(request.params["name"])
+        if name not in issue.labels:
+            return (
+                404,
+                {
+                    "message": "Label does not exist",
+                    "documentation_url": "https://docs.github.com/rest",
+                },
+                {},
+            )
+        issue.labels.remove(name)
+        return 200, [self._label(n) for n in issue.labels], {}
+
+    def op_issues__add_assignees(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        repo, issue = found
+        issue.assignees.extend(
+            a for a in request.body.get("assignees", []) if a not in issue.assignees
+        )
+        return 201, self._issue(repo, issue), {}
+
+    def op_issues__create(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        number = max([0, *repo.issues]) + 1
+        issue = Issue(
+            number,
+            title=request.body["title"],
+            body=request.body.get("body") or "",
+            labels=list(request.body.get("labels", [])),
+            assignees=list(request.body.get("assignees", [])),
+        )
+        repo.issues[number] = issue
+        return 201, self._issue(repo, issue), {}
+
+    # --- commits, contents, checks, statuses, dispatches ---------------------------------------
+
+    def op_repos__get(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        body = self.spec.example("full-repository-default-response")
+        body.update(name=repo.name, full_name=repo.full_name)
+        return 200, body, {}
+
+    def op_repos__get_commit(self, request: Request) -> Response:
+        body = self.spec.example("commit")
+        body["sha"] = request.params["ref"]
+        return 200, body, {}
+
+    def op_repos__compare_commits_with_basehead(self, request: Request) -> Response:
+        return 200, self.spec.example("commit-comparison"), {}
+
+    def op_repos__get_content(self, request: Request) -> Response:
+        from urllib.parse import unquote
+
+        repo = self._repo(request)
+        path = unquote(request.params["path"])
+        if repo is None or path not in repo.files:
+            return 404, NOT_FOUND, {}
+        body = self.spec.example("content-file-response-if-content-is-a-file")
+        content = repo.files[path]
+        body.update(
+            path=path, name=path.rsplit("/", 1)[-1], sha=sha_of(content), size=len(content.encode())
+        )
+        body["content"] = base64.b64encode(content.encode()).decode()
+        return 200, body, {}
+
+    def op_checks__create(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        run = self.spec.example("check-run-example-of-completed-conclusion")
+        run.update(id=self.next_id(), name=request.body["name"], head_sha=request.body["head_sha"])
+        run.update({k: request.body[k] for k in ("status", "conclusion") if k in request.body})
+        if "output" in request.body:
+            run["output"].update(
+                {
+                    k: request.body["output"][k]
+                    for k in ("title", "summary", "text")
+                    if k in request.body["output"]
+                }
+            )
+        repo.check_runs[run["id"]] = run
+        return 201, run, {}
+
+    def op_checks__update(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        run = repo.check_runs.get(int(request.params["check_run_id"]))
+        if run is None:
+            return 404, NOT_FOUND, {}
+        run.update(
+            {k: request.body[k] for k in ("name", "status", "conclusion") if k in request.body}
+        )
+        return 200, run, {}
+
+    def op_repos__create_commit_status(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        status = self.spec.example("status")
+        status.update(
+            id=self.next_id(),
+            **{
+                k: request.body[k]
+                for k in ("state", "context", "description", "target_url")
+                if k in request.body
+            },
+        )
+        status["sha"] = request.params["sha"]
+        repo.statuses.append(status)
+        return 201, {k: v for k, v in status.items() if k != "sha"}, {}
+
+    def op_repos__create_dispatch_event(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        repo.dispatches.append({"kind": "repository_dispatch", **request.body})
+        return 204, None, {}
+
+    def op_actions__create_workflow_dispatch(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        repo.dispatches.append(
+            {"kind": "workflow_dispatch", "workflow": request.params["workflow_id"], **request.body}
+        )
+        return 204, None, {}
