@@ -37,7 +37,14 @@ class ExecutionOptions:
     clock: Callable[[], float] = time.time
     sleep: Sleep = asyncio.sleep
     groups: ConcurrencyGroups | None = None
-    extra_calls: list[Any] = field(default_factory=list)
+    # idempotency key (delivery:rule:node) -> outputs of nodes an earlier attempt of this
+    # run completed; they are not run again, so a retried run does not write twice
+    completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def idempotency_key(delivery: str, rule: str, node: str) -> str:
+    """The key of a node's writes: one delivery, one rule, one node."""
+    return f"{delivery}:{rule}:{node}"
 
 
 def github_context(event: Event) -> dict[str, Any]:
@@ -235,6 +242,13 @@ class _Run:
     async def _node(self, node: Node) -> Outcome:
         node_record = self.record.node(node.id)
         node_record.started_at = self.options.clock()
+        key = idempotency_key(self.event.delivery, self.rule.name, node.id)
+        if key in self.options.completed:
+            node_record.outputs.update(self.options.completed[key])
+            self.record.logs.append(
+                f"{node.id}: done by an earlier attempt of this run; not repeated"
+            )
+            return Outcome(SUCCESS)
         node_type = self.registry.get(node.uses)
         if node_type is None or node_type.run is None:
             return Outcome(FAILURE, error=f"node type {node.uses!r} has no implementation here")
@@ -250,7 +264,7 @@ class _Run:
                 self.record.calls,
                 dry_run=self.options.dry_run,
                 node=node.id,
-                idempotency_key=f"{self.event.delivery}:{self.rule.name}:{node.id}",
+                idempotency_key=key,
             )
             ctx = NodeContext(
                 node_id=node.id,

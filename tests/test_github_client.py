@@ -258,3 +258,42 @@ def test_github_enterprise_base_url_with_a_path_prefix(world: GitHubDouble) -> N
     client = GitHubClient(credentials, base_url=client_url)
     assert client.base_url.endswith("/api/v3")
     asyncio.run(client.aclose())
+
+
+def test_changed_files_come_from_pr_files_and_compare(world: GitHubDouble) -> None:
+    from engine.changed_files import fetch_changed_files
+    from engine.events import parse_event
+
+    pr = parse_event(
+        "pull_request",
+        {
+            "action": "opened",
+            "number": 7,
+            "pull_request": {"number": 7},
+            "repository": {"full_name": REPO},
+        },
+    )
+    commits = [{"added": [f"f{i}"], "removed": [], "modified": []} for i in range(20)]
+    push = parse_event(
+        "push",
+        {
+            "ref": "refs/heads/main",
+            "before": "a" * 40,
+            "after": "b" * 40,
+            "commits": commits,
+            "repository": {"full_name": REPO},
+        },
+    )
+    assert (pr.files_source, push.files_source) == ("pull_request", "compare")
+
+    async def body(client: GitHubClient) -> tuple[Any, Any]:
+        api = client.installation(1)
+        return await fetch_changed_files(api, pr), await fetch_changed_files(api, push)
+
+    pr_files, push_files = run(world, body)
+    expected = tuple(f["filename"] for f in world.spec.example("commit-comparison")["files"])
+    assert (pr_files, push_files) == (("docs/a.md", "src/b.py"), expected)
+    assert (
+        world.calls("repos/compare-commits-with-basehead")[0].path
+        == f"/repos/{REPO}/compare/{'a' * 40}...{'b' * 40}"
+    )

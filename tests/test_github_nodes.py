@@ -362,3 +362,38 @@ def test_retryable_github_error_uses_the_node_retry_policy(world: GitHubDouble) 
     )
     assert (record.status, record.node("n").attempts) == ("success", 2)
     assert len(repo(world).issues[7].comments) == 1
+
+
+def test_a_retried_run_does_not_comment_twice(world: GitHubDouble) -> None:
+    nodes = {
+        "comment": {"uses": "github.issue.comment", "with": {"body": "once"}},
+        "label": {
+            "needs": "comment",
+            "uses": "github.issue.add_labels",
+            "with": {"labels": ["docs"]},
+        },
+    }
+    world.inject("POST", r"/issues/7/labels$", status=500)  # the first attempt dies half-way
+    first = run_nodes(world, nodes)
+    assert [(n.id, n.status) for n in first.nodes] == [("comment", "success"), ("label", "failure")]
+    completed = {f"delivery-1:t:{n.id}": n.outputs for n in first.nodes if n.status == "success"}
+    body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": nodes}
+    rule = compile_rule(json.dumps(body), registry=REGISTRY)
+
+    async def retry() -> RunRecord:
+        client = GitHubClient(
+            AppCredentials.from_pem(APP_ID, world.private_key_pem), base_url=world.url
+        )
+        try:
+            options = ExecutionOptions(
+                github=client.installation(1), dry_run=False, completed=completed
+            )
+            return await execute(rule, pr_event(), REGISTRY, options)
+        finally:
+            await client.aclose()
+
+    second = asyncio.run(retry())
+    assert second.status == "success"
+    assert [c["body"] for c in repo(world).issues[7].comments] == ["once"]
+    assert repo(world).issues[7].labels == ["bug", "docs"]
+    assert second.node("comment").outputs == first.node("comment").outputs
