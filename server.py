@@ -1,10 +1,12 @@
-"""The ASGI entry point: `uvicorn server:app`."""
+"""The ASGI entry point: `uvicorn server:app` (settings come from the environment)."""
 
 from __future__ import annotations
 
 import os
 
 from engine.settings import Settings
-from engine.web import create_app
+from engine.web import configure_logging, create_app
 
-app = create_app(Settings.from_mapping(os.environ))
+settings = Settings.from_mapping(os.environ)
+configure_logging(settings)
+app = create_app(settings)

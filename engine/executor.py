@@ -40,6 +40,9 @@ class ExecutionOptions:
     # idempotency key (delivery:rule:node) -> outputs of nodes an earlier attempt of this
     # run completed; they are not run again, so a retried run does not write twice
     completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # called with each node's record when the node finishes (the server persists it)
+    on_node: Callable[[NodeRecord], None] | None = None
+    deadline: float | None = None
 
 
 def idempotency_key(delivery: str, rule: str, node: str) -> str:
@@ -238,6 +241,8 @@ class _Run:
         if node_record.finished_at is None:
             node_record.finished_at = self.options.clock()
         self.contexts["nodes"][node_id] = {"outputs": node_record.outputs, "status": outcome.status}
+        if self.options.on_node is not None:
+            self.options.on_node(node_record)
 
     async def _node(self, node: Node) -> Outcome:
         node_record = self.record.node(node.id)

@@ -5,17 +5,64 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from engine.diagnostics import HookwiseError
+
+
+class SettingsError(HookwiseError):
+    """A setting is missing or malformed; the server refuses to start."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
 
 @dataclass(frozen=True)
 class Settings:
-    """Server configuration (DESIGN §5)."""
+    """Server configuration (DESIGN §5); secrets are kept out of repr()."""
 
     rules_path: str = "rules/"
     database_url: str = "sqlite:///hookwise.db"
     github_api_base_url: str = "https://api.github.com"
     app_id: str | None = None
     app_private_key: str | None = field(default=None, repr=False)
+    app_login: str | None = None  # the App's bot login (slug[bot]); its own events are ignored
+    app_slug: str | None = None
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    insecure_no_signature: bool = False
+    workers: int = 4
+    lease_seconds: float = 60.0
+    retention_days: float = 30.0
+    rate_webhooks: int = 1000  # per minute per client IP
+    rate_auth: int = 100
+    rate_api: int = 500  # per minute per user
+    allowed_cidrs: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_jwks_url: str | None = None
+    jwt_audience: str = "authenticated"
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    frontend_url: str | None = None
+    state_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -28,15 +75,39 @@ class Settings:
         key = env.get("GITHUB_APP_PRIVATE_KEY") or None
         key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
         if key is None and key_path:
-            with open(key_path, encoding="utf-8") as handle:
-                key = handle.read()
+            try:
+                with open(key_path, encoding="utf-8") as handle:
+                    key = handle.read()
+            except OSError as exc:
+                raise SettingsError(
+                    f"GITHUB_APP_PRIVATE_KEY_PATH: cannot read {key_path}: {exc.strerror}"
+                ) from None
+        slug = env.get("GITHUB_APP_SLUG") or None
         return cls(
-            app_private_key=key,
             rules_path=env.get("HOOKWISE_RULES", "rules/"),
             database_url=env.get("DATABASE_URL", "sqlite:///hookwise.db"),
             github_api_base_url=env.get("GITHUB_API_BASE_URL", "https://api.github.com"),
             app_id=env.get("GITHUB_APP_ID") or None,
+            app_private_key=key,
+            app_slug=slug,
+            app_login=env.get("HOOKWISE_APP_LOGIN") or (f"{slug}[bot]" if slug else None),
             webhook_secrets=secrets,
+            insecure_no_signature=env.get("HOOKWISE_INSECURE_NO_SIGNATURE", "")
+            in ("1", "true", "yes"),
+            workers=_int(env, "HOOKWISE_WORKERS", 4),
+            lease_seconds=_float(env, "HOOKWISE_LEASE_SECONDS", 60.0),
+            retention_days=_float(env, "HOOKWISE_RETENTION_DAYS", 30.0),
+            rate_webhooks=_int(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000),
+            rate_auth=_int(env, "HOOKWISE_RATE_LIMIT_AUTH", 100),
+            rate_api=_int(env, "HOOKWISE_RATE_LIMIT_API", 500),
+            allowed_cidrs=_list(env, "HOOKWISE_ALLOWED_CIDRS"),
+            log_level=env.get("HOOKWISE_LOG_LEVEL", "INFO").upper(),
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_jwks_url=env.get("JWT_JWKS_URL") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or "authenticated",
+            encryption_keys=_list(env, "ENCRYPTION_KEY"),
+            frontend_url=env.get("HOOKWISE_FRONTEND_URL") or None,
+            state_secret=env.get("HOOKWISE_STATE_SECRET") or None,
         )
 
     def with_rules(self, path: str) -> Settings:

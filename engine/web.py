@@ -1,29 +1,316 @@
-"""The web application (FastAPI). The full webhook surface comes with the server issue."""
+"""The web application (FastAPI): webhook ingest, health, metrics; server.py creates it.
+
+The webhook route does the least it can before answering: verify the signature, parse,
+match with what the payload carries (no API calls), and commit the delivery with its jobs
+in one transaction. Workers run the jobs after the answer (engine.worker).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine import logs
+from engine.events import parse_event
+from engine.github import GitHubClient, credentials_from_settings
+from engine.ingest import MAX_BODY_BYTES, Accepted, check_webhook
+from engine.matcher import RuleIndex, match
+from engine.metrics import Metrics
+from engine.ratelimit import RateLimiter
+from engine.registry import default_registry
 from engine.ruleset import load_rules
-from engine.settings import Settings
+from engine.settings import Settings, SettingsError
+from engine.store import SQLiteStore, StoredDelivery
+from engine.worker import WorkerPool
+
+log = logging.getLogger("hookwise.web")
+WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
+TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app for these settings (rules are loaded and checked at start-up)."""
-    ruleset = load_rules([settings.rules_path])
-    app = FastAPI(title="hookwise", version="0.1.0")
-    app.state.settings = settings
-    app.state.ruleset = ruleset
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """A JSON error body: {"error": message}."""
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class Hookwise:
+    """The running server's parts, shared by the routes."""
+
+    def __init__(self, settings: Settings, store: SQLiteStore | None = None) -> None:
+        if not settings.webhook_secrets and not settings.insecure_no_signature:
+            raise SettingsError(
+                "GITHUB_WEBHOOK_SECRET is not set, so webhook signatures cannot be verified; set it, "
+                "or set HOOKWISE_INSECURE_NO_SIGNATURE=1 for local development only"
+            )
+        self.settings = settings
+        self.registry = default_registry()
+        self.ruleset = load_rules([settings.rules_path], self.registry)
+        self.index = RuleIndex(self.ruleset.rules)
+        self.store = store or SQLiteStore.from_url(settings.database_url)
+        self.metrics = Metrics()
+        credentials = credentials_from_settings(settings)
+        self.github = (
+            GitHubClient(credentials, base_url=settings.github_api_base_url)
+            if credentials
+            else None
+        )
+        self.workers = WorkerPool(
+            self.store,
+            {r.name: r for r in self.ruleset.rules},
+            self.registry,
+            settings,
+            self.metrics,
+            self.github,
+        )
+        self.limits = {
+            "webhook": RateLimiter(settings.rate_webhooks),
+            "auth": RateLimiter(settings.rate_auth),
+            "api": RateLimiter(settings.rate_api),
+        }
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs]
+        self.metrics.on_scrape(self._scrape)
+
+    def _scrape(self) -> None:
+        self.metrics.queue_depth.set(self.store.queue_depth())
+        self.metrics.installations.set(self.store.active_installations())
+        if self.github is not None:
+            for installation, remaining in self.github.rate_remaining.items():
+                self.metrics.rate_limit.labels(installation).set(remaining)
+            self.metrics.token_refreshes.set(self.github.token_refreshes)
+
+    async def retention(self) -> None:
+        """Prune old payloads every hour (delivery metadata and runs stay)."""
+        while True:
+            cutoff = time.time() - self.settings.retention_days * 86400
+            pruned = self.store.prune_payloads(cutoff)
+            if pruned:
+                log.info("pruned old payloads", extra={"deliveries": pruned})
+            await asyncio.sleep(3600)
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    async def ingest(self, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        body = await _read_capped(request, MAX_BODY_BYTES)
+        if body is None:
+            self.metrics.rejected.labels("too_large").inc()
+            return error(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+        secrets = () if self.settings.insecure_no_signature else self.settings.webhook_secrets
+        checked = check_webhook(dict(request.headers), body, secrets)
+        if not isinstance(checked, Accepted):
+            self.metrics.rejected.labels(checked.reason).inc()
+            log.info("webhook refused", extra={"status": checked.status, "reason": checked.reason})
+            return error(checked.status, checked.error)
+        event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
+        result = match(event, self.index, app_login=self.settings.app_login)
+        jobs = [(m.rule.name, "run") for m in result.matched] + [
+            (m.rule.name, "files") for m in result.pending
+        ]
+        rejected = result.rejected[:TRACE_LIMIT]
+        trace = {
+            "matched": [m.rule.name for m in result.matched],
+            "pending": [m.rule.name for m in result.pending],
+            "not_matched": [{"rule": r.rule.name, "reason": r.reason} for r in rejected],
+            "not_candidates": len(self.index.rules) - len(jobs) - len(rejected),
+        }
+        stored = StoredDelivery(
+            delivery_id=checked.delivery,
+            event=checked.event,
+            action=event.action,
+            installation_id=event.installation_id,
+            repository=event.repository,
+            payload=checked.payload,
+            headers=checked.headers,
+            received_at=time.time(),
+            status="queued" if jobs else "done",
+            match_trace=trace,
+        )
+        if not self.store.record_delivery(stored, jobs):
+            self.metrics.duplicates.inc()
+            return JSONResponse(
+                {
+                    "delivery": checked.delivery,
+                    "event": checked.event,
+                    "matched": [],
+                    "duplicate": True,
+                },
+                status_code=200,
+            )
+        self._installation_event(event.name, checked.payload)
+        if jobs:
+            self.workers.wake()
+        self.metrics.received.labels(checked.event).inc()
+        self.metrics.ingest.observe(time.perf_counter() - started)
+        answer = {
+            "delivery": checked.delivery,
+            "event": checked.event,
+            "matched": trace["matched"],
+            "pending": trace["pending"],
+            "duplicate": False,
+        }
+        return JSONResponse(answer, status_code=200 if checked.event == "ping" else 202)
+
+    def _installation_event(self, name: str, payload: dict[str, Any]) -> None:
+        """Keep the installations table in step with installation events."""
+        if name not in ("installation", "installation_repositories"):
+            return
+        installation = payload.get("installation") or {}
+        installation_id = installation.get("id")
+        if not isinstance(installation_id, int):
+            return
+        account = installation.get("account") or {}
+        action = payload.get("action")
+        now = time.time()
+        if name == "installation" and action == "deleted":
+            self.store.set_installation(installation_id, deleted_at=now)
+            return
+        repos = [r["full_name"] for r in payload.get("repositories") or [] if "full_name" in r]
+        known = self.store.installation(installation_id)
+        if name == "installation_repositories":
+            current = set(known["repositories"]) if known else set()
+            current |= {r["full_name"] for r in payload.get("repositories_added") or []}
+            current -= {r["full_name"] for r in payload.get("repositories_removed") or []}
+            repos = sorted(current)
+        self.store.upsert_installation(
+            installation_id,
+            account=account.get("login"),
+            account_type=account.get("type"),
+            repositories=repos if (repos or name == "installation_repositories") else None,
+        )
+        if action == "suspend":
+            self.store.set_installation(installation_id, suspended_at=now)
+        elif action == "unsuspend":
+            self.store.set_installation(installation_id, suspended_at=None)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    settings: Settings, *, store: SQLiteStore | None = None, start_workers: bool = True
+) -> FastAPI:
+    """Build the ASGI app; rules are loaded and checked, and settings validated, right here."""
+    hookwise = Hookwise(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
+        if start_workers:
+            hookwise.workers.start()
+            tasks.append(asyncio.create_task(hookwise.retention()))
+        if settings.dry_run:
+            log.warning(
+                "no GitHub App credentials: running in dry-run mode (writes are recorded, not sent)"
+            )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await hookwise.workers.stop()
+            if hookwise.github is not None:
+                await hookwise.github.aclose()
+
+    app = FastAPI(title="hookwise", version="0.1.0", lifespan=lifespan)
+    app.state.hookwise = hookwise
+
+    @app.middleware("http")
+    async def protect(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        client = request.client.host if request.client else "unknown"
+        path = request.url.path
+        group = "webhook" if path in WEBHOOK_PATHS else "auth" if path.endswith("/auth") else "api"
+        if group == "webhook" and hookwise.networks and not _allowed(client, hookwise.networks):
+            hookwise.metrics.rejected.labels("source_ip").inc()
+            response: Response = error(403, "source address is not allowed")
+        elif group != "api" or path.startswith("/api/v1/app"):
+            allowed, wait = hookwise.limits[group].allow(client)
+            if allowed:
+                response = await call_next(request)
+            else:
+                hookwise.metrics.rejected.labels("rate_limited").inc()
+                response = error(429, "too many requests")
+                response.headers["retry-after"] = str(max(1, round(wait)))
+        else:
+            response = await call_next(request)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "invalid request", details=exc.errors())
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error(500, "internal error")
+
+    for path in WEBHOOK_PATHS:
+        app.add_api_route(
+            path, hookwise.ingest, methods=["POST"], include_in_schema=path == WEBHOOK_PATHS[0]
+        )
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        """Liveness with the loaded rule count."""
-        return {
-            "status": "ok",
-            "rules": len(ruleset.rules),
+    def health() -> JSONResponse:
+        """Liveness: database writable, queue depth, workers alive; 503 when unhealthy."""
+        writable = hookwise.store.writable()
+        workers = hookwise.workers.alive or not start_workers
+        body = {
+            "status": "ok" if writable and workers else "unhealthy",
+            "checks": {"database_writable": writable, "workers_alive": workers},
+            "queue_depth": hookwise.store.queue_depth(),
+            "rules": len(hookwise.ruleset.rules),
             "dry_run": settings.dry_run,
         }
+        return JSONResponse(body, status_code=200 if writable and workers else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(
+            hookwise.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     return app
+
+
+def _allowed(host: str, networks: list[Any]) -> bool:
+    with contextlib.suppress(ValueError):
+        address = ipaddress.ip_address(host)
+        return any(address in network for network in networks)
+    return False
+
+
+def configure_logging(settings: Settings) -> None:
+    """JSON logs at the configured level."""
+    logs.configure(settings.log_level)

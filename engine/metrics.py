@@ -1,0 +1,61 @@
+"""Prometheus metrics of the server (one registry per app, so tests can read their own)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The server's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "hookwise_deliveries_received", "Deliveries accepted", ["event"], registry=r
+        )
+        self.duplicates = Counter(
+            "hookwise_deliveries_duplicate", "Deliveries seen before", registry=r
+        )
+        self.rejected = Counter(
+            "hookwise_deliveries_rejected", "Requests refused", ["reason"], registry=r
+        )
+        self.jobs = Counter("hookwise_jobs", "Jobs finished", ["outcome"], registry=r)
+        self.queue_depth = Gauge("hookwise_queue_depth", "Jobs queued or running", registry=r)
+        self.ingest = Histogram(
+            "hookwise_ingest_seconds",
+            "Time to verify, record and match a delivery",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.run_seconds = Histogram(
+            "hookwise_run_seconds",
+            "Duration of rule runs",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.rate_limit = Gauge(
+            "hookwise_github_rate_limit_remaining",
+            "GitHub API requests left in the window",
+            ["installation"],
+            registry=r,
+        )
+        self.token_refreshes = Gauge(
+            "hookwise_github_token_refreshes", "Installation tokens fetched", registry=r
+        )
+        self.installations = Gauge(
+            "hookwise_active_installations", "Active installations", registry=r
+        )
+        self._before_scrape: list[Callable[[], None]] = []
+
+    def on_scrape(self, update: Callable[[], None]) -> None:
+        """Run `update` before each scrape (gauges read from the store or the client)."""
+        self._before_scrape.append(update)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        for update in self._before_scrape:
+            update()
+        return generate_latest(self.registry)

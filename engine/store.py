@@ -1,0 +1,478 @@
+"""Storage: deliveries, the job queue with leases, runs, node runs and installations.
+
+SQLite by default (one file, WAL). Every method is one short transaction, so the server can
+call them from its event loop. A PostgreSQL backend implements the same Store interface
+with the same semantics (claim = UPDATE ... WHERE lease expired, RETURNING).
+
+Durability: a delivery is committed before the webhook is answered. With WAL and
+synchronous=NORMAL a commit survives a crash of the process (kill -9); set
+HOOKWISE_SQLITE_SYNCHRONOUS=FULL to survive a power loss too, at some cost in throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS installations (
+    id INTEGER PRIMARY KEY,
+    account TEXT,
+    account_type TEXT,
+    repositories TEXT NOT NULL DEFAULT '[]',
+    suspended_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted_at REAL
+);
+CREATE TABLE IF NOT EXISTS integrations (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    integration_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    credential_data TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted_at REAL
+);
+CREATE INDEX IF NOT EXISTS integrations_user ON integrations (user_id, deleted_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    delivery_id TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    action TEXT,
+    installation_id INTEGER,
+    repository TEXT,
+    payload TEXT,
+    headers TEXT NOT NULL DEFAULT '{}',
+    received_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    match_trace TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    delivery_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    worker TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (delivery_id, rule, generation)
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, lease_until);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    delivery_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    record TEXT NOT NULL,
+    UNIQUE (delivery_id, rule, generation)
+);
+CREATE TABLE IF NOT EXISTS node_runs (
+    job_id INTEGER NOT NULL,
+    node_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    outputs TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    PRIMARY KEY (job_id, node_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A (delivery, rule) to run, claimed by one worker under a lease."""
+
+    id: int
+    delivery_id: str
+    rule: str
+    generation: int
+    kind: str  # "run", or "files" when the rule waits for the changed files
+    attempts: int
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    """A recorded delivery."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None
+    payload: dict[str, Any] | None
+    headers: dict[str, str]
+    received_at: float
+    status: str
+    match_trace: dict[str, Any]
+
+
+class Store(Protocol):
+    """What the server needs from its database."""
+
+    def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool: ...
+    def claim_job(self, worker: str, lease: float) -> Job | None: ...
+
+
+class SQLiteStore:
+    """The embedded SQLite store (one connection, used from one thread)."""
+
+    def __init__(
+        self, path: str, *, synchronous: str | None = None, clock: Any = time.time
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        if path not in (":memory:", "") and os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        mode = (synchronous or os.environ.get("HOOKWISE_SQLITE_SYNCHRONOUS") or "NORMAL").upper()
+        if mode not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"HOOKWISE_SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {mode!r}")
+        self.db.execute(f"PRAGMA synchronous={mode}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStore:
+        """`sqlite:///relative.db`, `sqlite:////absolute.db` or `sqlite://:memory:`."""
+        if not url.startswith("sqlite:"):
+            raise ValueError(
+                f"unsupported DATABASE_URL {url.split(':', 1)[0]}: (sqlite:/// is built in)"
+            )
+        path = url.removeprefix("sqlite://")
+        path = path[1:] if path.startswith("/") else path
+        return cls(path or ":memory:")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- deliveries -------------------------------------------------------------------------
+
+    def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool:
+        """Store a delivery and its jobs (rule, kind) in one transaction; False if a duplicate."""
+        now = self.clock()
+        with self.transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO deliveries (delivery_id, event, action, installation_id, repository,"
+                    " payload, headers, received_at, status, match_trace)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        delivery.delivery_id,
+                        delivery.event,
+                        delivery.action,
+                        delivery.installation_id,
+                        delivery.repository,
+                        json.dumps(delivery.payload),
+                        json.dumps(delivery.headers),
+                        delivery.received_at,
+                        delivery.status,
+                        json.dumps(delivery.match_trace),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            db.executemany(
+                "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at, updated_at)"
+                " VALUES (?, ?, 0, ?, 'queued', ?, ?)",
+                [(delivery.delivery_id, rule, kind, now, now) for rule, kind in jobs],
+            )
+        return True
+
+    def delivery(self, delivery_id: str) -> StoredDelivery | None:
+        """One delivery by its X-GitHub-Delivery id."""
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,)
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def deliveries(self, limit: int = 50) -> list[StoredDelivery]:
+        """The newest deliveries first."""
+        rows = self.db.execute(
+            "SELECT * FROM deliveries ORDER BY received_at DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def update_delivery(
+        self, delivery_id: str, *, status: str | None = None, trace: dict[str, Any] | None = None
+    ) -> None:
+        """Change a delivery's status and/or match trace."""
+        if status is not None:
+            self.db.execute(
+                "UPDATE deliveries SET status = ? WHERE delivery_id = ?", (status, delivery_id)
+            )
+        if trace is not None:
+            self.db.execute(
+                "UPDATE deliveries SET match_trace = ? WHERE delivery_id = ?",
+                (json.dumps(trace), delivery_id),
+            )
+
+    def add_jobs(self, delivery_id: str, jobs: list[tuple[str, str]]) -> int:
+        """Queue jobs for a replay under a new generation; return the generation."""
+        now = self.clock()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(generation), -1) + 1 FROM jobs WHERE delivery_id = ?",
+                (delivery_id,),
+            ).fetchone()
+            generation = int(row[0]) if row else 0
+            db.executemany(
+                "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                [(delivery_id, rule, generation, kind, now, now) for rule, kind in jobs],
+            )
+        return generation
+
+    def prune_payloads(self, older_than: float) -> int:
+        """Drop the payloads (not the metadata or runs) of deliveries received before a time."""
+        cursor = self.db.execute(
+            "UPDATE deliveries SET payload = NULL, headers = '{}' WHERE received_at < ? AND payload IS NOT NULL"
+            " AND delivery_id NOT IN (SELECT delivery_id FROM jobs WHERE state IN ('queued', 'running'))",
+            (older_than,),
+        )
+        return cursor.rowcount
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def claim_job(self, worker: str, lease: float) -> Job | None:
+        """Take the oldest queued job, or one whose worker's lease ran out (a crash)."""
+        now = self.clock()
+        row = self.db.execute(
+            "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1,"
+            " updated_at = ? WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+            " OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1)"
+            " RETURNING id, delivery_id, rule, generation, kind, attempts",
+            (worker, now + lease, now, now),
+        ).fetchone()
+        if row is None:
+            return None
+        return Job(
+            row["id"],
+            row["delivery_id"],
+            row["rule"],
+            row["generation"],
+            row["kind"],
+            row["attempts"],
+        )
+
+    def extend_lease(self, job_id: int, worker: str, lease: float) -> bool:
+        """Keep a long job's lease; False when another worker took the job over."""
+        cursor = self.db.execute(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+            (self.clock() + lease, job_id, worker),
+        )
+        return cursor.rowcount == 1
+
+    def finish_job(
+        self,
+        job: Job,
+        worker: str,
+        *,
+        state: str,
+        error: str | None = None,
+        run: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark a job done (with its run record) in one transaction; False if not ours."""
+        now = self.clock()
+        with self.transaction() as db:
+            owned = db.execute(
+                "UPDATE jobs SET state = ?, error = ?, lease_until = NULL, updated_at = ?"
+                " WHERE id = ? AND worker = ? AND state = 'running'",
+                (state, error, now, job.id, worker),
+            ).rowcount
+            if not owned:
+                return False
+            if run is not None:
+                db.execute(
+                    "INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at,"
+                    " finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job.id,
+                        job.delivery_id,
+                        job.rule,
+                        job.generation,
+                        run["status"],
+                        run.get("started_at"),
+                        run.get("finished_at"),
+                        json.dumps(run, default=str),
+                    ),
+                )
+        return True
+
+    def queue_depth(self) -> int:
+        """Jobs waiting or running."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+        ).fetchone()
+        return int(row[0])
+
+    def jobs(self, delivery_id: str) -> list[dict[str, Any]]:
+        """The jobs of a delivery."""
+        rows = self.db.execute(
+            "SELECT * FROM jobs WHERE delivery_id = ? ORDER BY id", (delivery_id,)
+        )
+        return [dict(r) for r in rows]
+
+    # --- node runs (idempotency) ---------------------------------------------------------------
+
+    def record_node(self, job_id: int, node: dict[str, Any], key: str) -> None:
+        """Remember a finished node, so a retried job does not repeat its writes."""
+        self.db.execute(
+            "INSERT INTO node_runs (job_id, node_id, idempotency_key, status, attempts, started_at,"
+            " finished_at, outputs, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (job_id, node_id) DO UPDATE SET status = excluded.status,"
+            " attempts = excluded.attempts, finished_at = excluded.finished_at,"
+            " outputs = excluded.outputs, error = excluded.error",
+            (
+                job_id,
+                node["id"],
+                key,
+                node["status"],
+                node.get("attempts", 0),
+                node.get("started_at"),
+                node.get("finished_at"),
+                json.dumps(node.get("outputs", {}), default=str),
+                node.get("error"),
+            ),
+        )
+
+    def completed_nodes(self, job_id: int) -> dict[str, dict[str, Any]]:
+        """idempotency key -> outputs of the job's nodes that already succeeded."""
+        rows = self.db.execute(
+            "SELECT idempotency_key, outputs FROM node_runs WHERE job_id = ? AND status = 'success'",
+            (job_id,),
+        ).fetchall()
+        return {r["idempotency_key"]: json.loads(r["outputs"]) for r in rows}
+
+    def runs(self, delivery_id: str) -> list[dict[str, Any]]:
+        """The run records of a delivery, oldest first."""
+        rows = self.db.execute(
+            "SELECT rule, generation, status, record FROM runs WHERE delivery_id = ? ORDER BY id",
+            (delivery_id,),
+        ).fetchall()
+        return [
+            {
+                "rule": r["rule"],
+                "generation": r["generation"],
+                "status": r["status"],
+                "record": json.loads(r["record"]),
+            }
+            for r in rows
+        ]
+
+    # --- installations ---------------------------------------------------------------------------
+
+    def upsert_installation(
+        self,
+        installation_id: int,
+        *,
+        account: str | None,
+        account_type: str | None,
+        repositories: list[str] | None = None,
+    ) -> None:
+        """Create or refresh an installation (undeleting it)."""
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO installations (id, account, account_type, repositories, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET account = excluded.account,"
+            " account_type = excluded.account_type, updated_at = excluded.updated_at, deleted_at = NULL,"
+            " repositories = CASE WHEN ? THEN excluded.repositories ELSE installations.repositories END",
+            (
+                installation_id,
+                account,
+                account_type,
+                json.dumps(sorted(repositories or [])),
+                now,
+                now,
+                repositories is not None,
+            ),
+        )
+
+    def set_installation(self, installation_id: int, **fields: Any) -> None:
+        """Update columns of an installation (suspended_at, deleted_at, repositories)."""
+        for name, value in fields.items():
+            if name not in ("suspended_at", "deleted_at", "repositories"):
+                raise ValueError(name)
+            stored = json.dumps(sorted(value)) if name == "repositories" else value
+            self.db.execute(
+                f"UPDATE installations SET {name} = ?, updated_at = ? WHERE id = ?",
+                (stored, self.clock(), installation_id),
+            )
+
+    def installation(self, installation_id: int) -> dict[str, Any] | None:
+        """One installation row."""
+        row = self.db.execute(
+            "SELECT * FROM installations WHERE id = ?", (installation_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        found = dict(row)
+        found["repositories"] = json.loads(found["repositories"])
+        return found
+
+    def active_installations(self) -> int:
+        """Installations neither deleted nor suspended."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM installations WHERE deleted_at IS NULL AND suspended_at IS NULL"
+        ).fetchone()
+        return int(row[0])
+
+    def writable(self) -> bool:
+        """Whether the database accepts a write now (for /health)."""
+        try:
+            with self.transaction() as db:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS health_probe (x INTEGER)")
+                db.execute("INSERT INTO health_probe VALUES (1)")
+                db.execute("DELETE FROM health_probe")
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def _delivery(row: sqlite3.Row) -> StoredDelivery:
+    return StoredDelivery(
+        delivery_id=row["delivery_id"],
+        event=row["event"],
+        action=row["action"],
+        installation_id=row["installation_id"],
+        repository=row["repository"],
+        payload=json.loads(row["payload"]) if row["payload"] is not None else None,
+        headers=json.loads(row["headers"]),
+        received_at=row["received_at"],
+        status=row["status"],
+        match_trace=json.loads(row["match_trace"]),
+    )

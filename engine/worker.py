@@ -1,0 +1,182 @@
+"""The worker pool inside the server: claim jobs under a lease, run them, store the runs.
+
+A job is one (delivery, rule). A worker that dies (kill -9) leaves its job `running` with a
+lease that runs out; another worker (after a restart, the new process) claims it again.
+Nodes that already succeeded are not run again (their idempotency keys are in node_runs),
+and `runs` is unique per (delivery, rule, generation), so no job runs twice to completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from engine.changed_files import fetch_changed_files
+from engine.concurrency import ConcurrencyGroups
+from engine.events import parse_event
+from engine.executor import ExecutionOptions, idempotency_key, run_rule
+from engine.github import GitHubClient
+from engine.matcher import FILES_NEEDED, evaluate
+from engine.metrics import Metrics
+from engine.model import Rule
+from engine.record import NodeRecord, RunRecord
+from engine.registry import Registry
+from engine.settings import Settings
+from engine.store import Job, SQLiteStore
+
+log = logging.getLogger("hookwise.worker")
+
+
+class WorkerPool:
+    """N asyncio workers sharing one store, one GitHub client and the loaded rules."""
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        rules: dict[str, Rule],
+        registry: Registry,
+        settings: Settings,
+        metrics: Metrics,
+        github: GitHubClient | None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.registry = registry
+        self.settings = settings
+        self.metrics = metrics
+        self.github = github
+        self.groups = ConcurrencyGroups()
+        self.prefix = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.heartbeat = time.monotonic()
+
+    def start(self) -> None:
+        """Start the workers (call inside the running event loop)."""
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._loop(f"{self.prefix}-w{i}")))
+
+    async def stop(self) -> None:
+        """Stop claiming; cancel running jobs (their leases let them run again later)."""
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def wake(self) -> None:
+        """New jobs are queued."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the workers are running and none crashed."""
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    async def _loop(self, name: str) -> None:
+        while not self._stopping:
+            self.heartbeat = time.monotonic()
+            job = self.store.claim_job(name, self.settings.lease_seconds)
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            try:
+                await self._run(job, name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not kill the worker; the job is failed
+                log.exception(
+                    "job failed unexpectedly", extra={"job": job.id, "delivery": job.delivery_id}
+                )
+                self.store.finish_job(job, name, state="failed", error=f"internal error: {exc!r}")
+                self.metrics.jobs.labels("error").inc()
+
+    async def _run(self, job: Job, worker: str) -> None:
+        delivery = self.store.delivery(job.delivery_id)
+        rule = self.rules.get(job.rule)
+        if delivery is None or delivery.payload is None or rule is None:
+            why = (
+                "the rule is no longer loaded" if rule is None else "the delivery's payload is gone"
+            )
+            self.store.finish_job(job, worker, state="failed", error=why)
+            self.metrics.jobs.labels("failed").inc()
+            return
+        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+        deadline = time.time() + (rule.timeout or 600.0)
+        api = None
+        if self.github is not None and event.installation_id is not None:
+            api = self.github.installation(event.installation_id, deadline=deadline)
+        if job.kind == "files":
+            decided = await self._decide_paths(job, worker, rule, event, api)
+            if decided is None:
+                return
+            event = decided
+        keeper = asyncio.create_task(self._keep_lease(job, worker))
+        started = time.monotonic()
+        try:
+            options = ExecutionOptions(
+                github=api,
+                dry_run=self.settings.dry_run,
+                groups=self.groups,
+                completed=self.store.completed_nodes(job.id),
+                on_node=lambda node: self._node_done(job, rule, event.delivery, node),
+            )
+            record = await run_rule(rule, event, self.registry, options)
+        finally:
+            keeper.cancel()
+        self.metrics.run_seconds.observe(time.monotonic() - started)
+        state = "done" if record.status in ("success", "cancelled") else "failed"
+        if self.store.finish_job(job, worker, state=state, run=_run_json(record)):
+            self.metrics.jobs.labels(record.status).inc()
+        log.info(
+            "run finished",
+            extra={
+                "delivery": job.delivery_id,
+                "rule": rule.name,
+                "status": record.status,
+                "job": job.id,
+            },
+        )
+
+    async def _decide_paths(self, job: Job, worker: str, rule: Rule, event: Any, api: Any) -> Any:
+        """Fetch the changed files and decide a rule that waited for them."""
+        if api is None:
+            self.store.finish_job(
+                job, worker, state="skipped", error="changed files need App credentials"
+            )
+            self.metrics.jobs.labels("skipped").inc()
+            return None
+        event = event.with_files(await fetch_changed_files(api, event))
+        trigger = next((t for t in rule.triggers if t.event in (event.name, None)), None)
+        reason = evaluate(trigger, event) if trigger is not None else "no trigger for this event"
+        if reason is not None and reason is not FILES_NEEDED:
+            self.store.finish_job(job, worker, state="done", error=f"not matched: {reason}")
+            self.metrics.jobs.labels("not_matched").inc()
+            return None
+        return event
+
+    def _node_done(self, job: Job, rule: Rule, delivery: str, node: NodeRecord) -> None:
+        key = idempotency_key(delivery, rule.name, node.id)
+        self.store.record_node(job.id, dataclasses.asdict(node), key)
+
+    async def _keep_lease(self, job: Job, worker: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_seconds / 3)
+            if not self.store.extend_lease(job.id, worker, self.settings.lease_seconds):
+                return
+
+
+def _run_json(record: RunRecord) -> dict[str, Any]:
+    return dataclasses.asdict(record)

@@ -1,0 +1,65 @@
+"""Helpers for server tests: settings, signed requests, waiting for jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.ingest import sign
+from engine.settings import Settings
+
+SECRET = "It's a Secret to Everybody"
+
+
+def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides: Any) -> Settings:
+    """Settings for a test server: a file database under tmp_path, the given rules."""
+    values: dict[str, Any] = {
+        "rules_path": str(rules),
+        "database_url": f"sqlite:///{tmp_path / 'hookwise.db'}",
+        "webhook_secrets": (SECRET,),
+        "workers": 2,
+        "lease_seconds": 5.0,
+    }
+    if github is not None:
+        values.update(
+            app_id=github.app_id,
+            app_private_key=github.private_key_pem,
+            github_api_base_url=github.url,
+        )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def signed(
+    payload: Any, event: str, delivery: str, *, secret: str = SECRET
+) -> tuple[bytes, dict[str, str]]:
+    """A body and the headers GitHub would send with it."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(body, secret),
+        "User-Agent": "GitHub-Hookshot/044aadd",
+    }
+    return body, headers
+
+
+def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll until check() is truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def write_rule(folder: Path, name: str, text: str) -> Path:
+    """Write one rule file and return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(text)
+    return folder
