@@ -42,6 +42,7 @@ class ExecutionOptions:
     completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # called with each node's record when the node finishes (the server persists it)
     on_node: Callable[[NodeRecord], None] | None = None
+    recovering: bool = False  # this run resumes one that was interrupted
     deadline: float | None = None
 
 
@@ -283,6 +284,8 @@ class _Run:
                 logs=self.record.logs,
                 shared=self.shared,
                 changed_files=self.options.changed_files,
+                idempotency_key=key,
+                recovering=self.options.recovering,
             )
             try:
                 async with asyncio.timeout(node.timeout):

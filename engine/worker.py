@@ -131,6 +131,7 @@ class WorkerPool:
                 dry_run=self.settings.dry_run,
                 groups=self.groups,
                 completed=self.store.completed_nodes(job.id),
+                recovering=job.attempts > 1,
                 on_node=lambda node: self._node_done(job, rule, event.delivery, node),
             )
             record = await run_rule(rule, event, self.registry, options)

@@ -122,7 +122,10 @@ CASES: list[tuple[str, dict[str, Any], Callable[[GitHubDouble, RunRecord], None]
         "github.issue.comment",
         node("github.issue.comment", body="Thanks @${{ github.sender }}"),
         lambda g, r: (
-            _eq([c["body"] for c in repo(g).issues[7].comments], ["Thanks @mona"]),
+            _eq(
+                [c["body"] for c in repo(g).issues[7].comments],
+                ["Thanks @mona\n<!-- hookwise:write=delivery-1:t:n -->"],
+            ),
             _eq(r.node("n").outputs["id"], repo(g).issues[7].comments[0]["id"]),
         ),
     ),
@@ -394,6 +397,32 @@ def test_a_retried_run_does_not_comment_twice(world: GitHubDouble) -> None:
 
     second = asyncio.run(retry())
     assert second.status == "success"
-    assert [c["body"] for c in repo(world).issues[7].comments] == ["once"]
+    assert [c["body"] for c in repo(world).issues[7].comments] == [
+        "once\n<!-- hookwise:write=delivery-1:t:comment -->"
+    ]
     assert repo(world).issues[7].labels == ["bug", "docs"]
     assert second.node("comment").outputs == first.node("comment").outputs
+
+
+def test_a_comment_posted_before_a_crash_is_found_not_repeated(world: GitHubDouble) -> None:
+    nodes = {"comment": {"uses": "github.issue.comment", "with": {"body": "once"}}}
+    run_nodes(world, nodes)  # the comment is posted; pretend the record of it was lost
+    body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": nodes}
+    rule = compile_rule(json.dumps(body), registry=REGISTRY)
+
+    async def recover() -> RunRecord:
+        client = GitHubClient(
+            AppCredentials.from_pem(APP_ID, world.private_key_pem), base_url=world.url
+        )
+        try:
+            options = ExecutionOptions(
+                github=client.installation(1), dry_run=False, recovering=True
+            )
+            return await execute(rule, pr_event(), REGISTRY, options)
+        finally:
+            await client.aclose()
+
+    record = asyncio.run(recover())
+    assert record.status == "success"
+    assert len(repo(world).issues[7].comments) == 1
+    assert record.node("comment").outputs["id"] == repo(world).issues[7].comments[0]["id"]

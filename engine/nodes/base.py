@@ -64,6 +64,9 @@ class NodeContext:
     logs: list[str] = field(default_factory=list)
     shared: dict[str, Any] = field(default_factory=dict)  # per-run cache (PR context)
     changed_files: tuple[str, ...] | None = None  # known offline (--changed-files)
+    idempotency_key: str = ""  # delivery:rule:node, the same in every retry of this node
+    # an earlier attempt of this run was interrupted (a crash): writes may already be done
+    recovering: bool = False
 
     def log(self, message: str) -> None:
         """Append a line to the run record."""

@@ -112,12 +112,24 @@ async def merge(ctx: NodeContext) -> dict[str, Any]:
     }
 
 
+def write_marker(key: str) -> str:
+    """The hidden tag that makes a comment findable after a crash or a failed attempt."""
+    return f"<!-- hookwise:write={key} -->"
+
+
 async def comment(ctx: NodeContext) -> dict[str, Any]:
-    result = await ctx.require_github().request(
-        "POST",
-        f"{_repo_path(ctx)}/issues/{ctx.number()}/comments",
-        body={"body": str(ctx.inputs["body"])},
-    )
+    path = f"{_repo_path(ctx)}/issues/{ctx.number()}/comments"
+    marker = write_marker(ctx.idempotency_key) if ctx.delivery else ""
+    github = ctx.require_github()
+    if marker and (ctx.recovering or ctx.attempt > 1) and getattr(github, "can_read", True):
+        # an earlier attempt may have posted before it died: find it instead of posting twice
+        earlier = await github.paginate(path, params={"per_page": 100})
+        found = next((c for c in earlier if marker in str(_get(c, "body") or "")), None)
+        if found is not None:
+            ctx.log("the comment was already posted by an earlier attempt")
+            return {"id": _get(found, "id"), "url": _get(found, "html_url")}
+    body = f"{ctx.inputs['body']}\n{marker}" if marker else str(ctx.inputs["body"])
+    result = await github.request("POST", path, body={"body": body})
     return {"id": _get(result, "id"), "url": _get(result, "html_url")}
 
 
