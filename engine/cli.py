@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
+from engine import cli_deliveries
 from engine.diagnostics import HookwiseError, InputError, RuleLoadError, UsageError
 from engine.registry import default_registry
 from engine.report import REPORTERS
@@ -77,6 +78,8 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
     run.add_argument("--format", choices=["text", "json"], default="text")
 
+    cli_deliveries.add_parsers(sub)
+
     serve = sub.add_parser("serve", help="run the webhook server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -133,13 +136,14 @@ def _serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import uvicorn
 
     from engine.settings import Settings
-    from engine.web import create_app
+    from engine.web import configure_logging, create_app
 
     settings = Settings.from_mapping(os.environ)
     if args.rules:
         settings = settings.with_rules(args.rules)
+    configure_logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return EXIT_OK
 
 
@@ -268,6 +272,8 @@ def _run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
 _COMMANDS: dict[str, Any] = {
     "run": _run,
+    "deliver": cli_deliveries.deliver,
+    "deliveries": cli_deliveries.deliveries,
     "validate": _validate,
     "schema": _schema,
     "serve": _serve,

@@ -131,7 +131,9 @@ class Store(Protocol):
     """What the server needs from its database."""
 
     def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool: ...
-    def claim_job(self, worker: str, lease: float) -> Job | None: ...
+    def claim_job(
+        self, worker: str, lease: float, *, delivery_id: str | None = None
+    ) -> Job | None: ...
 
 
 class SQLiteStore:
@@ -221,11 +223,16 @@ class SQLiteStore:
         return _delivery(row) if row else None
 
     def deliveries(self, limit: int = 50) -> list[StoredDelivery]:
-        """The newest deliveries first."""
+        """The newest deliveries first, each with a status derived from its jobs."""
         rows = self.db.execute(
-            "SELECT * FROM deliveries ORDER BY received_at DESC, id DESC LIMIT ?", (limit,)
+            "SELECT d.*, (SELECT CASE WHEN COUNT(*) = 0 THEN 'no_match'"
+            " WHEN SUM(j.state IN ('queued', 'running')) > 0 THEN 'running'"
+            " WHEN SUM(j.state = 'failed') > 0 THEN 'failed' ELSE 'done' END"
+            " FROM jobs j WHERE j.delivery_id = d.delivery_id) AS job_status"
+            " FROM deliveries d ORDER BY received_at DESC, id DESC LIMIT ?",
+            (limit,),
         ).fetchall()
-        return [_delivery(r) for r in rows]
+        return [_delivery(r, r["job_status"]) for r in rows]
 
     def update_delivery(
         self, delivery_id: str, *, status: str | None = None, trace: dict[str, Any] | None = None
@@ -268,15 +275,19 @@ class SQLiteStore:
 
     # --- jobs --------------------------------------------------------------------------------
 
-    def claim_job(self, worker: str, lease: float) -> Job | None:
+    def claim_job(self, worker: str, lease: float, *, delivery_id: str | None = None) -> Job | None:
         """Take the oldest queued job, or one whose worker's lease ran out (a crash)."""
         now = self.clock()
+        only = " AND delivery_id = ?" if delivery_id is not None else ""
+        args: tuple[Any, ...] = (worker, now + lease, now, now) + (
+            (delivery_id,) if delivery_id else ()
+        )
         row = self.db.execute(
             "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1,"
-            " updated_at = ? WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
-            " OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1)"
+            " updated_at = ? WHERE id = (SELECT id FROM jobs WHERE (state = 'queued'"
+            f" OR (state = 'running' AND lease_until < ?)){only} ORDER BY id LIMIT 1)"
             " RETURNING id, delivery_id, rule, generation, kind, attempts",
-            (worker, now + lease, now, now),
+            args,
         ).fetchone()
         if row is None:
             return None
@@ -463,7 +474,7 @@ class SQLiteStore:
         return True
 
 
-def _delivery(row: sqlite3.Row) -> StoredDelivery:
+def _delivery(row: sqlite3.Row, status: str | None = None) -> StoredDelivery:
     return StoredDelivery(
         delivery_id=row["delivery_id"],
         event=row["event"],
@@ -473,6 +484,6 @@ def _delivery(row: sqlite3.Row) -> StoredDelivery:
         payload=json.loads(row["payload"]) if row["payload"] is not None else None,
         headers=json.loads(row["headers"]),
         received_at=row["received_at"],
-        status=row["status"],
+        status=status or row["status"],
         match_trace=json.loads(row["match_trace"]),
     )

@@ -83,6 +83,17 @@ class WorkerPool:
         """Whether the workers are running and none crashed."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks)
 
+    async def drain(self, delivery_id: str) -> int:
+        """Run the queued jobs of one delivery here and now (hookwise deliveries replay)."""
+        name = f"{self.prefix}-cli"
+        count = 0
+        while (
+            job := self.store.claim_job(name, self.settings.lease_seconds, delivery_id=delivery_id)
+        ) is not None:
+            await self._run(job, name)
+            count += 1
+        return count
+
     async def _loop(self, name: str) -> None:
         while not self._stopping:
             self.heartbeat = time.monotonic()

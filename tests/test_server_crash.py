@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO
 from tests.double import GitHubDouble
-from tests.serverkit import SECRET, signed, wait_until, write_rule
+from tests.serverkit import SECRET, free_port, signed, start_server, wait_until, write_rule
 
 DELIVERIES = 60
 KILL_AFTER = 20
@@ -33,41 +31,6 @@ nodes:
     with:
       body: ack ${{ github.delivery }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "server:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(healthy, timeout=30)
-    return process
 
 
 def issue_payload(number: int) -> dict[str, Any]:
