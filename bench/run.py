@@ -7,12 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import graph_bench, match_bench, validate_bench
+from bench import graph_bench, match_bench, server_bench, validate_bench
 
 BENCHMARKS = {
     "validate": validate_bench.run,
     "match": match_bench.run,
     "graph": graph_bench.run,
+    "server": server_bench.run,
 }
 
 

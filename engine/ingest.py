@@ -43,6 +43,7 @@ class Accepted:
     delivery: str
     payload: dict[str, Any]
     headers: dict[str, str]  # the headers worth keeping (never the signatures)
+    raw: str = ""  # the payload's JSON text as received (stored as is, not re-encoded)
 
 
 @dataclass(frozen=True)
@@ -110,14 +111,15 @@ def check_webhook(
         return Rejected(400, "delivery_invalid", "X-GitHub-Delivery is not a delivery id")
     if event not in catalogue.webhook_events():
         return Rejected(400, "event_unknown", f"unknown event {event[:100]!r}")
-    payload = _parse(body, content_type)
-    if isinstance(payload, Rejected):
-        return payload
+    parsed = _parse(body, content_type)
+    if isinstance(parsed, Rejected):
+        return parsed
+    payload, raw = parsed
     kept = {k: lowered[k] for k in KEPT_HEADERS if k in lowered}
-    return Accepted(event, delivery, payload, kept)
+    return Accepted(event, delivery, payload, kept, raw)
 
 
-def _parse(body: bytes, content_type: str) -> dict[str, Any] | Rejected:
+def _parse(body: bytes, content_type: str) -> tuple[dict[str, Any], str] | Rejected:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -136,4 +138,4 @@ def _parse(body: bytes, content_type: str) -> dict[str, Any] | Rejected:
         return Rejected(
             400, "json", f"the payload must be a JSON object, not {type(data).__name__}"
         )
-    return data
+    return data, text

@@ -51,6 +51,7 @@ class Settings:
     insecure_no_signature: bool = False
     workers: int = 4
     lease_seconds: float = 60.0
+    max_defer_seconds: float = 30.0  # during a burst, jobs wait at most this long
     retention_days: float = 30.0
     rate_webhooks: int = 1000  # per minute per client IP
     rate_auth: int = 100
@@ -96,6 +97,7 @@ class Settings:
             in ("1", "true", "yes"),
             workers=_int(env, "HOOKWISE_WORKERS", 4),
             lease_seconds=_float(env, "HOOKWISE_LEASE_SECONDS", 60.0),
+            max_defer_seconds=_float(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
             retention_days=_float(env, "HOOKWISE_RETENTION_DAYS", 30.0),
             rate_webhooks=_int(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000),
             rate_auth=_int(env, "HOOKWISE_RATE_LIMIT_AUTH", 100),

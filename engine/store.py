@@ -53,9 +53,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     headers TEXT NOT NULL DEFAULT '{}',
     received_at REAL NOT NULL,
     status TEXT NOT NULL,
-    match_trace TEXT NOT NULL DEFAULT '{}'
+    match_trace TEXT NOT NULL DEFAULT '{}',
+    job_spec TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     delivery_id TEXT NOT NULL,
@@ -71,7 +71,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL,
     UNIQUE (delivery_id, rule, generation)
 );
-CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, lease_until);
+CREATE INDEX IF NOT EXISTS jobs_state_order ON jobs (state, id);
+-- a delivery and its jobs are one INSERT statement (so one atomic commit, no BEGIN/COMMIT
+-- round trips on the webhook's hot path): the trigger queues the jobs listed in job_spec
+CREATE TRIGGER IF NOT EXISTS deliveries_queue_jobs AFTER INSERT ON deliveries
+WHEN NEW.job_spec IS NOT NULL
+BEGIN
+    INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at, updated_at)
+    SELECT NEW.delivery_id, json_extract(value, '$[0]'), 0, json_extract(value, '$[1]'),
+           'queued', NEW.received_at, NEW.received_at
+    FROM json_each(NEW.job_spec);
+END;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     job_id INTEGER NOT NULL,
@@ -125,6 +135,7 @@ class StoredDelivery:
     received_at: float
     status: str
     match_trace: dict[str, Any]
+    raw_payload: str | None = None  # the JSON text as received; stored instead of re-encoding
 
 
 class Store(Protocol):
@@ -185,34 +196,28 @@ class SQLiteStore:
     # --- deliveries -------------------------------------------------------------------------
 
     def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool:
-        """Store a delivery and its jobs (rule, kind) in one transaction; False if a duplicate."""
-        now = self.clock()
-        with self.transaction() as db:
-            try:
-                db.execute(
-                    "INSERT INTO deliveries (delivery_id, event, action, installation_id, repository,"
-                    " payload, headers, received_at, status, match_trace)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        delivery.delivery_id,
-                        delivery.event,
-                        delivery.action,
-                        delivery.installation_id,
-                        delivery.repository,
-                        json.dumps(delivery.payload),
-                        json.dumps(delivery.headers),
-                        delivery.received_at,
-                        delivery.status,
-                        json.dumps(delivery.match_trace),
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                return False
-            db.executemany(
-                "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at, updated_at)"
-                " VALUES (?, ?, 0, ?, 'queued', ?, ?)",
-                [(delivery.delivery_id, rule, kind, now, now) for rule, kind in jobs],
+        """Store a delivery and its jobs (rule, kind) atomically; False if it is a duplicate."""
+        try:
+            self.db.execute(
+                "INSERT INTO deliveries (delivery_id, event, action, installation_id, repository,"
+                " payload, headers, received_at, status, match_trace, job_spec)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery.delivery_id,
+                    delivery.event,
+                    delivery.action,
+                    delivery.installation_id,
+                    delivery.repository,
+                    delivery.raw_payload or json.dumps(delivery.payload),
+                    json.dumps(delivery.headers),
+                    delivery.received_at,
+                    delivery.status,
+                    json.dumps(delivery.match_trace),
+                    json.dumps(jobs) if jobs else None,
+                ),
             )
+        except sqlite3.IntegrityError:
+            return False
         return True
 
     def delivery(self, delivery_id: str) -> StoredDelivery | None:
@@ -276,18 +281,27 @@ class SQLiteStore:
     # --- jobs --------------------------------------------------------------------------------
 
     def claim_job(self, worker: str, lease: float, *, delivery_id: str | None = None) -> Job | None:
-        """Take the oldest queued job, or one whose worker's lease ran out (a crash)."""
+        """Take a job whose worker's lease ran out (a crash), else the oldest queued one."""
         now = self.clock()
         only = " AND delivery_id = ?" if delivery_id is not None else ""
-        args: tuple[Any, ...] = (worker, now + lease, now, now) + (
-            (delivery_id,) if delivery_id else ()
+        extra: tuple[Any, ...] = (delivery_id,) if delivery_id is not None else ()
+        # two indexed lookups (state, id) rather than one OR that would scan finished jobs
+        found = (
+            self.db.execute(
+                f"SELECT id FROM jobs WHERE state = 'running' AND lease_until < ?{only} ORDER BY id LIMIT 1",
+                (now, *extra),
+            ).fetchone()
+            or self.db.execute(
+                f"SELECT id FROM jobs WHERE state = 'queued'{only} ORDER BY id LIMIT 1", extra
+            ).fetchone()
         )
+        if found is None:
+            return None
         row = self.db.execute(
             "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1,"
-            " updated_at = ? WHERE id = (SELECT id FROM jobs WHERE (state = 'queued'"
-            f" OR (state = 'running' AND lease_until < ?)){only} ORDER BY id LIMIT 1)"
+            " updated_at = ? WHERE id = ? AND (state = 'queued' OR lease_until < ?)"
             " RETURNING id, delivery_id, rule, generation, kind, attempts",
-            args,
+            (worker, now + lease, now, found[0], now),
         ).fetchone()
         if row is None:
             return None
@@ -343,6 +357,13 @@ class SQLiteStore:
                     ),
                 )
         return True
+
+    def oldest_queued_age(self) -> float | None:
+        """Seconds the oldest queued job has waited, or None when none is queued."""
+        row = self.db.execute(
+            "SELECT created_at FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+        ).fetchone()
+        return None if row is None else self.clock() - float(row[0])
 
     def queue_depth(self) -> int:
         """Jobs waiting or running."""

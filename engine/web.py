@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -101,23 +102,22 @@ class Hookwise:
 
     # --- ingest -------------------------------------------------------------------------------
 
-    async def ingest(self, request: Request) -> JSONResponse:
+    def ingest(self, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+        """Verify, record and match one delivery: (status, JSON body)."""
         started = time.perf_counter()
-        body = await _read_capped(request, MAX_BODY_BYTES)
         if body is None:
             self.metrics.rejected.labels("too_large").inc()
-            return error(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+            return 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}
         secrets = () if self.settings.insecure_no_signature else self.settings.webhook_secrets
-        checked = check_webhook(dict(request.headers), body, secrets)
+        checked = check_webhook(headers, body, secrets)
         if not isinstance(checked, Accepted):
             self.metrics.rejected.labels(checked.reason).inc()
             log.info("webhook refused", extra={"status": checked.status, "reason": checked.reason})
-            return error(checked.status, checked.error)
+            return checked.status, {"error": checked.error}
         event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
         result = match(event, self.index, app_login=self.settings.app_login)
-        jobs = [(m.rule.name, "run") for m in result.matched] + [
-            (m.rule.name, "files") for m in result.pending
-        ]
+        jobs = [(m.rule.name, "run") for m in result.matched]
+        jobs += [(m.rule.name, "files") for m in result.pending]
         rejected = result.rejected[:TRACE_LIMIT]
         trace = {
             "matched": [m.rule.name for m in result.matched],
@@ -136,18 +136,16 @@ class Hookwise:
             received_at=time.time(),
             status="queued" if jobs else "done",
             match_trace=trace,
+            raw_payload=checked.raw,
         )
         if not self.store.record_delivery(stored, jobs):
             self.metrics.duplicates.inc()
-            return JSONResponse(
-                {
-                    "delivery": checked.delivery,
-                    "event": checked.event,
-                    "matched": [],
-                    "duplicate": True,
-                },
-                status_code=200,
-            )
+            return 200, {
+                "delivery": checked.delivery,
+                "event": checked.event,
+                "matched": [],
+                "duplicate": True,
+            }
         self._installation_event(event.name, checked.payload)
         if jobs:
             self.workers.wake()
@@ -160,7 +158,7 @@ class Hookwise:
             "pending": trace["pending"],
             "duplicate": False,
         }
-        return JSONResponse(answer, status_code=200 if checked.event == "ping" else 202)
+        return (200 if checked.event == "ping" else 202), answer
 
     def _installation_event(self, name: str, payload: dict[str, Any]) -> None:
         """Keep the installations table in step with installation events."""
@@ -195,21 +193,6 @@ class Hookwise:
             self.store.set_installation(installation_id, suspended_at=None)
 
 
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(
     settings: Settings, *, store: SQLiteStore | None = None, start_workers: bool = True
 ) -> FastAPI:
@@ -238,29 +221,7 @@ def create_app(
     app = FastAPI(title="hookwise", version="0.1.0", lifespan=lifespan)
     app.state.hookwise = hookwise
 
-    @app.middleware("http")
-    async def protect(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        client = request.client.host if request.client else "unknown"
-        path = request.url.path
-        group = "webhook" if path in WEBHOOK_PATHS else "auth" if path.endswith("/auth") else "api"
-        if group == "webhook" and hookwise.networks and not _allowed(client, hookwise.networks):
-            hookwise.metrics.rejected.labels("source_ip").inc()
-            response: Response = error(403, "source address is not allowed")
-        elif group != "api" or path.startswith("/api/v1/app"):
-            allowed, wait = hookwise.limits[group].allow(client)
-            if allowed:
-                response = await call_next(request)
-            else:
-                hookwise.metrics.rejected.labels("rate_limited").inc()
-                response = error(429, "too many requests")
-                response.headers["retry-after"] = str(max(1, round(wait)))
-        else:
-            response = await call_next(request)
-        response.headers["x-request-id"] = request_id
-        return response
+    app.add_middleware(Gateway, hookwise=hookwise)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -275,10 +236,11 @@ def create_app(
         log.exception("unhandled error", extra={"path": request.url.path})
         return error(500, "internal error")
 
-    for path in WEBHOOK_PATHS:
-        app.add_api_route(
-            path, hookwise.ingest, methods=["POST"], include_in_schema=path == WEBHOOK_PATHS[0]
-        )
+    @app.post(WEBHOOK_PATHS[0], status_code=202, tags=["webhooks"])
+    async def webhook(request: Request) -> JSONResponse:
+        """Receive a GitHub delivery (served by the gateway; documented here for OpenAPI)."""
+        status, body = hookwise.ingest(dict(request.headers), await request.body())
+        return JSONResponse(body, status_code=status)
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -302,6 +264,86 @@ def create_app(
         )
 
     return app
+
+
+class Gateway:
+    """Plain ASGI in front of FastAPI: request ids, the allow-list, rate limits, and the
+    webhook route itself, served here so the hot path skips the framework's routing."""
+
+    def __init__(self, app: Any, hookwise: Hookwise) -> None:
+        self.app = app
+        self.hookwise = hookwise
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        path = scope["path"]
+        hookwise = self.hookwise
+        group = "webhook" if path in WEBHOOK_PATHS else "auth" if path.endswith("/auth") else "api"
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        if group == "webhook" and hookwise.networks and not _allowed(client, hookwise.networks):
+            hookwise.metrics.rejected.labels("source_ip").inc()
+            await _respond(send, 403, {"error": "source address is not allowed"}, extra)
+            return
+        if group != "api" or path.startswith("/api/v1/app"):
+            allowed, wait = hookwise.limits[group].allow(client)
+            if not allowed:
+                hookwise.metrics.rejected.labels("rate_limited").inc()
+                extra.append((b"retry-after", str(max(1, round(wait))).encode()))
+                await _respond(send, 429, {"error": "too many requests"}, extra)
+                return
+        if group == "webhook" and scope["method"] == "POST":
+            body = await _read_capped(receive, headers, MAX_BODY_BYTES)
+            status, answer = hookwise.ingest(headers, body)
+            await _respond(send, status, answer, extra)
+            return
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _read_capped(receive: Any, headers: dict[str, str], limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes `limit` bytes."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
 
 
 def _allowed(host: str, networks: list[Any]) -> bool:

@@ -31,6 +31,7 @@ from engine.settings import Settings
 from engine.store import Job, SQLiteStore
 
 log = logging.getLogger("hookwise.worker")
+QUIET_GAP = 0.02  # seconds without a new delivery before workers claim jobs during a burst
 
 
 class WorkerPool:
@@ -57,6 +58,9 @@ class WorkerPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.heartbeat = time.monotonic()
+        self.last_ingest = 0.0  # monotonic time of the latest accepted delivery
+        self._oldest_checked = 0.0
+        self._oldest_age: float | None = None
 
     def start(self) -> None:
         """Start the workers (call inside the running event loop)."""
@@ -76,7 +80,23 @@ class WorkerPool:
 
     def wake(self) -> None:
         """New jobs are queued."""
+        self.last_ingest = time.monotonic()
         self._wake.set()
+
+    def _ingest_busy(self) -> bool:
+        """Whether deliveries are arriving without a pause (a burst is being answered).
+
+        Answering comes first: GitHub gives a webhook 10 s and never redelivers on its own,
+        so during a burst the workers wait for a quiet gap, unless the oldest queued job has
+        waited longer than max_defer_seconds.
+        """
+        now = time.monotonic()
+        if now - self.last_ingest >= QUIET_GAP:
+            return False
+        if now - self._oldest_checked > 0.25:  # one cheap query per quarter second, not per worker
+            self._oldest_checked = now
+            self._oldest_age = self.store.oldest_queued_age()
+        return self._oldest_age is None or self._oldest_age < self.settings.max_defer_seconds
 
     @property
     def alive(self) -> bool:
@@ -97,6 +117,9 @@ class WorkerPool:
     async def _loop(self, name: str) -> None:
         while not self._stopping:
             self.heartbeat = time.monotonic()
+            if self._ingest_busy():
+                await asyncio.sleep(QUIET_GAP)
+                continue
             job = self.store.claim_job(name, self.settings.lease_seconds)
             if job is None:
                 self._wake.clear()

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,9 @@ def test_sigkill_under_a_stream_of_deliveries(tmp_path: Path, github: GitHubDoub
             for number in range(1, DELIVERIES + 1):
                 delivery = f"delivery-{number:03d}"
                 if number == KILL_AFTER:
+                    time.sleep(
+                        0.4
+                    )  # a pause lets the workers start jobs, so the kill lands mid-job
                     server.send_signal(signal.SIGKILL)
                     server.wait()
                 if number == KILL_AFTER + 5:
