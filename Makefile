@@ -24,8 +24,11 @@ $(SARIF_SCHEMA):
 	mv .cache/sarif/package/lib/schemas/sarif-2.1.0-rtm.5.json $(SARIF_SCHEMA)
 	rm -rf .cache/sarif
 
+# A development secret unless one is set; `hookwise deliver --secret` signs with the same.
+run: export GITHUB_WEBHOOK_SECRET ?= hookwise-development-secret
 run: $(STAMP)
 	$(BIN)/hookwise validate rules/
+	@echo "hookwise on http://$(HOST):$(PORT)  (webhook secret: $$GITHUB_WEBHOOK_SECRET; SQLite: hookwise.db)"
 	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/
 
 test: $(STAMP) $(SARIF_SCHEMA)
