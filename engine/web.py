@@ -20,13 +20,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import logs
 from engine.events import parse_event
 from engine.github import GitHubClient, credentials_from_settings
 from engine.ingest import MAX_BODY_BYTES, Accepted, check_webhook
+from engine.integrations import ErrorBody, IntegrationService, integrations_router
 from engine.matcher import RuleIndex, match
 from engine.metrics import Metrics
 from engine.ratelimit import RateLimiter
@@ -39,6 +41,61 @@ from engine.worker import WorkerPool
 log = logging.getLogger("hookwise.web")
 WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
+WEBHOOK_ERRORS = {
+    400: "Malformed JSON, missing or empty X-GitHub-Event / X-GitHub-Delivery, unknown event",
+    401: "Missing or wrong X-Hub-Signature-256",
+    403: "Source address outside HOOKWISE_ALLOWED_CIDRS",
+    413: "Body over 25 MB",
+    415: "Content type other than application/json or application/x-www-form-urlencoded",
+    429: "Too many requests from this address",
+}
+WEBHOOK_REQUEST: dict[str, Any] = {
+    "parameters": [
+        {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "X-GitHub-Delivery",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "X-Hub-Signature-256",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "sha256=HMAC of the body with the webhook secret",
+        },
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"payload": {"type": "string"}}}
+            },
+        },
+    },
+}
+
+
+class WebhookAnswer(BaseModel):
+    """The answer to an accepted delivery."""
+
+    delivery: str
+    event: str
+    matched: list[str]
+    pending: list[str] = []
+    duplicate: bool
+
+
+class Health(BaseModel):
+    """/health."""
+
+    status: str
+    checks: dict[str, bool]
+    queue_depth: int
+    rules: int
+    dry_run: bool
 
 
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -81,6 +138,7 @@ class Hookwise:
             "api": RateLimiter(settings.rate_api),
         }
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs]
+        self.integrations = IntegrationService(settings, self.store, self.github)
         self.metrics.on_scrape(self._scrape)
 
     def _scrape(self) -> None:
@@ -222,10 +280,15 @@ def create_app(
     app.state.hookwise = hookwise
 
     app.add_middleware(Gateway, hookwise=hookwise)
+    app.include_router(integrations_router(hookwise.integrations))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 204:
+            return Response(status_code=204)
+        response = error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -236,13 +299,29 @@ def create_app(
         log.exception("unhandled error", extra={"path": request.url.path})
         return error(500, "internal error")
 
-    @app.post(WEBHOOK_PATHS[0], status_code=202, tags=["webhooks"])
+    @app.post(
+        WEBHOOK_PATHS[0],
+        status_code=202,
+        tags=["webhooks"],
+        response_model=WebhookAnswer,
+        responses={
+            200: {"model": WebhookAnswer, "description": "ping, or a delivery seen before"},
+            **{
+                code: {"model": ErrorBody, "description": why}
+                for code, why in WEBHOOK_ERRORS.items()
+            },
+        },
+        openapi_extra=WEBHOOK_REQUEST,
+    )
     async def webhook(request: Request) -> JSONResponse:
         """Receive a GitHub delivery (served by the gateway; documented here for OpenAPI)."""
         status, body = hookwise.ingest(dict(request.headers), await request.body())
         return JSONResponse(body, status_code=status)
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        responses={200: {"model": Health}, 503: {"model": Health, "description": "Unhealthy"}},
+    )
     def health() -> JSONResponse:
         """Liveness: database writable, queue depth, workers alive; 503 when unhealthy."""
         writable = hookwise.store.writable()
@@ -256,7 +335,11 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if writable and workers else 503)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         """Prometheus text format."""
         return Response(
@@ -289,7 +372,7 @@ class Gateway:
             hookwise.metrics.rejected.labels("source_ip").inc()
             await _respond(send, 403, {"error": "source address is not allowed"}, extra)
             return
-        if group != "api" or path.startswith("/api/v1/app"):
+        if group != "api":  # the API is limited per user, once the token is checked
             allowed, wait = hookwise.limits[group].allow(client)
             if not allowed:
                 hookwise.metrics.rejected.labels("rate_limited").inc()

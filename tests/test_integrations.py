@@ -1,0 +1,420 @@
+"""The App installation flow and the integrations API: secure by default."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi.testclient import TestClient
+
+from engine.crypto import CryptoError, Vault
+from engine.store import SQLiteStore
+from engine.web import create_app
+from tests.conftest import REPO
+from tests.double import GitHubDouble
+from tests.serverkit import server_settings
+
+JWT_SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+KEY = Fernet.generate_key().decode()
+
+
+def token(
+    user: str, *, audience: str = "authenticated", expires_in: float = 300, secret: str = JWT_SECRET
+) -> str:
+    claims = {
+        "sub": user,
+        "aud": audience,
+        "exp": int(time.time() + expires_in),
+        "iat": int(time.time()),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def auth(user: str, **kwargs: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, **kwargs)}"}
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, github: GitHubDouble) -> Iterator[tuple[TestClient, GitHubDouble, Any]]:
+    github.add_installation(77, "octo-org")
+    github.add_installation(88, "mona")
+    settings = server_settings(
+        tmp_path,
+        REPO / "rules",
+        github,
+        jwt_secret=JWT_SECRET,
+        encryption_keys=(KEY,),
+        app_slug="hookwise-test",
+        state_secret="state-secret",
+    )
+    app = create_app(settings, start_workers=False)
+    with TestClient(app) as client:
+        yield client, github, settings
+
+
+def install(client: TestClient, user: str, installation_id: int, action: str = "install") -> Any:
+    url = client.get("/api/v1/app/integrations/github/install", headers=auth(user)).json()["url"]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    return client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"installation_id": installation_id, "setup_action": action, "state": state},
+        headers={"Accept": "application/json"},
+    )
+
+
+def test_install_callback_list_delete_for_one_user(app_env: Any) -> None:
+    client, github, _ = app_env
+    response = client.get("/api/v1/app/integrations/github/install", headers=auth("alice"))
+    assert response.status_code == 200
+    url = response.json()["url"]
+    assert url.startswith("https://github.com/apps/hookwise-test/installations/new?state=")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    assert "alice" not in state
+
+    done = client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"installation_id": 77, "setup_action": "install", "state": state},
+        headers={"Accept": "application/json"},
+    )
+    assert done.status_code == 200
+    body = done.json()
+    assert body["status"] == "installed"
+    integration = body["integration"]
+    assert (integration["integration_id"], integration["provider"]) == ("github_app", "github")
+    assert (
+        integration["credential_data"]
+        == {
+            "installation_id": 77,
+            "setup_action": "install",
+            "account": {"login": "octo-org", "type": "User", "id": 1},
+        }
+        or integration["credential_data"]["account"]["login"] == "octo-org"
+    )
+    assert github.calls("apps/get-installation")[0].auth == "Bearer"
+
+    listed = client.get("/api/v1/app/integrations", headers=auth("alice")).json()
+    assert [i["id"] for i in listed] == [integration["id"]]
+    assert client.get("/api/v1/app/integrations/github", headers=auth("alice")).json() == listed
+
+    assert (
+        client.delete(
+            f"/api/v1/app/integrations/{integration['id']}", headers=auth("alice")
+        ).status_code
+        == 204
+    )
+    assert client.get("/api/v1/app/integrations", headers=auth("alice")).json() == []
+    assert (
+        client.delete(
+            f"/api/v1/app/integrations/{integration['id']}", headers=auth("alice")
+        ).status_code
+        == 404
+    )
+
+
+def test_a_second_user_cannot_see_or_delete_the_first_users_integration(app_env: Any) -> None:
+    client, _, _ = app_env
+    alice = install(client, "alice", 77).json()["integration"]
+    assert install(client, "bob", 88).status_code == 200
+    bobs = client.get("/api/v1/app/integrations", headers=auth("bob")).json()
+    assert [i["credential_data"]["installation_id"] for i in bobs] == [88]
+    response = client.delete(f"/api/v1/app/integrations/{alice['id']}", headers=auth("bob"))
+    assert (response.status_code, response.json()) == (404, {"error": "no such integration"})
+    assert [
+        i["id"] for i in client.get("/api/v1/app/integrations", headers=auth("alice")).json()
+    ] == [alice["id"]]
+
+
+def test_update_keeps_one_row_and_request_is_recorded(app_env: Any) -> None:
+    client, _, _ = app_env
+    first = install(client, "alice", 77).json()["integration"]
+    updated = install(client, "alice", 77, "update").json()
+    assert updated["status"] == "updated" and updated["integration"]["id"] == first["id"]
+    url = client.get("/api/v1/app/integrations/github/install", headers=auth("alice")).json()["url"]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    requested = client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"setup_action": "request", "state": state},
+        headers={"Accept": "application/json"},
+    )
+    assert requested.status_code == 200 and requested.json()["status"] == "requested"
+    assert requested.json()["integration"]["credential_data"] == {
+        "installation_id": None,
+        "setup_action": "request",
+    }
+    assert len(client.get("/api/v1/app/integrations", headers=auth("alice")).json()) == 2
+
+
+def _state_for(client: TestClient, user: str) -> str:
+    url = client.get("/api/v1/app/integrations/github/install", headers=auth(user)).json()["url"]
+    return parse_qs(urlsplit(url).query)["state"][0]
+
+
+@pytest.mark.parametrize(
+    ("make_state", "message"),
+    [
+        (lambda c, s: "", "state is missing"),
+        (lambda c, s: "no-dot-here", "state is malformed"),
+        (lambda c, s: "made-up-nonce.bWFj", "state is not one this server issued"),
+        (
+            lambda c, s: _state_for(c, "alice").split(".")[0] + ".Zm9yZ2Vk",
+            "state is not one this server issued",
+        ),
+        (lambda c, s: _expired(c, s), "state has expired; start the installation again"),
+        (lambda c, s: _used(c), "state was already used"),
+    ],
+    ids=["missing", "malformed", "unknown", "forged-mac", "expired", "replayed"],
+)
+def test_bad_expired_or_replayed_state_is_refused_and_nothing_stored(
+    app_env: Any, make_state: Any, message: str
+) -> None:
+    client, _, settings = app_env
+    state = make_state(client, settings)
+    before = (
+        SQLiteStore.from_url(settings.database_url)
+        .db.execute("SELECT COUNT(*) FROM integrations")
+        .fetchone()[0]
+    )
+    response = client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"installation_id": 77, "setup_action": "install", "state": state},
+    )
+    assert (response.status_code, response.json()) == (400, {"error": message})
+    after = (
+        SQLiteStore.from_url(settings.database_url)
+        .db.execute("SELECT COUNT(*) FROM integrations")
+        .fetchone()[0]
+    )
+    assert after == before
+
+
+def _expired(client: TestClient, settings: Any) -> str:
+    state = _state_for(client, "alice")
+    store = SQLiteStore.from_url(settings.database_url)
+    store.db.execute("UPDATE install_states SET created_at = created_at - 601")
+    return state
+
+
+def _used(client: TestClient) -> str:
+    state = _state_for(client, "alice")
+    first = client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"installation_id": 77, "setup_action": "install", "state": state},
+    )
+    assert first.status_code == 200
+    return state
+
+
+def test_unknown_installation_is_refused(app_env: Any) -> None:
+    client, _, _ = app_env
+    response = install(client, "alice", 999)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "installation 999 does not exist for this App"},
+    )
+    assert client.get("/api/v1/app/integrations", headers=auth("alice")).json() == []
+
+
+def test_browsers_are_redirected_to_the_front_end(tmp_path: Path, github: GitHubDouble) -> None:
+    github.add_installation(77, "octo-org")
+    settings = server_settings(
+        tmp_path,
+        REPO / "rules",
+        github,
+        jwt_secret=JWT_SECRET,
+        encryption_keys=(KEY,),
+        app_slug="hookwise-test",
+        frontend_url="https://app.example.invalid/integrations",
+    )
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        state = _state_for(client, "alice")
+        response = client.get(
+            "/api/v1/public/webhooks/github/auth",
+            params={"installation_id": 77, "setup_action": "install", "state": state},
+            follow_redirects=False,
+        )
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(
+        "https://app.example.invalid/integrations?status=installed&integration="
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "missing bearer token"),
+        ({"Authorization": "Basic YWxpY2U6cHc="}, "missing bearer token"),
+        ({"Authorization": "Bearer not-a-jwt"}, "the bearer token is not a JWT"),
+        (
+            {
+                "Authorization": f"Bearer {token('alice', secret='another-secret-that-is-long-enough-too')}"
+            },
+            "the bearer token is invalid: Signature verification failed",
+        ),
+        (
+            {"Authorization": f"Bearer {token('alice', audience='someone-else')}"},
+            "the bearer token is for another audience",
+        ),
+        (
+            {"Authorization": f"Bearer {token('alice', expires_in=-10)}"},
+            "the bearer token has expired",
+        ),
+    ],
+    ids=["missing", "basic", "garbage", "wrong-signature", "wrong-audience", "expired"],
+)
+def test_bad_tokens_get_401(app_env: Any, headers: dict[str, str], message: str) -> None:
+    client, _, _ = app_env
+    response = client.get("/api/v1/app/integrations", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"].startswith(message)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_alg_none_and_unlisted_algorithms_are_refused(app_env: Any) -> None:
+    client, _, _ = app_env
+    unsigned = jwt.encode(
+        {"sub": "alice", "aud": "authenticated", "exp": int(time.time()) + 60},
+        None,
+        algorithm="none",
+    )
+    response = client.get(
+        "/api/v1/app/integrations", headers={"Authorization": f"Bearer {unsigned}"}
+    )
+    assert (response.status_code, response.json()["error"]) == (
+        401,
+        "tokens signed with 'none' are not accepted",
+    )
+
+
+class _JWKS:
+    """A JWKS endpoint on 127.0.0.1, as an identity provider publishes its keys."""
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        body = json.dumps({"keys": keys}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
+def test_a_jwks_signed_token_is_accepted(tmp_path: Path, algorithm: str) -> None:
+    private = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if algorithm == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    jwk = json.loads(
+        jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private.public_key())
+    )
+    jwk.update(kid="key-1", alg=algorithm, use="sig")
+    provider = _JWKS([jwk])
+    try:
+        settings = server_settings(
+            tmp_path, REPO / "rules", jwt_jwks_url=provider.url, encryption_keys=(KEY,)
+        )
+        claims = {"sub": "carol", "aud": "authenticated", "exp": int(time.time()) + 60}
+        good = jwt.encode(claims, private, algorithm=algorithm, headers={"kid": "key-1"})
+        other = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if algorithm == "RS256"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
+        forged = jwt.encode(claims, other, algorithm=algorithm, headers={"kid": "key-1"})
+        hs = jwt.encode(claims, "some-shared-secret-long-enough-for-hs256", algorithm="HS256")
+        with TestClient(create_app(settings, start_workers=False)) as client:
+            assert (
+                client.get(
+                    "/api/v1/app/integrations", headers={"Authorization": f"Bearer {good}"}
+                ).status_code
+                == 200
+            )
+            assert (
+                client.get(
+                    "/api/v1/app/integrations", headers={"Authorization": f"Bearer {forged}"}
+                ).status_code
+                == 401
+            )
+            assert (
+                client.get(
+                    "/api/v1/app/integrations", headers={"Authorization": f"Bearer {hs}"}
+                ).status_code
+                == 401
+            )
+    finally:
+        provider.server.shutdown()
+        provider.server.server_close()
+
+
+def test_credential_data_is_not_readable_in_the_sqlite_file(app_env: Any) -> None:
+    client, _, settings = app_env
+    install(client, "alice", 77)
+    client.get("/health")
+    raw = Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
+    wal = Path(settings.database_url.removeprefix("sqlite:///") + "-wal")
+    raw += wal.read_bytes() if wal.exists() else b""
+    row = (
+        SQLiteStore.from_url(settings.database_url)
+        .db.execute("SELECT credential_data FROM integrations")
+        .fetchone()[0]
+    )
+    assert b"setup_action" not in raw and b'"installation_id"' not in raw
+    assert row.startswith("gAAAA")  # a Fernet token
+    with pytest.raises(CryptoError):
+        Vault([Fernet.generate_key().decode()]).open(row)
+    assert Vault([KEY]).open(row)["installation_id"] == 77
+
+
+def test_key_rotation_reads_old_rows_and_writes_with_the_new_key() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    sealed = Vault([old]).seal({"installation_id": 1})
+    rotating = Vault([new, old])
+    assert rotating.open(sealed) == {"installation_id": 1}
+    assert Vault([new]).open(rotating.rotate(sealed)) == {"installation_id": 1}
+    assert Vault([new]).open(rotating.seal({"x": 1})) == {"x": 1}
+    with pytest.raises(CryptoError, match="urlsafe-base64"):
+        Vault(["not-a-key"])
+
+
+def test_openapi_documents_routes_auth_and_error_bodies(app_env: Any) -> None:
+    client, _, _ = app_env
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    listing = spec["paths"]["/api/v1/app/integrations"]["get"]
+    assert listing["security"] == [{"HTTPBearer": []}]
+    assert listing["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorBody"
+    )
+    assert {"400", "502", "503"} <= set(
+        spec["paths"]["/api/v1/public/webhooks/github/auth"]["get"]["responses"]
+    )
+    assert (
+        "404" in spec["paths"]["/api/v1/app/integrations/{integration_id}"]["delete"]["responses"]
+    )
+    for path in (
+        "/webhooks/github",
+        "/health",
+        "/metrics",
+        "/api/v1/app/integrations/github/install",
+    ):
+        assert path in spec["paths"]
