@@ -76,9 +76,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker TEXT,
     error TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (delivery_id, rule, generation)
+    updated_at REAL NOT NULL
 );
+-- (delivery, rule, generation) is unique by construction: a delivery id is inserted once, and
+-- a replay takes the next generation; runs enforces it with its own UNIQUE constraint
+CREATE INDEX IF NOT EXISTS jobs_delivery ON jobs (delivery_id);
 CREATE INDEX IF NOT EXISTS jobs_state_order ON jobs (state, id);
 -- a delivery and its jobs are one INSERT statement (so one atomic commit, no BEGIN/COMMIT
 -- round trips on the webhook's hot path): the trigger queues the jobs listed in job_spec
