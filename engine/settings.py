@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from engine.diagnostics import HookwiseError
 
@@ -12,24 +13,16 @@ class SettingsError(HookwiseError):
     """A setting is missing or malformed; the server refuses to start."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> Any:
+    """A number setting (kind int or float), or a SettingsError naming the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        word = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {word}, not {raw!r}") from None
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -95,13 +88,13 @@ class Settings:
             webhook_secrets=secrets,
             insecure_no_signature=env.get("HOOKWISE_INSECURE_NO_SIGNATURE", "")
             in ("1", "true", "yes"),
-            workers=_int(env, "HOOKWISE_WORKERS", 4),
-            lease_seconds=_float(env, "HOOKWISE_LEASE_SECONDS", 60.0),
-            max_defer_seconds=_float(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
-            retention_days=_float(env, "HOOKWISE_RETENTION_DAYS", 30.0),
-            rate_webhooks=_int(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000),
-            rate_auth=_int(env, "HOOKWISE_RATE_LIMIT_AUTH", 100),
-            rate_api=_int(env, "HOOKWISE_RATE_LIMIT_API", 500),
+            workers=_number(env, "HOOKWISE_WORKERS", 4, int),
+            lease_seconds=_number(env, "HOOKWISE_LEASE_SECONDS", 60.0),
+            max_defer_seconds=_number(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
+            retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
+            rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000, int),
+            rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
+            rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),
             allowed_cidrs=_list(env, "HOOKWISE_ALLOWED_CIDRS"),
             log_level=env.get("HOOKWISE_LOG_LEVEL", "INFO").upper(),
             jwt_secret=env.get("JWT_SECRET") or None,

@@ -54,7 +54,10 @@ def world(github: GitHubDouble) -> GitHubDouble:
     return github
 
 
-def run_nodes(github: GitHubDouble, nodes: dict[str, Any], event: Event | None = None) -> RunRecord:
+def run_nodes(
+    github: GitHubDouble, nodes: dict[str, Any], event: Event | None = None, **options: Any
+) -> RunRecord:
+    """Run a rule of these nodes against the double, sending for real (not dry-run)."""
     body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": nodes}
     rule = compile_rule(json.dumps(body), registry=REGISTRY)
 
@@ -63,8 +66,8 @@ def run_nodes(github: GitHubDouble, nodes: dict[str, Any], event: Event | None =
             AppCredentials.from_pem(APP_ID, github.private_key_pem), base_url=github.url
         )
         try:
-            options = ExecutionOptions(github=client.installation(1), dry_run=False)
-            return await execute(rule, event or pr_event(), REGISTRY, options)
+            settings = ExecutionOptions(github=client.installation(1), dry_run=False, **options)
+            return await execute(rule, event or pr_event(), REGISTRY, settings)
         finally:
             await client.aclose()
 
@@ -380,22 +383,7 @@ def test_a_retried_run_does_not_comment_twice(world: GitHubDouble) -> None:
     first = run_nodes(world, nodes)
     assert [(n.id, n.status) for n in first.nodes] == [("comment", "success"), ("label", "failure")]
     completed = {f"delivery-1:t:{n.id}": n.outputs for n in first.nodes if n.status == "success"}
-    body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": nodes}
-    rule = compile_rule(json.dumps(body), registry=REGISTRY)
-
-    async def retry() -> RunRecord:
-        client = GitHubClient(
-            AppCredentials.from_pem(APP_ID, world.private_key_pem), base_url=world.url
-        )
-        try:
-            options = ExecutionOptions(
-                github=client.installation(1), dry_run=False, completed=completed
-            )
-            return await execute(rule, pr_event(), REGISTRY, options)
-        finally:
-            await client.aclose()
-
-    second = asyncio.run(retry())
+    second = run_nodes(world, nodes, completed=completed)
     assert second.status == "success"
     assert [c["body"] for c in repo(world).issues[7].comments] == [
         "once\n<!-- hookwise:write=delivery-1:t:comment -->"
@@ -407,22 +395,7 @@ def test_a_retried_run_does_not_comment_twice(world: GitHubDouble) -> None:
 def test_a_comment_posted_before_a_crash_is_found_not_repeated(world: GitHubDouble) -> None:
     nodes = {"comment": {"uses": "github.issue.comment", "with": {"body": "once"}}}
     run_nodes(world, nodes)  # the comment is posted; pretend the record of it was lost
-    body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": nodes}
-    rule = compile_rule(json.dumps(body), registry=REGISTRY)
-
-    async def recover() -> RunRecord:
-        client = GitHubClient(
-            AppCredentials.from_pem(APP_ID, world.private_key_pem), base_url=world.url
-        )
-        try:
-            options = ExecutionOptions(
-                github=client.installation(1), dry_run=False, recovering=True
-            )
-            return await execute(rule, pr_event(), REGISTRY, options)
-        finally:
-            await client.aclose()
-
-    record = asyncio.run(recover())
+    record = run_nodes(world, nodes, recovering=True)
     assert record.status == "success"
     assert len(repo(world).issues[7].comments) == 1
     assert record.node("comment").outputs["id"] == repo(world).issues[7].comments[0]["id"]

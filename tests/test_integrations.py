@@ -63,8 +63,7 @@ def app_env(tmp_path: Path, github: GitHubDouble) -> Iterator[tuple[TestClient, 
 
 
 def install(client: TestClient, user: str, installation_id: int, action: str = "install") -> Any:
-    url = client.get("/api/v1/app/integrations/github/install", headers=auth(user)).json()["url"]
-    state = parse_qs(urlsplit(url).query)["state"][0]
+    state = _state_for(client, user)
     return client.get(
         "/api/v1/public/webhooks/github/auth",
         params={"installation_id": installation_id, "setup_action": action, "state": state},
