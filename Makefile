@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck bench schema clean
+.PHONY: run demo test lint typecheck bench schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: $(STAMP)
 	$(BIN)/hookwise validate rules/
 	@echo "hookwise on http://$(HOST):$(PORT)  (webhook secret: $$GITHUB_WEBHOOK_SECRET; SQLite: hookwise.db)"
 	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/
+
+# The server wired to the GitHub API double (tests/double): the whole loop without GitHub.
+demo: $(STAMP)
+	$(BIN)/python -m tests.double
 
 test: $(STAMP) $(SARIF_SCHEMA)
 	$(BIN)/ruff check engine tests bench server.py
