@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engine import logs
 from engine.events import parse_event
 from engine.gateway import Gateway
-from engine.github import GitHubClient, credentials_from_settings
+from engine.github import GitHubClient, GitHubError, credentials_from_settings
 from engine.ingest import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.integrations import ErrorBody, IntegrationService, integrations_router
 from engine.matcher import RuleIndex, match
@@ -137,6 +137,22 @@ class Hookwise:
         }
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs]
         self.integrations = IntegrationService(settings, self.store, self.github)
+        self.app_login = settings.app_login  # the App's bot: its own deliveries never match
+
+    async def learn_app_login(self) -> None:
+        """Ask GitHub for the App's slug when it is not configured, so that rules cannot loop
+        on the App's own writes by default."""
+        if self.app_login or self.github is None:
+            return
+        try:
+            app = await self.github.app_request("GET", "/app")
+        except GitHubError as exc:
+            log.warning(
+                "could not read the App's slug; set GITHUB_APP_SLUG", extra={"error": exc.message}
+            )
+            return
+        self.app_login = f"{app['slug']}[bot]"
+        log.info("the App's own deliveries are ignored", extra={"app_login": self.app_login})
         self.metrics.on_scrape(self._scrape)
 
     def _scrape(self) -> None:
@@ -171,7 +187,7 @@ class Hookwise:
             log.info("webhook refused", extra={"status": checked.status, "reason": checked.reason})
             return checked.status, {"error": checked.error}
         event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
-        result = match(event, self.index, app_login=self.settings.app_login)
+        result = match(event, self.index, app_login=self.app_login)
         jobs = [(m.rule.name, "run") for m in result.matched]
         jobs += [(m.rule.name, "files") for m in result.pending]
         rejected = result.rejected[:TRACE_LIMIT]
@@ -258,6 +274,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
+        await hookwise.learn_app_login()
         if start_workers:
             hookwise.workers.start()
             tasks.append(asyncio.create_task(hookwise.retention()))

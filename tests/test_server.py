@@ -19,7 +19,7 @@ from engine.web import create_app
 from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
-from tests.serverkit import SECRET, server_settings, signed, wait_until
+from tests.serverkit import SECRET, server_settings, signed, wait_until, write_rule
 
 
 @pytest.fixture
@@ -436,3 +436,25 @@ def test_delivery_and_jobs_are_committed_together(tmp_path: Path, rules_dir: Pat
         "SELECT d.delivery_id, j.rule, j.state FROM deliveries d JOIN jobs j USING (delivery_id)"
     ).fetchall()
     assert rows == [("tx-1", "welcome-first-time", "queued")]
+
+
+def test_the_apps_own_deliveries_never_match(tmp_path: Path, github: GitHubDouble) -> None:
+    slug = github.spec.example("integration")["slug"]
+    rules = write_rule(
+        tmp_path / "own-rules",
+        "bots-welcome",
+        "name: bots-welcome\non:\n  events: [issues]\n  ignore-bots: false\n"
+        "nodes:\n  log:\n    uses: core.log\n    with: {message: hi}\n",
+    )
+    settings = server_settings(tmp_path, rules, github)
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        answers = []
+        for i, login in enumerate([f"{slug}[bot]", "other-app[bot]"]):
+            data = payload("issues", "opened.1")
+            data["sender"] = {"login": login, "type": "Bot"}
+            body, headers = signed(data, "issues", f"own-{i}")
+            answers.append(
+                client.post("/webhooks/github", content=body, headers=headers).json()["matched"]
+            )
+    assert answers == [[], ["bots-welcome"]]  # other bots may trigger; the App itself never
+    assert github.calls("apps/get-authenticated")
