@@ -425,27 +425,6 @@ def walk(expr: Expr) -> Iterator[Expr]:
         yield from walk(expr.right)
 
 
-def access_path(expr: Expr) -> tuple[Context, list[str | None]] | None:
-    """For `a.b['c'].d`, the root context and the property names (None where not literal)."""
-    names: list[str | None] = []
-    node: Expr = expr
-    while True:
-        if isinstance(node, Property):
-            names.append(node.name)
-            node = node.target
-        elif isinstance(node, Index):
-            literal = node.index.value if isinstance(node.index, Literal) else None
-            names.append(literal if isinstance(literal, str) else None)
-            node = node.target
-        elif isinstance(node, Star):
-            names.append(None)
-            node = node.target
-        elif isinstance(node, Context):
-            return node, names[::-1]
-        else:
-            return None
-
-
 def uses_status_function(expr: Expr) -> bool:
     """Whether the expression calls success(), failure(), always() or cancelled()."""
     return any(isinstance(n, Call) and n.name in STATUS_FUNCTIONS for n in walk(expr))

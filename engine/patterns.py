@@ -11,7 +11,7 @@ is special, compared case-insensitively as GitHub compares these names.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _RANGE_CLASSES = (("a", "z"), ("A", "Z"), ("0", "9"))
@@ -163,11 +163,6 @@ def compile_filter_list(texts: Iterable[str]) -> PatternList:
     return PatternList(tuple(compile_filter_pattern(t) for t in texts))
 
 
-def compile_name_list(texts: Iterable[str], *, crosses_slash: bool = True) -> PatternList:
-    """Compile a list of name patterns (repositories, labels, logins)."""
-    return PatternList(tuple(compile_name_pattern(t, crosses_slash=crosses_slash) for t in texts))
-
-
 def is_literal_name(text: str) -> bool:
     """True for a name pattern that matches exactly one name (no `*`, no `!`)."""
     return "*" not in text and not text.startswith("!")
@@ -180,11 +175,3 @@ def ignores(patterns: PatternList, subject: str) -> bool:
     as include lists, so `['docs/**', '!docs/api/**']` ignores docs but not docs/api.
     """
     return patterns.selects(subject)
-
-
-def any_selected(patterns: PatternList, subjects: Sequence[str]) -> str | None:
-    """The first subject the include list selects, or None."""
-    for subject in subjects:
-        if patterns.selects(subject):
-            return subject
-    return None

@@ -21,10 +21,6 @@ class RuleSet:
     rules: tuple[Rule, ...]
     files: int
 
-    def by_name(self, name: str) -> Rule | None:
-        """The rule of that name, or None."""
-        return next((r for r in self.rules if r.name == name), None)
-
 
 def find_rule_files(paths: Iterable[str]) -> list[str]:
     """Every *.yaml / *.yml file named or found (recursively) under the paths, sorted."""

@@ -249,20 +249,6 @@ class SQLiteStore(AccountsStore):
         ).fetchall()
         return [_delivery(r, r["job_status"]) for r in rows]
 
-    def update_delivery(
-        self, delivery_id: str, *, status: str | None = None, trace: dict[str, Any] | None = None
-    ) -> None:
-        """Change a delivery's status and/or match trace."""
-        if status is not None:
-            self.db.execute(
-                "UPDATE deliveries SET status = ? WHERE delivery_id = ?", (status, delivery_id)
-            )
-        if trace is not None:
-            self.db.execute(
-                "UPDATE deliveries SET match_trace = ? WHERE delivery_id = ?",
-                (json.dumps(trace), delivery_id),
-            )
-
     def add_jobs(self, delivery_id: str, jobs: list[tuple[str, str]]) -> int:
         """Queue jobs for a replay under a new generation; return the generation."""
         now = self.clock()
