@@ -7,16 +7,24 @@ up to GitHub's 3,000-file limit); a push whose commit list was cut from the comp
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from engine.events import Event
 from engine.nodes.base import GitHubAPI
+from engine.nodes.github import pr_files_key
 
 PR_FILES_LIMIT = 3000
 
 
-async def fetch_changed_files(github: GitHubAPI, event: Event) -> tuple[str, ...]:
-    """The changed paths of the event's pull request or push."""
+async def fetch_changed_files(
+    github: GitHubAPI, event: Event, cache: dict[str, Any] | None = None
+) -> tuple[str, ...]:
+    """The changed paths of the event's pull request or push.
+
+    With a `cache` (a run's shared dict), a pull request's file entries are kept there, so
+    that the `github.pull_request.files` node of the same run does not fetch them again.
+    """
     if not event.repository:
         return ()
     owner, repo = (quote(part, safe="") for part in event.repository.split("/", 1))
@@ -26,6 +34,8 @@ async def fetch_changed_files(github: GitHubAPI, event: Event) -> tuple[str, ...
             params={"per_page": 100},
             limit=PR_FILES_LIMIT,
         )
+        if cache is not None:
+            cache[pr_files_key(event.owner or "", event.repo or "", event.number)] = entries
     elif event.files_source == "compare":
         before, after = event.payload.get("before"), event.payload.get("after")
         result = await github.request("GET", f"/repos/{owner}/{repo}/compare/{before}...{after}")

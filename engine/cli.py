@@ -246,10 +246,14 @@ def _run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     async def run_all() -> list[Any]:
         nonlocal result
         async with github_for_event(settings, result.event) as github:
+            shared: dict[str, Any] = {}
             if result.needs_files and github is not None:
-                result = complete(result, await fetch_changed_files(github, result.event))
+                result = complete(result, await fetch_changed_files(github, result.event, shared))
             options = ExecutionOptions(
-                github=github, dry_run=args.dry_run or settings.dry_run, changed_files=files
+                github=github,
+                dry_run=args.dry_run or settings.dry_run,
+                changed_files=files,
+                shared=shared,
             )
             return [await run_rule(m.rule, result.event, registry, options) for m in result.matched]
 

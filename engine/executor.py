@@ -44,6 +44,7 @@ class ExecutionOptions:
     on_node: Callable[[NodeRecord], None] | None = None
     recovering: bool = False  # this run resumes one that was interrupted
     deadline: float | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
 
 
 def idempotency_key(delivery: str, rule: str, node: str) -> str:
@@ -191,7 +192,7 @@ class _Run:
         self.outcomes: dict[str, Outcome] = {}
         self.tasks: dict[str, asyncio.Task[Outcome]] = {}
         self.cancelled = False
-        self.shared: dict[str, Any] = {}
+        self.shared: dict[str, Any] = dict(options.shared)
 
     async def loop(self, cancel: asyncio.Event) -> None:
         while True:

@@ -152,8 +152,9 @@ class WorkerPool:
         api = None
         if self.github is not None and event.installation_id is not None:
             api = self.github.installation(event.installation_id, deadline=deadline)
+        shared: dict[str, Any] = {}
         if job.kind == "files":
-            decided = await self._decide_paths(job, worker, rule, event, api)
+            decided = await self._decide_paths(job, worker, rule, event, api, shared)
             if decided is None:
                 return
             event = decided
@@ -166,6 +167,7 @@ class WorkerPool:
                 groups=self.groups,
                 completed=self.store.completed_nodes(job.id),
                 recovering=job.attempts > 1,
+                shared=shared,
                 on_node=lambda node: self._node_done(job, rule, event.delivery, node),
             )
             record = await run_rule(rule, event, self.registry, options)
@@ -185,7 +187,9 @@ class WorkerPool:
             },
         )
 
-    async def _decide_paths(self, job: Job, worker: str, rule: Rule, event: Any, api: Any) -> Any:
+    async def _decide_paths(
+        self, job: Job, worker: str, rule: Rule, event: Any, api: Any, shared: dict[str, Any]
+    ) -> Any:
         """Fetch the changed files and decide a rule that waited for them."""
         if api is None:
             self.store.finish_job(
@@ -193,7 +197,7 @@ class WorkerPool:
             )
             self.metrics.jobs.labels("skipped").inc()
             return None
-        event = event.with_files(await fetch_changed_files(api, event))
+        event = event.with_files(await fetch_changed_files(api, event, shared))
         trigger = next((t for t in rule.triggers if t.event in (event.name, None)), None)
         reason = evaluate(trigger, event) if trigger is not None else "no trigger for this event"
         if reason is not None and reason is not FILES_NEEDED:

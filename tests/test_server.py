@@ -73,6 +73,8 @@ def test_end_to_end_signed_real_payload_comments_on_the_double(
         "Thanks @Codertocat, labelled as documentation."
     ]
     assert issue.labels == ["bug", "documentation"]
+    # fetched once: the worker decided the paths filter and the files node reused the list
+    assert len(github.calls("pulls/list-files")) == 1
     runs = store.runs("72d3162e-cc78-11e3-81ab-4c9367dc0958")
     by_rule = {r["rule"]: r for r in runs}
     assert {r["rule"]: r["status"] for r in runs} == {

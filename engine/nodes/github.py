@@ -32,9 +32,14 @@ def _head_sha(ctx: NodeContext, name: str = "sha") -> str:
     return str(sha)
 
 
+def pr_files_key(owner: str, repo: str, number: int) -> str:
+    """Where a pull request's files are cached for a run (matching may have fetched them)."""
+    return f"files:/repos/{quote(owner, safe='')}/{quote(repo, safe='')}#{number}"
+
+
 async def pr_files(ctx: NodeContext) -> list[dict[str, Any]]:
     """The pull request's changed files, fetched once per run and shared by the nodes."""
-    key = f"files:{_repo_path(ctx)}#{ctx.number()}"
+    key = pr_files_key(*ctx.target(), ctx.number())
     if key in ctx.shared:
         return list(ctx.shared[key])
     github = ctx.github
