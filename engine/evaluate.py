@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from engine.expressions import (
     Literal,
     Not,
     Property,
+    Segment,
     Star,
     split_template,
 )
@@ -53,8 +54,14 @@ def evaluate(expr: Expr, contexts: Mapping[str, Any], state: RunState | None = N
 
 
 def render(text: str, contexts: Mapping[str, Any], state: RunState | None = None) -> Any:
-    """Render a template: one whole expression keeps its type; otherwise text."""
-    segments = split_template(text)
+    """Render template text: one whole expression keeps its type; otherwise text."""
+    return render_segments(split_template(text), contexts, state)
+
+
+def render_segments(
+    segments: Sequence[Segment], contexts: Mapping[str, Any], state: RunState | None = None
+) -> Any:
+    """Render an already parsed template (rules parse theirs once, when they load)."""
     if len(segments) == 1 and segments[0].expr is not None:
         return evaluate(segments[0].expr, contexts, state)
     parts = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.calls import RecordingGitHub
 from engine.concurrency import ConcurrencyGroups
-from engine.evaluate import EvaluationError, render, to_string, truthy
+from engine.evaluate import EvaluationError, render_segments, to_string, truthy
 from engine.events import Event
 from engine.expressions import ExpressionError
 from engine.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
@@ -89,7 +89,7 @@ def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
 def render_value(value: Any, contexts: Mapping[str, Any]) -> Any:
     """Render every Template inside a value (dicts and lists are walked)."""
     if isinstance(value, Template):
-        return render(value.source, contexts)
+        return render_segments(value.segments, contexts)
     if isinstance(value, dict):
         return {k: render_value(v, contexts) for k, v in value.items()}
     if isinstance(value, list):
@@ -313,7 +313,7 @@ class _Run:
         coe = node.continue_on_error
         if isinstance(coe, Template):
             try:
-                coe = truthy(render(coe.source, self.contexts))
+                coe = truthy(render_segments(coe.segments, self.contexts))
             except (EvaluationError, ExpressionError):
                 coe = False
         elif isinstance(coe, str):

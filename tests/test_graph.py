@@ -273,3 +273,19 @@ def test_a_newer_waiting_run_supersedes_an_older_waiting_one() -> None:
     first, second, third = asyncio.run(three())
     assert [first.status, second.status, third.status] == ["success", "cancelled", "success"]
     assert statuses(second) == {"slow": "cancelled"}
+
+
+def test_templates_are_parsed_once_when_the_rule_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = rule("  a:\n    uses: core.log\n    with: {message: 'n=${{ github.number }}'}\n")
+    import engine.expressions as expressions
+
+    def refuse(text: str) -> Any:
+        raise AssertionError(f"parsed again at run time: {text!r}")
+
+    import engine.evaluate as evaluate
+
+    monkeypatch.setattr(expressions, "parse", refuse)
+    monkeypatch.setattr(expressions, "split_template", refuse)
+    monkeypatch.setattr(evaluate, "split_template", refuse)
+    record = run(r)
+    assert (record.status, record.node("a").outputs) == ("success", {"message": "n=7"})
