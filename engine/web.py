@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ log = logging.getLogger("hookwise.web")
 WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
 WEBHOOK_ERRORS = {
+    503: "The delivery could not be stored (nothing was accepted; redeliver it)",
     400: "Malformed JSON, missing or empty X-GitHub-Event / X-GitHub-Delivery, unknown event",
     401: "Missing or wrong X-Hub-Signature-256",
     403: "Source address outside HOOKWISE_ALLOWED_CIDRS",
@@ -210,7 +212,15 @@ class Hookwise:
             match_trace=trace,
             raw_payload=checked.raw,
         )
-        if not self.store.record_delivery(stored, jobs):
+        try:
+            recorded = self.store.record_delivery(stored, jobs)
+        except sqlite3.Error as exc:  # full disk, locked database: nothing was stored
+            self.metrics.rejected.labels("storage").inc()
+            log.error(
+                "delivery not stored", extra={"delivery": checked.delivery, "error": str(exc)}
+            )
+            return 503, {"error": "the delivery could not be stored; it was not accepted"}
+        if not recorded:
             self.metrics.duplicates.inc()
             return 200, {
                 "delivery": checked.delivery,

@@ -460,3 +460,16 @@ def test_the_apps_own_deliveries_never_match(tmp_path: Path, github: GitHubDoubl
             )
     assert answers == [[], ["bots-welcome"]]  # other bots may trigger; the App itself never
     assert github.calls("apps/get-authenticated")
+
+
+def test_a_delivery_that_cannot_be_stored_gets_503_not_202(tmp_path: Path, rules_dir: Path) -> None:
+    settings = server_settings(tmp_path, rules_dir)
+    app = create_app(settings, start_workers=False)
+    with TestClient(app) as client:
+        app.state.hookwise.store.db.execute("PRAGMA query_only = ON")
+        body, headers = signed(payload("issues", "opened.1"), "issues", "full-disk-1")
+        response = client.post("/webhooks/github", content=body, headers=headers)
+        app.state.hookwise.store.db.execute("PRAGMA query_only = OFF")
+        again = client.post("/webhooks/github", content=body, headers=headers)
+    assert (response.status_code, response.json()) == (503, {"error": "the delivery could not be stored; it was not accepted"})
+    assert (again.status_code, again.json()["duplicate"]) == (202, False)
