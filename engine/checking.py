@@ -9,6 +9,7 @@ from engine.source import Document, Path, Position
 
 
 def as_list(value: Any) -> list[Any] | None:
+    """A scalar as a one-item list, a list as itself, anything else as None."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
@@ -17,6 +18,7 @@ def as_list(value: Any) -> list[Any] | None:
 
 
 def get_path(data: Any, path: Path) -> Any:
+    """The value at a path of keys and indexes, or None."""
     current = data
     for part in path:
         try:

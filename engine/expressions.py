@@ -59,18 +59,24 @@ class ExpressionError(ValueError):
 
 @dataclass(frozen=True)
 class Literal:
+    """null, a boolean, a number or a string."""
+
     value: object
     pos: int
 
 
 @dataclass(frozen=True)
 class Context:
+    """A context name: event, github, vars, rule or nodes."""
+
     name: str  # as written; contexts are case-insensitive
     pos: int
 
 
 @dataclass(frozen=True)
 class Property:
+    """Property access `a.b`."""
+
     target: Expr
     name: str
     pos: int
@@ -78,6 +84,8 @@ class Property:
 
 @dataclass(frozen=True)
 class Index:
+    """Index access `a[b]`."""
+
     target: Expr
     index: Expr
     pos: int
@@ -93,6 +101,8 @@ class Star:
 
 @dataclass(frozen=True)
 class Call:
+    """A function call."""
+
     name: str  # lower-cased; function names are case-insensitive
     args: tuple[Expr, ...]
     pos: int
@@ -100,12 +110,16 @@ class Call:
 
 @dataclass(frozen=True)
 class Not:
+    """Logical not `!a`."""
+
     operand: Expr
     pos: int
 
 
 @dataclass(frozen=True)
 class Binary:
+    """A comparison or a logical `&&` / `||`."""
+
     op: str
     left: Expr
     right: Expr

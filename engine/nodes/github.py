@@ -57,11 +57,13 @@ async def pr_files(ctx: NodeContext) -> list[dict[str, Any]]:
 
 
 async def pull_request_files(ctx: NodeContext) -> dict[str, Any]:
+    """List the pull request's changed files (all pages, up to GitHub's 3,000) (github.pull_request.files)."""
     files = await pr_files(ctx)
     return {"files": files, "count": len(files)}
 
 
 async def pull_request_get(ctx: NodeContext) -> dict[str, Any]:
+    """Fetch the pull request with its diff, changed files and comments (github.pull_request.get)."""
     key = f"pr:{_repo_path(ctx)}#{ctx.number()}"
     if key not in ctx.shared:
         github = ctx.require_github()
@@ -78,6 +80,7 @@ async def pull_request_get(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def pull_request_review(ctx: NodeContext) -> dict[str, Any]:
+    """Submit a pull request review: approve, request changes or comment (github.pull_request.review)."""
     body = _pick(ctx.inputs, "event", "body", "comments", "commit_id")
     if body.get("event") in ("REQUEST_CHANGES", "COMMENT") and not body.get("body"):
         raise NodeError(f"a {body['event']} review needs a body")
@@ -92,6 +95,7 @@ async def pull_request_review(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def request_reviewers(ctx: NodeContext) -> dict[str, Any]:
+    """Request reviews from users or teams (github.pull_request.request_reviewers)."""
     body = _pick(ctx.inputs, "reviewers", "team_reviewers")
     if not body:
         raise NodeError("give reviewers or team_reviewers")
@@ -105,6 +109,7 @@ async def request_reviewers(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def merge(ctx: NodeContext) -> dict[str, Any]:
+    """Merge the pull request, only if its head is still the SHA the rule saw (github.pull_request.merge)."""
     body = _pick(ctx.inputs, "merge_method", "commit_title", "commit_message")
     body["sha"] = _head_sha(ctx)  # GitHub refuses the merge if the head moved since
     result = await ctx.require_github().request(
@@ -123,6 +128,7 @@ def write_marker(key: str) -> str:
 
 
 async def comment(ctx: NodeContext) -> dict[str, Any]:
+    """Comment on an issue or pull request (github.issue.comment)."""
     path = f"{_repo_path(ctx)}/issues/{ctx.number()}/comments"
     marker = write_marker(ctx.idempotency_key) if ctx.delivery else ""
     github = ctx.require_github()
@@ -144,6 +150,7 @@ def marker_text(marker: str) -> str:
 
 
 async def upsert_comment(ctx: NodeContext) -> dict[str, Any]:
+    """Create, or update in place, the one comment that carries a hidden marker (github.issue.upsert_comment)."""
     tag = marker_text(str(ctx.inputs["marker"]))
     body = f"{tag}\n{ctx.inputs['body']}"
     base = f"{_repo_path(ctx)}/issues/{ctx.number()}/comments"
@@ -176,6 +183,7 @@ def _current_labels(ctx: NodeContext) -> list[str] | None:
 
 
 async def add_labels(ctx: NodeContext) -> dict[str, Any]:
+    """Add labels (only those not already present are sent) (github.issue.add_labels)."""
     wanted = [str(label) for label in ctx.inputs["labels"]]
     present = _current_labels(ctx) or []
     lowered = {p.lower() for p in present}
@@ -193,6 +201,7 @@ async def add_labels(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def remove_labels(ctx: NodeContext) -> dict[str, Any]:
+    """Remove labels that are present (github.issue.remove_labels)."""
     present = _current_labels(ctx)
     removed = []
     for label in [str(label) for label in ctx.inputs["labels"]]:
@@ -206,6 +215,7 @@ async def remove_labels(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def assign(ctx: NodeContext) -> dict[str, Any]:
+    """Add assignees (github.issue.assign)."""
     assignees = [str(a) for a in ctx.inputs["assignees"]]
     await ctx.require_github().request(
         "POST",
@@ -216,6 +226,7 @@ async def assign(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def update_issue(ctx: NodeContext) -> dict[str, Any]:
+    """Edit an issue or pull request: title, body, state (github.issue.update)."""
     body = _pick(ctx.inputs, "title", "body", "state", "state_reason")
     if not body:
         raise NodeError("give at least one of title, body, state, state_reason")
@@ -230,12 +241,14 @@ async def update_issue(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def create_issue(ctx: NodeContext) -> dict[str, Any]:
+    """Open a new issue (github.issue.create)."""
     body = _pick(ctx.inputs, "title", "body", "labels", "assignees")
     result = await ctx.require_github().request("POST", f"{_repo_path(ctx)}/issues", body=body)
     return {"number": _get(result, "number"), "url": _get(result, "html_url")}
 
 
 async def commit_get(ctx: NodeContext) -> dict[str, Any]:
+    """Fetch a commit with its files and patches (github.commit.get)."""
     sha = _head_sha(ctx)
     key = f"commit:{_repo_path(ctx)}@{sha}"
     if key not in ctx.shared:
@@ -251,6 +264,7 @@ async def commit_get(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def repository_file(ctx: NodeContext) -> dict[str, Any]:
+    """Read a file's decoded content (github.repository.file)."""
     path = "/".join(quote(part, safe="") for part in str(ctx.inputs["path"]).split("/"))
     params = _pick(ctx.inputs, "ref")
     result = await ctx.require_github().request(
@@ -267,6 +281,7 @@ async def repository_file(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def compare(ctx: NodeContext) -> dict[str, Any]:
+    """Compare two refs (github.repository.compare)."""
     base, head = quote(str(ctx.inputs["base"]), safe=""), quote(str(ctx.inputs["head"]), safe="")
     result = await ctx.require_github().request("GET", f"{_repo_path(ctx)}/compare/{base}...{head}")
     return {k: _get(result, k) for k in ("status", "ahead_by", "behind_by", "commits", "files")}
@@ -280,6 +295,7 @@ def _check_body(ctx: NodeContext, *names: str) -> dict[str, Any]:
 
 
 async def check_run_create(ctx: NodeContext) -> dict[str, Any]:
+    """Create a check run on a commit (github.check_run.create)."""
     body = _check_body(ctx, "name", "status", "conclusion", "output", "details_url", "external_id")
     body["head_sha"] = _head_sha(ctx, "head_sha")
     result = await ctx.require_github().request("POST", f"{_repo_path(ctx)}/check-runs", body=body)
@@ -287,6 +303,7 @@ async def check_run_create(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def check_run_update(ctx: NodeContext) -> dict[str, Any]:
+    """Update a check run (github.check_run.update)."""
     body = _check_body(ctx, "name", "status", "conclusion", "output", "details_url", "external_id")
     run_id = ctx.inputs["check_run_id"]
     result = await ctx.require_github().request(
@@ -296,6 +313,7 @@ async def check_run_update(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def status_set(ctx: NodeContext) -> dict[str, Any]:
+    """Set a commit status (github.status.set)."""
     body = _pick(ctx.inputs, "state", "context", "description", "target_url")
     result = await ctx.require_github().request(
         "POST", f"{_repo_path(ctx)}/statuses/{_head_sha(ctx)}", body=body
@@ -304,6 +322,7 @@ async def status_set(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def workflow_dispatch(ctx: NodeContext) -> dict[str, Any]:
+    """Start a GitHub Actions workflow (workflow_dispatch) (github.workflow.dispatch)."""
     ref = ctx.inputs.get("ref") or ctx.event.ref_name
     if not ref:
         raise NodeError("github.workflow.dispatch needs a ref; the event has no branch")
@@ -322,6 +341,7 @@ def _as_input(value: Any) -> Any:
 
 
 async def repository_dispatch(ctx: NodeContext) -> dict[str, Any]:
+    """Send a repository_dispatch event (github.repository.dispatch)."""
     body = _pick(ctx.inputs, "event_type", "client_payload")
     await ctx.require_github().request("POST", f"{_repo_path(ctx)}/dispatches", body=body)
     return {}
