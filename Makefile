@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint typecheck bench schema clean
+.PHONY: run demo test lint typecheck bench schema docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,12 +36,12 @@ demo: $(STAMP)
 	$(BIN)/python -m tests.double
 
 test: $(STAMP) $(SARIF_SCHEMA)
-	$(BIN)/ruff check engine tests bench server.py
+	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine tests bench server.py
+	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 
 bench: $(STAMP)
@@ -50,6 +50,10 @@ bench: $(STAMP)
 # Regenerate schemas/rule.schema.json from the node registry (a test checks it is current).
 schema: $(STAMP)
 	$(BIN)/hookwise schema > schemas/rule.schema.json
+
+# Regenerate docs/checks.md from the check ids and the golden corpus.
+docs: $(STAMP)
+	$(BIN)/python tools/checks_doc.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache hookwise.db*

@@ -1,0 +1,40 @@
+"""Regenerate docs/checks.md from diagnostics.CHECKS and the golden error corpus."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine.diagnostics import CHECKS  # noqa: E402
+
+ERR = REPO / "tests" / "data" / "rules" / "err"
+LINE = re.compile(r"^\S+:\d+:\d+: error \[([a-z0-9-]+)\] (.*)$", re.M)
+
+
+def main() -> None:
+    """Write docs/checks.md: each check, what it means, and an example message."""
+    examples: dict[str, tuple[str, str]] = {}
+    for out in sorted(ERR.glob("*.out")):
+        for check, message in LINE.findall(out.read_text()):
+            examples.setdefault(check, (out.stem, message))
+    lines = [
+        "# Checks of `hookwise validate`",
+        "",
+        "Every problem carries one of these stable check ids. Silence a check on one line with a",
+        "comment at the end of that line: `# hookwise: ignore=CHECK[,CHECK]`. Each id has at least one",
+        "example case under `tests/data/rules/err/` whose expected output sits beside it.",
+        "",
+    ]
+    for check, meaning in CHECKS.items():
+        case, message = examples[check]
+        lines += [f"## {check}", "", meaning[0].upper() + meaning[1:] + ".", ""]
+        lines += [f"Example (`tests/data/rules/err/{case}`):", "", "```", message, "```", ""]
+    (REPO / "docs" / "checks.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
