@@ -45,7 +45,7 @@ class Gateway:
                 return
         if group == "webhook" and scope["method"] == "POST":
             body = await _read_capped(receive, headers, MAX_BODY_BYTES)
-            status, answer = hookwise.ingest(headers, body)
+            status, answer = await hookwise.ingest(headers, body)
             await _respond(send, status, answer, extra)
             return
 

@@ -207,28 +207,42 @@ class SQLiteStore(AccountsStore):
 
     def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool:
         """Store a delivery and its jobs (rule, kind) atomically; False if it is a duplicate."""
-        try:
-            self.db.execute(
-                "INSERT INTO deliveries (delivery_id, event, action, installation_id, repository,"
-                " payload, headers, received_at, status, match_trace, job_spec)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    delivery.delivery_id,
-                    delivery.event,
-                    delivery.action,
-                    delivery.installation_id,
-                    delivery.repository,
-                    delivery.raw_payload or json.dumps(delivery.payload),
-                    json.dumps(delivery.headers),
-                    delivery.received_at,
-                    delivery.status,
-                    json.dumps(delivery.match_trace),
-                    json.dumps(jobs) if jobs else None,
-                ),
-            )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self.record_deliveries([(delivery, jobs)])[0]
+
+    def record_deliveries(
+        self, batch: list[tuple[StoredDelivery, list[tuple[str, str]]]]
+    ) -> list[bool]:
+        """Store several deliveries in one transaction; for each, False if it is a duplicate.
+
+        Each delivery and its jobs are one INSERT (a trigger queues the jobs), so a duplicate
+        id fails only its own statement and the others commit.
+        """
+        results = []
+        with self.transaction() as db:
+            for delivery, jobs in batch:
+                try:
+                    db.execute(
+                        "INSERT INTO deliveries (delivery_id, event, action, installation_id, repository,"
+                        " payload, headers, received_at, status, match_trace, job_spec)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            delivery.delivery_id,
+                            delivery.event,
+                            delivery.action,
+                            delivery.installation_id,
+                            delivery.repository,
+                            delivery.raw_payload or json.dumps(delivery.payload),
+                            json.dumps(delivery.headers),
+                            delivery.received_at,
+                            delivery.status,
+                            json.dumps(delivery.match_trace),
+                            json.dumps(jobs) if jobs else None,
+                        ),
+                    )
+                    results.append(True)
+                except sqlite3.IntegrityError:
+                    results.append(False)
+        return results
 
     def delivery(self, delivery_id: str) -> StoredDelivery | None:
         """One delivery by its X-GitHub-Delivery id."""

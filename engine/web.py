@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import logs
+from engine.commit import GroupCommitter
 from engine.events import parse_event
 from engine.gateway import Gateway
 from engine.github import GitHubClient, GitHubError, credentials_from_settings
@@ -139,6 +140,7 @@ class Hookwise:
         }
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs]
         self.integrations = IntegrationService(settings, self.store, self.github)
+        self.committer = GroupCommitter(self.store)
         self.app_login = settings.app_login  # the App's bot: its own deliveries never match
 
     async def learn_app_login(self) -> None:
@@ -176,7 +178,9 @@ class Hookwise:
 
     # --- ingest -------------------------------------------------------------------------------
 
-    def ingest(self, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+    async def ingest(
+        self, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, Any]]:
         """Verify, record and match one delivery: (status, JSON body)."""
         started = time.perf_counter()
         if body is None:
@@ -213,7 +217,7 @@ class Hookwise:
             raw_payload=checked.raw,
         )
         try:
-            recorded = self.store.record_delivery(stored, jobs)
+            recorded = await self.committer.record(stored, jobs)
         except sqlite3.Error as exc:  # full disk, locked database: nothing was stored
             self.metrics.rejected.labels("storage").inc()
             log.error(
@@ -340,7 +344,7 @@ def create_app(
     )
     async def webhook(request: Request) -> JSONResponse:
         """Receive a GitHub delivery (served by the gateway; documented here for OpenAPI)."""
-        status, body = hookwise.ingest(dict(request.headers), await request.body())
+        status, body = await hookwise.ingest(dict(request.headers), await request.body())
         return JSONResponse(body, status_code=status)
 
     @app.get(

@@ -471,5 +471,8 @@ def test_a_delivery_that_cannot_be_stored_gets_503_not_202(tmp_path: Path, rules
         response = client.post("/webhooks/github", content=body, headers=headers)
         app.state.hookwise.store.db.execute("PRAGMA query_only = OFF")
         again = client.post("/webhooks/github", content=body, headers=headers)
-    assert (response.status_code, response.json()) == (503, {"error": "the delivery could not be stored; it was not accepted"})
+    assert (response.status_code, response.json()) == (
+        503,
+        {"error": "the delivery could not be stored; it was not accepted"},
+    )
     assert (again.status_code, again.json()["duplicate"]) == (202, False)
