@@ -19,6 +19,7 @@ from bench.common import REPO, header
 
 SECONDS = 10
 CONNECTIONS = 32
+ROUNDS = 2  # best of two alternating rounds per side
 SECRET = "bench-secret"
 PAYLOAD = REPO.parent / "shared/fixtures/github/webhooks/pull_request/opened.1.json"
 
@@ -95,7 +96,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def run() -> dict[str, float]:
     """Run the benchmark and print its figures."""
-    header(f"webhook ingest: {CONNECTIONS} connections for {SECONDS} s (pull_request payload)")
+    header(
+        f"webhook ingest: {CONNECTIONS} connections for {SECONDS} s (pull_request payload), "
+        f"best of {ROUNDS} alternating rounds"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -108,22 +112,31 @@ def run() -> dict[str, float]:
             "HOOKWISE_WORKERS": os.environ.get("HOOKWISE_WORKERS", "4"),
         }
         env.pop("GITHUB_APP_ID", None)
-        floor_proc, floor_port = _serve("minimal_receiver:app", env, REPO / "bench", "/")
-        try:
-            floor = _load(floor_port, "/", "pull_request")
-        finally:
-            _stop(floor_proc)
-        ours_proc, ours_port = _serve("server:app", env, REPO, "/health")
-        try:
-            ours = _load(ours_port, "/webhooks/github", "pull_request")
-        finally:
-            _stop(ours_proc)
+        floors, ourses = [], []
+        for _ in range(ROUNDS):  # alternate, so both sides share the machine's noise
+            floor_proc, floor_port = _serve("minimal_receiver:app", env, REPO / "bench", "/")
+            try:
+                floors.append(_load(floor_port, "/", "pull_request"))
+            finally:
+                _stop(floor_proc)
+            ours_proc, ours_port = _serve("server:app", env, REPO, "/health")
+            try:
+                ourses.append(_load(ours_port, "/webhooks/github", "pull_request"))
+            finally:
+                _stop(ours_proc)
+        floor = max(floors, key=lambda r: r["rps"])
+        ours = max(ourses, key=lambda r: r["rps"])
+        ours["errors"] = sum(r["errors"] for r in ourses)
     ratio = ours["rps"] / floor["rps"] if floor["rps"] else 0.0
     for name, r in (("minimal receiver (floor)", floor), ("hookwise", ours)):
         print(
             f"{name:26s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
             f"errors {int(r['errors'])}  ({int(r['requests'])} requests)"
         )
+    rounds = (
+        f"floor {[round(r['rps']) for r in floors]}, hookwise {[round(r['rps']) for r in ourses]}"
+    )
+    print(f"every round, req/s:        {rounds}")
     print(f"ratio hookwise / floor:    {ratio:8.2f}x req/s (target >= 0.7, zero errors)")
     return {
         "ingest_rps": ours["rps"],

@@ -31,7 +31,7 @@ from engine.settings import Settings
 from engine.store import Job, SQLiteStore
 
 log = logging.getLogger("hookwise.worker")
-QUIET_GAP = 0.02  # seconds without a new delivery before workers claim jobs during a burst
+QUIET_GAP = 0.1  # seconds without a new delivery before workers claim jobs during a burst
 
 
 class WorkerPool:
