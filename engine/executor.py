@@ -43,7 +43,6 @@ class ExecutionOptions:
     # called with each node's record when the node finishes (the server persists it)
     on_node: Callable[[NodeRecord], None] | None = None
     recovering: bool = False  # this run resumes one that was interrupted
-    deadline: float | None = None
     shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
 
 

@@ -32,16 +32,6 @@ class Template:
         """Parse a template (raises ExpressionError)."""
         return cls(text, tuple(split_template(text)))
 
-    @property
-    def single(self) -> Expr | None:
-        """The expression when the string is exactly one `${{ }}` (value keeps its type)."""
-        if len(self.segments) == 1 and self.segments[0].expr is not None:
-            return self.segments[0].expr
-        stripped = [s for s in self.segments if s.expr is not None or s.text.strip()]
-        if len(stripped) == 1 and stripped[0].expr is not None:
-            return stripped[0].expr
-        return None
-
 
 @dataclass(frozen=True)
 class LabelFilter:
@@ -67,7 +57,6 @@ class EventTrigger:
 
     event: str | None
     types: frozenset[str] | None = None  # None: every action
-    types_are_default: bool = False
     repository: PatternList | None = None
     branches: PatternList | None = None
     branches_ignore: PatternList | None = None
