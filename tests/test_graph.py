@@ -96,7 +96,8 @@ def test_continue_on_error_expression() -> None:
     r = rule(
         f"  a:\n{FAIL}    continue-on-error: ${{{{ github.action == 'opened' }}}}\n  b:\n    needs: a\n{OK}"
     )
-    assert (statuses(run(r)), run(r).status) == ({"a": "failure", "b": "success"}, "success")
+    record = run(r)
+    assert (statuses(record), record.status) == ({"a": "failure", "b": "success"}, "success")
 
 
 def test_always_cleanup_runs_after_a_failure() -> None:
