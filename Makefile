@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint typecheck bench schema docs clean
+.PHONY: run demo test lint typecheck bench schema docs catalogue clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ schema: $(STAMP)
 # Regenerate docs/checks.md from the check ids and the golden corpus.
 docs: $(STAMP)
 	$(BIN)/python tools/checks_doc.py
+
+# Regenerate engine/data/webhook-events.json from ../shared/fixtures (a test checks it is current).
+catalogue: $(STAMP)
+	$(BIN)/python tools/gen_catalogue.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache hookwise.db*

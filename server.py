@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from engine.server.app import configure_logging, create_app
 from engine.settings import Settings
-from engine.web import configure_logging, create_app
 
 settings = Settings.from_mapping(os.environ)
 configure_logging(settings)

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from bench.common import header
-from engine.events import parse_event
-from engine.executor import ExecutionOptions, execute
-from engine.registry import NodeType, builtin_registry
-from engine.validate import check_source
+from engine.lang.validate import check_source
+from engine.match.events import parse_event
+from engine.nodes import builtin_registry
+from engine.nodes.registry import NodeType
+from engine.run.executor import ExecutionOptions, execute
 
 NODES = 5
 WAIT = 0.2

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, header
-from engine.events import parse_event
-from engine.matcher import RuleIndex, evaluate, match
-from engine.model import Rule
-from engine.validate import check_source
+from engine.lang.model import Rule
+from engine.lang.validate import check_source
+from engine.match.events import parse_event
+from engine.match.filters import evaluate
+from engine.match.matcher import RuleIndex, match
 
 REPOS = 1000
 ITERATIONS = 20_000

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.diagnostics import HookwiseError
+from engine.errors import HookwiseError
+from engine.github.app import AppCredentials
 
 
 class SettingsError(HookwiseError):
@@ -113,3 +114,11 @@ class Settings:
     def dry_run(self) -> bool:
         """Without App credentials the server records GitHub writes instead of sending them."""
         return self.app_id is None
+
+    def app_credentials(self) -> AppCredentials | None:
+        """The App credentials, or None when there are none (dry-run mode)."""
+        if not self.app_id:
+            return None
+        if not self.app_private_key:
+            raise SettingsError("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY(_PATH) is not")
+        return AppCredentials.from_pem(self.app_id, self.app_private_key)

@@ -6,8 +6,9 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from engine.nodes.base import NodeContext, NodeError
-from engine.registry import NodeType, Registry, builtin_registry
+from engine.nodes import builtin_registry
+from engine.nodes.context import NodeContext, NodeError
+from engine.nodes.registry import NodeType, Registry
 
 ATTEMPTS: Counter[str] = Counter()
 STARTED: list[str] = []

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.events import Event, parse_event
-from engine.matcher import MatchResult, RuleIndex, complete, match
-from engine.model import Rule
-from engine.registry import Registry
-from engine.validate import check_source
+from engine.lang.model import Rule
+from engine.lang.validate import check_source
+from engine.match.events import Event, parse_event
+from engine.match.matcher import MatchResult, RuleIndex, complete, match
+from engine.nodes.registry import Registry
 from tests.conftest import shared
 
 

@@ -1,80 +1,239 @@
-"""The core stays pure: no network, database, filesystem or environment access."""
+"""The rooms of `engine/` and the one direction of imports between them (docs/architecture.md).
+
+Each module belongs to one layer; a layer may import only the layers listed for it. The pure
+core (expr, lang, match and run's scheduler) also imports no I/O library and calls no open(),
+eval() or exec(). Fixture modules under tests/data/architecture/ prove the check can fail.
+"""
 
 from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, shared
+from tests.conftest import DATA, REPO, shared
 
-CORE = [
-    "diagnostics",
-    "source",
-    "schema",
-    "catalogue",
-    "model",
-    "compile",
-    "exprcheck",
-    "patterns",
-    "expressions",
-    "validate",
-    "checking",
-    "triggers",
-    "registry",
-    "events",
-    "matcher",
-    "graph",
-    "evaluate",
-    "ingest",
-    "exprcheck",
-]
-FORBIDDEN = {
-    "httpx",
-    "sqlite3",
-    "socket",
-    "urllib.request",
-    "http",
-    "requests",
-    "asyncio",
-    "os",
-    "subprocess",
-    "fastapi",
-    "uvicorn",
-    "engine.ruleset",
-    "engine.web",
-    "engine.cli",
+ENGINE = REPO / "engine"
+
+# layer -> the module prefixes it owns (longest prefix wins)
+OWNERS: dict[str, tuple[str, ...]] = {
+    "base": ("engine.errors", "engine.text"),
+    "api": ("engine",),  # engine/__init__.py: the public API re-exports
+    "expr": ("engine.expr",),
+    "declarations": ("engine.nodes.registry", "engine.nodes.specs"),
+    "lang": ("engine.lang",),
+    "match": ("engine.match",),
+    "scheduler": ("engine.run.graph", "engine.run.record"),
+    "github": ("engine.github",),
+    "nodes": ("engine.nodes",),
+    "run": ("engine.run",),
+    "store": ("engine.store",),
+    "settings": ("engine.settings",),
+    "server": ("engine.server",),
+    "cli": ("engine.cli", "engine.__main__"),
 }
-
-
-@pytest.mark.parametrize("module", CORE)
-def test_core_module_imports_no_io(module: str) -> None:
-    tree = ast.parse((REPO / "engine" / f"{module}.py").read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module)
-    assert (
-        sorted(i for i in imported if i in FORBIDDEN or i.split(".")[0] in FORBIDDEN - {"engine"})
-        == []
-    )
-    calls = {
-        n.func.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+CORE = ("base", "expr", "declarations", "lang", "match", "scheduler")
+# layer -> the layers it may import (itself always allowed; importing the package `engine`
+# itself, for __version__, is always allowed: Python loads it first in any case)
+ALLOWED: dict[str, frozenset[str]] = {
+    "base": frozenset(),
+    "api": frozenset({"base", "lang"}),
+    "expr": frozenset({"base"}),
+    "declarations": frozenset({"base"}),
+    "lang": frozenset({"base", "expr", "declarations"}),
+    "match": frozenset({"base", "expr", "lang"}),
+    "scheduler": frozenset({"base", "expr", "lang", "match"}),
+    "github": frozenset({"base", "match"}),
+    "nodes": frozenset({"base", "expr", "lang", "match", "declarations", "github"}),
+    "run": frozenset(
+        {"base", "expr", "lang", "match", "scheduler", "declarations", "nodes", "github"}
+    ),
+    "store": frozenset({"base"}),
+    "settings": frozenset({"base", "github"}),
+    "server": frozenset(set(OWNERS) - {"cli", "server"}),
+    "cli": frozenset(set(OWNERS) - {"cli"}),
+}
+# libraries that do I/O or reach the network, the database or the process
+IO_LIBRARIES = frozenset(
+    {
+        "httpx",
+        "sqlite3",
+        "psycopg",
+        "psycopg_pool",
+        "socket",
+        "http",
+        "urllib.request",
+        "requests",
+        "asyncio",
+        "subprocess",
+        "os",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "jwt",
     }
-    assert "open" not in calls and "eval" not in calls and "exec" not in calls
+)
+# the one module of the core that reads files: finding and reading rule files
+CORE_IO_EXEMPT = frozenset({"engine.lang.files"})
 
 
-def test_shipped_event_catalogue_is_githubs() -> None:
-    ours = json.loads((REPO / "engine" / "data" / "webhook-events.json").read_text())
-    assert ours == json.loads(shared("github", "webhook-events.json").read_text())
+def layer_of(module: str) -> str:
+    """The layer that owns a module: its longest owning prefix."""
+    best, length = "", -1
+    for layer, prefixes in OWNERS.items():
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = layer, len(prefix)
+    return best
+
+
+def imports_of(module: str, source: str, *, is_package: bool = False) -> set[str]:
+    """Every module a source imports, relative imports resolved against `module`."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            if node.module is None or node.level:
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+            found.add(base)
+    return found
+
+
+@dataclass(frozen=True)
+class Violation:
+    module: str
+    imported: str
+    why: str
+
+
+def check_module(module: str, source: str, *, is_package: bool = False) -> list[Violation]:
+    """The imports of one module that point the wrong way, and calls the core may not make."""
+    layer = layer_of(module)
+    pure = layer in CORE and module not in CORE_IO_EXEMPT
+    problems: list[Violation] = []
+    for name in sorted(imports_of(module, source, is_package=is_package)):
+        if name == "engine":
+            continue
+        if name.startswith("engine."):
+            target = layer_of(name)
+            if target != layer and target not in ALLOWED[layer]:
+                problems.append(Violation(module, name, f"{layer} may not import {target}"))
+        elif pure and (name in IO_LIBRARIES or name.split(".")[0] in IO_LIBRARIES):
+            problems.append(Violation(module, name, f"the pure core ({layer}) does I/O"))
+    if pure:
+        for node in ast.walk(ast.parse(source)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("open", "eval", "exec")
+            ):
+                problems.append(Violation(module, node.func.id, f"the core calls {node.func.id}()"))
+    return problems
+
+
+def engine_modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found.append((name, path))
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [name for name, _ in engine_modules() if layer_of(name) == ""] == []
+    assert set(ALLOWED) == set(OWNERS)
+
+
+@pytest.mark.parametrize(("module", "path"), engine_modules(), ids=lambda v: str(v))
+def test_imports_point_one_way(module: str, path: Path) -> None:
+    problems = check_module(module, path.read_text(), is_package=path.name == "__init__.py")
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("lang_imports_store.py", [("engine.store.sqlite", "lang may not import store")]),
+        (
+            "github_imports_nodes.py",
+            [
+                ("engine.nodes.context", "github may not import nodes"),
+                ("engine.settings", "github may not import settings"),
+            ],
+        ),
+        ("match_imports_httpx.py", [("httpx", "the pure core (match) does I/O")]),
+    ],
+)
+def test_a_wrong_import_is_caught(fixture: str, expected: list[tuple[str, str]]) -> None:
+    source = (DATA / "architecture" / fixture).read_text()
+    module = source.splitlines()[0].removeprefix("# module: ").strip()
+    found = [(v.imported, v.why) for v in check_module(module, source)]
+    assert found == expected
+
+
+def test_relative_imports_are_resolved() -> None:
+    found = imports_of("engine.match.badfilter", "from . import events\nfrom ..lang import model")
+    assert {"engine.match.events", "engine.lang.model"} <= found
+
+
+def test_validation_loads_no_node_implementation() -> None:
+    code = (
+        "import sys\n"
+        "from engine.cli import main\n"
+        "code = main(['validate', 'rules/'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('engine.'))\n"
+        "print(code, ' '.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    code_text, _, modules = result.stdout.strip().splitlines()[-1].partition(" ")
+    loaded = set(modules.split())
+    assert code_text == "0"
+    assert "engine.nodes.specs" in loaded
+    assert {"engine.nodes.core", "engine.nodes.github", "engine.github.client"} & loaded == set()
+    assert {m for m in loaded if m.startswith(("engine.server", "engine.store"))} == set()
 
 
 def test_no_module_grows_past_reason() -> None:
-    sizes = {p.name: len(p.read_text().splitlines()) for p in Path(REPO / "engine").rglob("*.py")}
-    assert {name: n for name, n in sizes.items() if n > 600} == {}
+    sizes = {
+        str(path.relative_to(REPO)): len(path.read_text().splitlines())
+        for _, path in engine_modules()
+    }
+    assert {name: n for name, n in sizes.items() if n > 420} == {}
+
+
+def test_top_level_holds_rooms_and_a_handful_of_modules() -> None:
+    modules = sorted(p.name for p in ENGINE.glob("*.py"))
+    assert modules == ["__init__.py", "__main__.py", "errors.py", "settings.py", "text.py"]
+
+
+def test_every_room_says_what_it_owns() -> None:
+    for package in sorted(p.parent for p in ENGINE.rglob("__init__.py")):
+        tree = ast.parse((package / "__init__.py").read_text())
+        doc = ast.get_docstring(tree) or ""
+        assert len(doc.split()) >= 15, f"{package.relative_to(REPO)} needs a docstring"
+
+
+def test_shipped_event_catalogue_is_generated_from_shared() -> None:
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from gen_catalogue import generate
+    finally:
+        sys.path.pop(0)
+    ours = json.loads((ENGINE / "data" / "webhook-events.json").read_text())
+    expected = generate(json.loads(shared("github", "webhook-events.json").read_text()))
+    assert ours == expected, "engine/data/webhook-events.json is stale: run `make catalogue`"

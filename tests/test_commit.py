@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.commit import GroupCommitter
-from engine.store import SQLiteStore, StoredDelivery
+from engine.server.groupcommit import GroupCommitter
+from engine.store.base import StoredDelivery
+from engine.store.sqlite import SQLiteStore
 
 
 def delivery(delivery_id: str) -> StoredDelivery:

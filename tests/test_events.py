@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.events import event_from_headers, header, parse_event
+from engine.match.events import event_from_headers, header, parse_event
 from tests.conftest import SHARED_FIXTURES, shared
 from tests.rulekit import all_payload_files, payload
 

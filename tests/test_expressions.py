@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.evaluate import EvaluationError, RunState, evaluate, render
-from engine.expressions import ExpressionError, parse, split_template
+from engine.expr.evaluate import EvaluationError, RunState, evaluate, render
+from engine.expr.parse import ExpressionError, parse, split_template
 
 PAYLOAD = {
     "action": "opened",

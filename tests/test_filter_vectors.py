@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.events import parse_event
-from engine.patterns import compile_filter_list, ignores
+from engine.lang.patterns import compile_filter_list, ignores
+from engine.match.events import parse_event
 from tests.conftest import SHARED_FIXTURES, shared
 from tests.rulekit import matched_names, rule_from_on
 

@@ -9,8 +9,10 @@ from typing import Any
 import jwt
 import pytest
 
-from engine.github import AppCredentials, ConfigError, GitHubClient, GitHubError, NotFound
-from engine.nodes.base import NodeError
+from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
+from engine.github.app import AppCredentials
+from engine.github.client import GitHubClient
+from engine.run.recording import node_error
 from tests.double import APP_ID, GitHubDouble
 
 REPO = "octo-org/hello"
@@ -107,7 +109,7 @@ def test_expired_token_is_refused_by_the_double(world: GitHubDouble) -> None:
     async def body(client: GitHubClient) -> int:
         token = await client.installation_token(1)
         world.world.tokens[token] = (1, time.time() - 1)
-        with pytest.raises(NodeError, match="GitHub 401: Bad credentials"):
+        with pytest.raises(GitHubError, match=r"GitHub 401 on GET .*: Bad credentials"):
             await client.installation(1).request("GET", f"/repos/{REPO}/pulls/7")
         return 0
 
@@ -129,11 +131,13 @@ def test_5xx_on_a_post_is_not_retried(world: GitHubDouble) -> None:
     world.inject("POST", r"/issues/7/comments$", status=503)
 
     async def body(client: GitHubClient) -> None:
-        with pytest.raises(NodeError) as caught:
+        with pytest.raises(ServerError) as caught:
             await client.installation(1).request(
                 "POST", f"/repos/{REPO}/issues/7/comments", body={"body": "x"}
             )
-        assert caught.value.retryable and caught.value.message.startswith("GitHub 503")
+        assert caught.value.status == 503
+        failure = node_error(caught.value)
+        assert failure.retryable and failure.message.startswith("GitHub 503")
 
     run(world, body, sleep=Sleeps())
     assert [r.status for r in world.calls("issues/create-comment")] == [503]
@@ -202,7 +206,7 @@ def test_rate_limit_beyond_the_deadline_fails_fast(world: GitHubDouble) -> None:
 
     async def body(client: GitHubClient) -> None:
         api = client.installation(1, deadline=time.time() + 5)
-        with pytest.raises(NodeError, match="GitHub 429"):
+        with pytest.raises(RateLimited, match="GitHub 429"):
             await api.request("GET", f"/repos/{REPO}/pulls/7")
 
     run(world, body, sleep=Sleeps())
@@ -261,8 +265,8 @@ def test_github_enterprise_base_url_with_a_path_prefix(world: GitHubDouble) -> N
 
 
 def test_changed_files_come_from_pr_files_and_compare(world: GitHubDouble) -> None:
-    from engine.changed_files import fetch_changed_files
-    from engine.events import parse_event
+    from engine.github.changed_files import fetch_changed_files
+    from engine.match.events import parse_event
 
     pr = parse_event(
         "pull_request",

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from engine.events import Event, parse_event
-from engine.executor import ExecutionOptions, execute
-from engine.github import AppCredentials, GitHubClient
-from engine.record import RunRecord
-from engine.registry import default_registry
+from engine.github.app import AppCredentials
+from engine.github.client import GitHubClient
+from engine.match.events import Event, parse_event
+from engine.nodes import default_registry
+from engine.run.executor import ExecutionOptions, execute
+from engine.run.record import RunRecord
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import compile_rule
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.diagnostics import CHECKS
+from engine.lang.diagnostics import CHECKS
 from tests.conftest import DATA
 
 OK = DATA / "rules" / "ok"
 ERR = DATA / "rules" / "err"
+WARN = DATA / "rules" / "warn"
 ERR_CASES = sorted(p.name for p in ERR.iterdir() if p.suffix in (".yaml", ".yml") or p.is_dir())
 
 
@@ -40,10 +41,24 @@ def test_err_case_output(cli, monkeypatch, case: str) -> None:
     assert out == expected_file.read_text()
 
 
+@pytest.mark.parametrize("case", sorted(p.name for p in WARN.glob("*.yaml")))
+def test_warn_case_output(cli, monkeypatch, case: str) -> None:
+    """Warnings are reported but do not fail validation."""
+    monkeypatch.chdir(WARN)
+    expected_file = WARN / (Path(case).stem + ".out")
+    code, out, err = cli("validate", case)
+    if os.environ.get("UPDATE_GOLDEN"):
+        expected_file.write_text(out)
+    assert (code, err) == (0, "")
+    assert out == expected_file.read_text()
+
+
 def test_err_corpus_covers_every_check() -> None:
     seen = set()
-    for out in ERR.glob("*.out"):
-        seen.update(re.findall(r"^\S+:\d+:\d+: error \[([a-z0-9-]+)\]", out.read_text(), re.M))
+    for out in [*ERR.glob("*.out"), *WARN.glob("*.out")]:
+        seen.update(
+            re.findall(r"^\S+:\d+:\d+: (?:error|warning) \[([a-z0-9-]+)\]", out.read_text(), re.M)
+        )
     assert len(ERR_CASES) >= 40
     assert sorted(set(CHECKS) - seen) == []
 

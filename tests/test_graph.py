@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from engine.concurrency import ConcurrencyGroups
-from engine.events import parse_event
-from engine.executor import ExecutionOptions, execute, run_rule
-from engine.graph import Outcome, schedule
-from engine.record import RunRecord
+from engine.match.events import parse_event
+from engine.run.concurrency import ConcurrencyGroups
+from engine.run.executor import ExecutionOptions, execute, run_rule
+from engine.run.graph import Outcome, schedule
+from engine.run.record import RunRecord
 from tests import nodekit
 from tests.rulekit import compile_rule
 
@@ -278,12 +278,12 @@ def test_a_newer_waiting_run_supersedes_an_older_waiting_one() -> None:
 
 def test_templates_are_parsed_once_when_the_rule_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     r = rule("  a:\n    uses: core.log\n    with: {message: 'n=${{ github.number }}'}\n")
-    import engine.expressions as expressions
+    import engine.expr.parse as expressions
 
     def refuse(text: str) -> Any:
         raise AssertionError(f"parsed again at run time: {text!r}")
 
-    import engine.evaluate as evaluate
+    import engine.expr.evaluate as evaluate
 
     monkeypatch.setattr(expressions, "parse", refuse)
     monkeypatch.setattr(expressions, "split_template", refuse)

@@ -17,9 +17,9 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
-from engine.crypto import CryptoError, Vault
-from engine.store import SQLiteStore
-from engine.web import create_app
+from engine.server.app import create_app
+from engine.server.crypto import CryptoError, Vault
+from engine.store.sqlite import SQLiteStore
 from tests.conftest import REPO
 from tests.double import GitHubDouble
 from tests.serverkit import server_settings

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.events import Event, parse_event
-from engine.matcher import RuleIndex, match, match_delivery
-from engine.model import Rule
-from engine.ruleset import load_rules
+from engine.lang.files import load_rules
+from engine.lang.model import Rule
+from engine.match.events import Event, parse_event
+from engine.match.matcher import RuleIndex, match, match_delivery
 from tests.conftest import REPO
 from tests.rulekit import compile_rule, matched_names, payload, run_match
 
@@ -437,3 +437,29 @@ def test_simulate_rejects_bad_payloads(
         "simulate", "--event", "push", "--payload", str(bad), "--rules", str(REPO / "rules")
     )
     assert result[0] == code and message in result[2]
+
+
+# --- the corrected catalogue -----------------------------------------------------------
+
+
+def test_free_form_dispatch_types_and_review_request_actions_match() -> None:
+    dispatch = rule("  events:\n    repository_dispatch: {types: [deploy]}", "dispatch")
+    review = rule("  events:\n    pull_request: {types: [review_requested]}", "review")
+    deploy = parse_event("repository_dispatch", {"action": "deploy", "branch": "main"})
+    other = parse_event("repository_dispatch", {"action": "rollback"})
+    assert matched_names([dispatch], deploy) == ["dispatch"]
+    assert run_match([dispatch], other).not_matched()[0].reason == (
+        "action 'rollback' is not in types [deploy]"
+    )
+    assert matched_names([review], pr_event("review_requested")) == ["review"]
+
+
+def test_a_hyphenated_event_name_warns_and_matches_the_underscore_event() -> None:
+    from engine.lang.validate import check_source
+
+    text = f"name: sub\non:\n  events:\n    sub-issues: {{types: [sub_issue_added]}}\n{LOG}"
+    compiled, _, problems = check_source(text.encode(), "sub.yaml")
+    assert [(p.severity, p.check) for p in problems] == [("warning", "event-spelling")]
+    assert compiled is not None
+    event = parse_event("sub_issues", {"action": "sub_issue_added"})
+    assert matched_names([compiled], event) == ["sub"]

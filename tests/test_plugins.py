@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import parse_event
-from engine.executor import ExecutionOptions, execute
-from engine.registry import default_registry
+from engine.match.events import parse_event
+from engine.nodes import default_registry
+from engine.run.executor import ExecutionOptions, execute
 from tests.conftest import DATA
 from tests.rulekit import compile_rule
 

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.ingest import sign, verify_signature
+from engine.server.app import create_app
+from engine.server.verify import sign, verify_signature
 from engine.settings import SettingsError
-from engine.store import SQLiteStore
-from engine.web import create_app
+from engine.store.sqlite import SQLiteStore
 from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
@@ -476,3 +476,22 @@ def test_a_delivery_that_cannot_be_stored_gets_503_not_202(tmp_path: Path, rules
         {"error": "the delivery could not be stored; it was not accepted"},
     )
     assert (again.status_code, again.json()["duplicate"]) == (202, False)
+
+
+@pytest.mark.parametrize(
+    ("event", "payload_body"),
+    [
+        ("sub_issues", {"action": "sub_issue_added", "sub_issue_id": 1}),
+        ("issue_dependencies", {"action": "blocked_by_added"}),
+        ("repository_dispatch", {"action": "deploy", "branch": "main"}),
+    ],
+)
+def test_events_of_the_corrected_catalogue_are_accepted(
+    tmp_path: Path, rules_dir: Path, event: str, payload_body: dict[str, Any]
+) -> None:
+    settings = server_settings(tmp_path, rules_dir)
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        body, headers = signed(payload_body, event, f"catalogue-{event}")
+        response = client.post("/webhooks/github", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["event"] == event

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine import logs
-from engine.store import SQLiteStore
-from engine.web import create_app
+from engine.server import logs
+from engine.server.app import create_app
+from engine.store.sqlite import SQLiteStore
 from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.github import ConfigError
+from engine.github.api import ConfigError
+from engine.server.app import create_app
 from engine.settings import Settings, SettingsError
-from engine.web import create_app
 from tests.conftest import REPO
 
 

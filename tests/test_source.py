@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.source import decode, load_document
+from engine.lang.source import decode, load_document
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft4Validator, Draft202012Validator
 
-from engine.cli import schema_text
-from engine.source import load_document
+from engine.cli.rules import schema_text
+from engine.lang.source import load_document
 from tests.conftest import DATA, REPO
 
 ERR = DATA / "rules" / "err"
@@ -112,8 +112,8 @@ def test_github_format_annotations(cli) -> None:
 
 
 def test_github_format_escapes_newlines_and_percent(cli) -> None:
-    from engine.diagnostics import Diagnostic
-    from engine.report import report_github
+    from engine.lang.diagnostics import Diagnostic
+    from engine.lang.report import report_github
 
     out = report_github(1, [Diagnostic("a,b:c.yaml", 1, 2, "bad-value", "50% off\nnext")])
     assert out == "::error file=a%2Cb%3Ac.yaml,line=1,col=2::[bad-value] 50% off%0Anext\n".replace(
@@ -188,7 +188,7 @@ def test_ignore_comment_silences_only_named_checks_on_its_line(cli) -> None:
 
 
 def test_every_check_is_documented() -> None:
-    from engine.diagnostics import CHECKS
+    from engine.lang.diagnostics import CHECKS
 
     text = (REPO / "docs" / "checks.md").read_text()
     assert [c for c in CHECKS if f"## {c}\n" not in text] == []

@@ -9,30 +9,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.diagnostics import CHECKS  # noqa: E402
+from engine.lang.diagnostics import CHECKS  # noqa: E402
 
-ERR = REPO / "tests" / "data" / "rules" / "err"
-LINE = re.compile(r"^\S+:\d+:\d+: error \[([a-z0-9-]+)\] (.*)$", re.M)
+RULES = REPO / "tests" / "data" / "rules"
+LINE = re.compile(r"^\S+:\d+:\d+: (?:error|warning) \[([a-z0-9-]+)\] (.*)$", re.M)
 
 
 def main() -> None:
     """Write docs/checks.md: each check, what it means, and an example message."""
     examples: dict[str, tuple[str, str]] = {}
-    for out in sorted(ERR.glob("*.out")):
+    for out in sorted([*RULES.glob("err/*.out"), *RULES.glob("warn/*.out")]):
         for check, message in LINE.findall(out.read_text()):
-            examples.setdefault(check, (out.stem, message))
+            examples.setdefault(check, (f"{out.parent.name}/{out.stem}", message))
     lines = [
         "# Checks of `hookwise validate`",
         "",
         "Every problem carries one of these stable check ids. Silence a check on one line with a",
         "comment at the end of that line: `# hookwise: ignore=CHECK[,CHECK]`. Each id has at least one",
-        "example case under `tests/data/rules/err/` whose expected output sits beside it.",
+        "example case under `tests/data/rules/err/` (or `warn/` for warnings, which do not fail",
+        "validation) whose expected output sits beside it.",
         "",
     ]
     for check, meaning in CHECKS.items():
         case, message = examples[check]
         lines += [f"## {check}", "", meaning[0].upper() + meaning[1:] + ".", ""]
-        lines += [f"Example (`tests/data/rules/err/{case}`):", "", "```", message, "```", ""]
+        lines += [f"Example (`tests/data/rules/{case}`):", "", "```", message, "```", ""]
     (REPO / "docs" / "checks.md").write_text("\n".join(lines))
 
 

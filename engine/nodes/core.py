@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.evaluate import to_string
-from engine.nodes.base import NodeContext, NodeError
+from engine.expr.evaluate import to_string
+from engine.nodes.context import NodeContext, NodeError
 
 
 async def core_log(ctx: NodeContext) -> dict[str, Any]:

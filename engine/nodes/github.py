@@ -10,9 +10,9 @@ import base64
 from typing import Any
 from urllib.parse import quote
 
-from engine.nodes.base import NodeContext, NodeError, NodeSkipped
+from engine.github.changed_files import PR_FILES_LIMIT, pr_files_key
+from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 
-PR_FILES_LIMIT = 3000  # GitHub lists at most 3,000 files of a pull request
 DIFF = "application/vnd.github.diff"
 
 
@@ -30,11 +30,6 @@ def _head_sha(ctx: NodeContext, name: str = "sha") -> str:
     if not sha:
         raise NodeError(f"{ctx.uses} needs a commit SHA ({name}); the event has none")
     return str(sha)
-
-
-def pr_files_key(owner: str, repo: str, number: int) -> str:
-    """Where a pull request's files are cached for a run (matching may have fetched them)."""
-    return f"files:/repos/{quote(owner, safe='')}/{quote(repo, safe='')}#{number}"
 
 
 async def pr_files(ctx: NodeContext) -> list[dict[str, Any]]:

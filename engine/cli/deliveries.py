@@ -1,0 +1,215 @@
+"""`hookwise deliver` and `hookwise deliveries list|show|replay`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+from typing import IO, TYPE_CHECKING, Any
+
+from engine.errors import InputError, UsageError
+from engine.settings import Settings
+
+if TYPE_CHECKING:  # the store loads only when a delivery command runs
+    from engine.store.base import StoredDelivery
+    from engine.store.sqlite import SQLiteStore
+
+
+def add_parsers(sub: Any) -> None:
+    """Register the subcommands on the CLI's subparsers."""
+    deliver = sub.add_parser("deliver", help="sign and post a payload, as GitHub would")
+    deliver.add_argument("payload", metavar="PAYLOAD", help="a JSON payload file")
+    deliver.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    deliver.add_argument("--url", required=True, help="the webhook URL")
+    deliver.add_argument("--secret", help="the webhook secret (default $GITHUB_WEBHOOK_SECRET)")
+    deliver.add_argument("--delivery", help="the X-GitHub-Delivery id (default a new UUID)")
+
+    deliveries = sub.add_parser("deliveries", help="the delivery log")
+    actions = deliveries.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    listing = actions.add_parser("list", help="recent deliveries, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--format", choices=["text", "json"], default="text")
+    show = actions.add_parser("show", help="one delivery with its match trace, jobs and runs")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    replay = actions.add_parser(
+        "replay", help="re-match a delivery against the rules now, run it anew"
+    )
+    replay.add_argument("id", metavar="ID")
+    replay.add_argument(
+        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
+    )
+    replay.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def deliver(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """Sign and post one payload."""
+    import httpx
+
+    from engine.server.verify import sign
+
+    secret = args.secret if args.secret is not None else os.environ.get("GITHUB_WEBHOOK_SECRET", "")
+    try:
+        with open(args.payload, "rb") as handle:
+            body = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.payload}: {exc.strerror}") from None
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/hookwise-deliver",
+        "X-GitHub-Event": args.event,
+        "X-GitHub-Delivery": args.delivery or str(uuid.uuid4()),
+    }
+    if secret:
+        headers["X-Hub-Signature-256"] = sign(body, secret)
+    try:
+        response = httpx.post(args.url, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise InputError(f"could not deliver to {args.url}: {exc}") from None
+    stdout.write(f"{response.status_code} {response.text}\n")
+    return 0 if response.is_success else 1
+
+
+def _store() -> SQLiteStore:
+    from engine.store.sqlite import SQLiteStore
+
+    return SQLiteStore.from_url(Settings.from_mapping(os.environ).database_url)
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def _summary(d: StoredDelivery) -> dict[str, Any]:
+    return {
+        "delivery": d.delivery_id,
+        "event": d.event,
+        "action": d.action,
+        "repository": d.repository,
+        "received_at": _iso(d.received_at),
+        "status": d.status,
+    }
+
+
+def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """The delivery log."""
+    store = _store()
+    try:
+        if args.action == "list":
+            items = [_summary(d) for d in store.deliveries(args.limit)]
+            if args.format == "json":
+                stdout.write(json.dumps(items, indent=2) + "\n")
+            else:
+                for item in items:
+                    action = f".{item['action']}" if item["action"] else ""
+                    stdout.write(
+                        f"{item['received_at']}  {item['delivery']}  {item['event']}{action}  "
+                        f"{item['repository'] or '-'}  {item['status']}\n"
+                    )
+            return 0
+        delivery = store.delivery(args.id)
+        if delivery is None:
+            raise InputError(f"no delivery {args.id!r}")
+        if args.action == "show":
+            return _show(store, delivery, args.format, stdout)
+        return _replay(store, delivery, args, stdout)
+    finally:
+        store.close()
+
+
+def _show(store: SQLiteStore, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:
+    jobs = store.jobs(delivery.delivery_id)
+    runs = store.runs(delivery.delivery_id)
+    if fmt == "json":
+        detail = {
+            **_summary(delivery),
+            "installation": delivery.installation_id,
+            "match_trace": delivery.match_trace,
+            "jobs": [
+                {k: j[k] for k in ("rule", "generation", "kind", "state", "attempts", "error")}
+                for j in jobs
+            ],
+            "runs": [
+                {"rule": r["rule"], "generation": r["generation"], **r["record"]} for r in runs
+            ],
+            "payload_kept": delivery.payload is not None,
+        }
+        stdout.write(json.dumps(detail, indent=2, default=str) + "\n")
+        return 0
+    summary = _summary(delivery)
+    stdout.write(f"delivery {summary['delivery']}: {summary['event']} {summary['action'] or ''}\n")
+    stdout.write(f"  repository {summary['repository']}, received {summary['received_at']}\n")
+    trace = delivery.match_trace
+    stdout.write(f"  matched: {', '.join(trace.get('matched', [])) or '-'}\n")
+    for item in trace.get("not_matched", []):
+        stdout.write(f"  not matched: {item['rule']}: {item['reason']}\n")
+    for run in runs:
+        record = run["record"]
+        stdout.write(f"  run {run['rule']} #{run['generation']}: {run['status']}\n")
+        for node in record["nodes"]:
+            error = f" ({node['error']})" if node.get("error") else ""
+            stdout.write(f"    {node['id']}: {node['status']}{error}\n")
+    return 0
+
+
+def _replay(
+    store: SQLiteStore, delivery: StoredDelivery, args: argparse.Namespace, stdout: IO[str]
+) -> int:
+    import asyncio
+
+    from engine.github.client import GitHubClient
+    from engine.lang.files import load_rules
+    from engine.match.events import parse_event
+    from engine.match.matcher import RuleIndex, match
+    from engine.nodes import default_registry
+    from engine.server.metrics import Metrics
+    from engine.server.workers import WorkerPool
+
+    if delivery.payload is None:
+        raise InputError(f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed")
+    settings = Settings.from_mapping(os.environ)
+    if args.rules:
+        settings = settings.with_rules(args.rules)
+    registry = default_registry()
+    ruleset = load_rules([settings.rules_path], registry)
+    event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+    result = match(event, RuleIndex(ruleset.rules), app_login=settings.app_login)
+    jobs = [(m.rule.name, "run") for m in result.matched] + [
+        (m.rule.name, "files") for m in result.pending
+    ]
+    generation = store.add_jobs(delivery.delivery_id, jobs) if jobs else None
+
+    async def run() -> None:
+        credentials = settings.app_credentials()
+        github = (
+            GitHubClient(credentials, base_url=settings.github_api_base_url)
+            if credentials
+            else None
+        )
+        pool = WorkerPool(
+            store, {r.name: r for r in ruleset.rules}, registry, settings, Metrics(), github
+        )
+        try:
+            await pool.drain(delivery.delivery_id)
+        finally:
+            if github is not None:
+                await github.aclose()
+
+    if jobs:
+        asyncio.run(run())
+    runs = [r for r in store.runs(delivery.delivery_id) if r["generation"] == generation]
+    if args.format == "json":
+        payload = {
+            "delivery": delivery.delivery_id,
+            "generation": generation,
+            "runs": [{"rule": r["rule"], "status": r["status"]} for r in runs],
+        }
+        stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        stdout.write(f"replayed {delivery.delivery_id} as run #{generation}: {len(runs)} rule(s)\n")
+        for r in runs:
+            stdout.write(f"  {r['rule']}: {r['status']}\n")
+    return 0

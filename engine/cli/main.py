@@ -1,0 +1,141 @@
+"""The `hookwise` command line: main(argv, stdout, stderr) -> exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import IO, Any, NoReturn
+
+from engine.cli import deliveries as cli_deliveries
+from engine.cli import rules
+from engine.errors import HookwiseError, UsageError
+from engine.lang.report import REPORTERS
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+
+class _UsageExit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that writes to our streams and never calls sys.exit."""
+
+    stream: IO[str] = sys.stderr
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (file if file is sys.stdout else self.stream).write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self.stream.write(message)
+        raise _UsageExit(status)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(self.stream)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    _Parser.stream = stderr
+    parser = _Parser(prog="hookwise", description="A declarative workflow rules engine for GitHub")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    validate = sub.add_parser("validate", help="lint rule files")
+    validate.add_argument(
+        "paths", nargs="*", metavar="PATH", help="rule files or folders (default rules/)"
+    )
+    validate.add_argument("--format", choices=sorted(REPORTERS), default="text")
+
+    sub.add_parser("schema", help="print the rule JSON Schema")
+
+    simulate = sub.add_parser("simulate", help="which rules match a payload, and why not")
+    simulate.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    simulate.add_argument("--payload", required=True, help="a JSON payload file")
+    simulate.add_argument("--rules", default="rules/", help="rules path (default rules/)")
+    simulate.add_argument(
+        "--changed-files", help="a file with one changed path per line (a pull request's files)"
+    )
+    simulate.add_argument("--format", choices=["text", "json"], default="text")
+
+    run = sub.add_parser("run", help="execute the rules that match a payload")
+    run.add_argument("--event", required=True, help="the X-GitHub-Event name")
+    run.add_argument("--payload", required=True, help="a JSON payload file")
+    run.add_argument("--rules", default="rules/", help="rules path (default rules/)")
+    run.add_argument("--changed-files", help="a file with one changed path per line")
+    run.add_argument(
+        "--dry-run", action="store_true", help="record GitHub writes, do not send them"
+    )
+    run.add_argument("--format", choices=["text", "json"], default="text")
+
+    cli_deliveries.add_parsers(sub)
+
+    serve = sub.add_parser("serve", help="run the webhook server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
+    )
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> int:
+    """Run one hookwise command; return its exit code."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser(stderr)
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except _UsageExit as exc:
+        return exc.code
+    handler = _COMMANDS[args.command]
+    try:
+        return int(handler(args, stdout, stderr))
+    except UsageError as exc:
+        stderr.write(f"hookwise: error: {exc}\n")
+        return EXIT_USAGE
+    except HookwiseError as exc:
+        stderr.write(f"hookwise: {exc}\n")
+        return EXIT_PROBLEMS
+
+
+def _serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    import os
+
+    import uvicorn
+
+    from engine.server.app import configure_logging, create_app
+    from engine.settings import Settings
+
+    settings = Settings.from_mapping(os.environ)
+    if args.rules:
+        settings = settings.with_rules(args.rules)
+    configure_logging(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Any] = {
+    "run": rules.run,
+    "deliver": cli_deliveries.deliver,
+    "deliveries": cli_deliveries.deliveries,
+    "validate": rules.validate,
+    "schema": rules.schema,
+    "serve": _serve,
+    "simulate": rules.simulate,
+}
+
+
+def entrypoint() -> None:
+    """The console script: exit with main()'s code."""
+    sys.exit(main())

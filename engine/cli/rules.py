@@ -1,0 +1,174 @@
+"""The rule commands: `validate`, `schema`, `simulate` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import IO, Any
+
+from engine.errors import InputError, UsageError
+from engine.lang.diagnostics import RuleLoadError
+from engine.lang.files import RuleSet, load_rules
+from engine.lang.report import REPORTERS
+from engine.lang.schema import build_schema
+from engine.nodes import default_registry
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+
+
+def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from engine.lang.files import validate_paths
+
+    result = validate_paths(args.paths or ["rules/"], default_registry(implementations=False))
+    lines = {path: doc.lines for path, doc in result.documents.items()}
+    stdout.write(REPORTERS[args.format](result.files, result.diagnostics, lines))
+    return EXIT_PROBLEMS if result.errors else EXIT_OK
+
+
+def schema(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    stdout.write(schema_text())
+    return EXIT_OK
+
+
+def schema_text() -> str:
+    """The published rule schema as JSON text (what schemas/rule.schema.json holds)."""
+    return json.dumps(build_schema(default_registry(implementations=False)), indent=2) + "\n"
+
+
+def read_payload(path: str) -> dict[str, Any]:
+    """A JSON payload file as a dict; InputError when it is missing or malformed."""
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except FileNotFoundError:
+        raise UsageError(f"no such payload file: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"payload {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"payload {path} must be a JSON object, found {type(data).__name__}")
+    return data
+
+
+def load_ruleset(path: str, stderr: IO[str]) -> RuleSet:
+    """Load rules for a command; their problems go to stderr as an InputError."""
+    try:
+        return load_rules([path], default_registry(implementations=False))
+    except RuleLoadError as exc:
+        stderr.write(REPORTERS["text"](len(exc.diagnostics), exc.diagnostics, {}))
+        raise InputError(
+            f"the rules under {path} have problems; run `hookwise validate {path}`"
+        ) from None
+
+
+def read_changed_files(path: str | None) -> tuple[str, ...] | None:
+    """The paths listed one per line in a file, or None without a file."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return tuple(line.strip() for line in handle if line.strip())
+    except OSError as exc:
+        raise UsageError(f"cannot read changed files {path}: {exc.strerror}") from None
+
+
+def _match(
+    args: argparse.Namespace, stderr: IO[str]
+) -> tuple[RuleSet, Any, tuple[str, ...] | None]:
+    from engine.match.events import parse_event
+    from engine.match.matcher import RuleIndex, complete, match
+
+    payload = read_payload(args.payload)
+    ruleset = load_ruleset(args.rules, stderr)
+    event = parse_event(args.event, payload)
+    result = match(event, RuleIndex(ruleset.rules))
+    files = read_changed_files(args.changed_files)
+    if result.needs_files and files is not None:
+        result = complete(result, files)
+    return ruleset, result, files
+
+
+def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    _, result, _ = _match(args, stderr)
+    event = result.event
+    matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
+    not_matched = [
+        {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason} for r in result.not_matched()
+    ]
+    if args.format == "json":
+        report = {
+            "event": event.name,
+            "action": event.action,
+            "matched": matched,
+            "not_matched": not_matched,
+        }
+        stdout.write(json.dumps(report, indent=2) + "\n")
+        return EXIT_OK
+    action = f" (action {event.action})" if event.action else ""
+    where = f" in {event.repository}" if event.repository else ""
+    stdout.write(f"event {event.name}{action}{where}\n")
+    stdout.write(f"matched ({len(matched)}):\n")
+    for item in matched:
+        stdout.write(f"  {item['rule']}  {item['file']}\n")
+    stdout.write(f"not matched ({len(not_matched)}):\n")
+    for item in not_matched:
+        stdout.write(f"  {item['rule']}  {item['file']}\n      {item['reason']}\n")
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    import asyncio
+    import os
+
+    from engine.github.changed_files import fetch_changed_files
+    from engine.github.client import GitHubClient
+    from engine.match.matcher import complete
+    from engine.run.executor import ExecutionOptions, run_rule
+    from engine.settings import Settings
+
+    _, result, files = _match(args, stderr)
+    settings = Settings.from_mapping(os.environ)
+    if not args.dry_run and settings.dry_run:
+        stderr.write("hookwise: no GitHub App credentials (GITHUB_APP_ID); running as --dry-run\n")
+    registry = default_registry()
+
+    async def run_all() -> list[Any]:
+        nonlocal result
+        credentials = settings.app_credentials()
+        installation = result.event.installation_id
+        client = (
+            GitHubClient(credentials, base_url=settings.github_api_base_url)
+            if credentials is not None and installation is not None
+            else None
+        )
+        github = client.installation(installation) if client and installation else None
+        try:
+            shared: dict[str, Any] = {}
+            if result.needs_files and github is not None:
+                result = complete(result, await fetch_changed_files(github, result.event, shared))
+            options = ExecutionOptions(
+                github=github,
+                dry_run=args.dry_run or settings.dry_run,
+                changed_files=files,
+                shared=shared,
+            )
+            return [await run_rule(m.rule, result.event, registry, options) for m in result.matched]
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    records = asyncio.run(run_all())
+    if args.format == "json":
+        stdout.write(json.dumps({"runs": [r.to_json() for r in records]}, indent=2) + "\n")
+    else:
+        if not records:
+            stdout.write("no rule matches this payload (see `hookwise simulate`)\n")
+        for record in records:
+            stdout.write(f"{record.rule}: {record.status}\n")
+            for node in record.nodes:
+                error = f" ({node.error})" if node.error else ""
+                stdout.write(f"  {node.id}: {node.status}{error}\n")
+            for call in record.calls:
+                state = "sent" if call.sent else "planned"
+                stdout.write(f"  {state} {call.method} {call.path}\n")
+    return EXIT_OK if all(r.status == "success" for r in records) else EXIT_PROBLEMS

@@ -1,0 +1,331 @@
+"""Evaluating parsed `${{ }}` expressions with GitHub Actions' semantics. Pure.
+
+https://docs.github.com/en/actions/reference/workflows-and-actions/expressions
+Values are JSON-like: None, bool, float/int, str, list, dict. Property access only ever
+looks keys up in dicts and indexes into lists, so no Python attribute is reachable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.expr.parse import split_template
+from engine.expr.tree import (
+    Binary,
+    Call,
+    Context,
+    Expr,
+    Index,
+    Literal,
+    Not,
+    Property,
+    Segment,
+    Star,
+)
+
+MAX_STRING = 1_000_000  # a value longer than this (format, join, toJSON) is an error
+
+
+class EvaluationError(ValueError):
+    """An expression failed at run time (bad fromJSON input, a huge value, ...)."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the status functions read: upstream failures and cancellation."""
+
+    upstream_failed: bool = False
+    upstream_ok: bool = True
+    cancelled: bool = False
+
+
+class _Filtered(list[Any]):
+    """The result of `*`: later property access maps over the items."""
+
+
+def evaluate(expr: Expr, contexts: Mapping[str, Any], state: RunState | None = None) -> Any:
+    """The value of an expression, given the contexts (event, github, vars, rule, nodes)."""
+    value = _eval(expr, contexts, state or RunState())
+    return list(value) if isinstance(value, _Filtered) else value
+
+
+def render(text: str, contexts: Mapping[str, Any], state: RunState | None = None) -> Any:
+    """Render template text: one whole expression keeps its type; otherwise text."""
+    return render_segments(split_template(text), contexts, state)
+
+
+def render_segments(
+    segments: Sequence[Segment], contexts: Mapping[str, Any], state: RunState | None = None
+) -> Any:
+    """Render an already parsed template (rules parse theirs once, when they load)."""
+    if len(segments) == 1 and segments[0].expr is not None:
+        return evaluate(segments[0].expr, contexts, state)
+    parts = []
+    for segment in segments:
+        if segment.expr is None:
+            parts.append(segment.text)
+        else:
+            parts.append(to_string(evaluate(segment.expr, contexts, state)))
+    result = "".join(parts)
+    _check_size(result)
+    return result
+
+
+def _eval(expr: Expr, contexts: Mapping[str, Any], state: RunState) -> Any:
+    if isinstance(expr, Literal):
+        return expr.value
+    if isinstance(expr, Context):
+        return lookup(contexts, expr.name)
+    if isinstance(expr, Property):
+        return _access(_eval(expr.target, contexts, state), expr.name)
+    if isinstance(expr, Index):
+        target = _eval(expr.target, contexts, state)
+        return _access(target, _eval(expr.index, contexts, state))
+    if isinstance(expr, Star):
+        target = _eval(expr.target, contexts, state)
+        if isinstance(target, _Filtered):
+            items: list[Any] = []
+            for item in target:
+                items.extend(_star_items(item))
+            return _Filtered(items)
+        return _Filtered(_star_items(target))
+    if isinstance(expr, Not):
+        return not truthy(_eval(expr.operand, contexts, state))
+    if isinstance(expr, Binary):
+        if expr.op == "&&":
+            left = _eval(expr.left, contexts, state)
+            return _eval(expr.right, contexts, state) if truthy(left) else _plain(left)
+        if expr.op == "||":
+            left = _eval(expr.left, contexts, state)
+            return _plain(left) if truthy(left) else _eval(expr.right, contexts, state)
+        left = _plain(_eval(expr.left, contexts, state))
+        right = _plain(_eval(expr.right, contexts, state))
+        return compare(expr.op, left, right)
+    if isinstance(expr, Call):
+        return _call(expr, contexts, state)
+    raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, _Filtered) else value
+
+
+def _star_items(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    if isinstance(value, list):
+        return list(value)
+    return []
+
+
+def lookup(mapping: Any, key: str) -> Any:
+    """A key of a mapping, matched case-insensitively as GitHub does; None when absent."""
+    if not isinstance(mapping, Mapping):
+        return None
+    if key in mapping:
+        return mapping[key]
+    lowered = key.lower()
+    for name, value in mapping.items():
+        if isinstance(name, str) and name.lower() == lowered:
+            return value
+    return None
+
+
+def _access(target: Any, key: Any) -> Any:
+    if isinstance(target, _Filtered):
+        mapped = [_access(item, key) for item in target]
+        return _Filtered(v for v in mapped if v is not None)
+    if isinstance(target, Mapping):
+        return lookup(target, to_string(key)) if not isinstance(key, Mapping | list) else None
+    if isinstance(target, list):
+        if isinstance(key, bool) or key is None:
+            return None
+        if isinstance(key, int | float) and not math.isnan(key):
+            index = int(key)
+            if index == key and 0 <= index < len(target):
+                return target[index]
+        return None
+    return None
+
+
+# --- coercion ---------------------------------------------------------------------------
+
+
+def truthy(value: Any) -> bool:
+    """GitHub's truthiness: false, 0, -0, '', null and NaN are false; everything else true."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def to_number(value: Any) -> float:
+    """GitHub's conversion to a number for loose comparison."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return 0.0
+        try:
+            if text.lower().startswith(("0x", "-0x", "+0x")):
+                return float(int(text, 16))
+            if text.lower() in ("nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
+                return math.nan if "nan" in text.lower() else float(text.replace("inity", ""))
+            return float(text)
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def compare(op: str, left: Any, right: Any) -> bool:
+    """`== != < <= > >=` with GitHub's coercion and case-insensitive strings."""
+    if op == "!=":
+        return not compare("==", left, right)
+    if isinstance(left, str) and isinstance(right, str):
+        a, b = left.casefold(), right.casefold()
+        return {"==": a == b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    same_kind = type(left) is type(right) or (_is_number(left) and _is_number(right))
+    if op == "==" and same_kind and isinstance(left, Mapping | list):
+        return left is right
+    if isinstance(left, Mapping | list) or isinstance(right, Mapping | list):
+        if op == "==" and same_kind:
+            return left is right
+        return False
+    x, y = to_number(left), to_number(right)
+    if math.isnan(x) or math.isnan(y):
+        return False
+    return {"==": x == y, "<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def to_string(value: Any) -> str:
+    """How a value reads inside text: null is '', objects and arrays are JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return format_number(value)
+    if isinstance(value, str):
+        return value
+    return to_json(value)
+
+
+def format_number(value: float) -> str:
+    """Numbers as GitHub prints them: integers without a fraction, NaN, Infinity."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """toJSON: pretty-printed with two-space indentation, as GitHub does."""
+    text = json.dumps(_plain(value), indent=2, ensure_ascii=False, default=str)
+    _check_size(text)
+    return text
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_STRING:
+        raise EvaluationError(f"value is longer than {MAX_STRING} characters")
+
+
+# --- functions --------------------------------------------------------------------------
+
+
+def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
+    name = call.name
+    if name == "success":
+        return state.upstream_ok and not state.cancelled
+    if name == "failure":
+        return state.upstream_failed
+    if name == "always":
+        return True
+    if name == "cancelled":
+        return state.cancelled
+    args = [_eval(arg, contexts, state) for arg in call.args]
+    if name == "contains":
+        haystack, needle = _plain(args[0]), _plain(args[1])
+        if isinstance(haystack, list):
+            return any(compare("==", item, needle) for item in haystack)
+        return to_string(needle).casefold() in to_string(haystack).casefold()
+    if name == "startswith":
+        return to_string(args[0]).casefold().startswith(to_string(args[1]).casefold())
+    if name == "endswith":
+        return to_string(args[0]).casefold().endswith(to_string(args[1]).casefold())
+    if name == "format":
+        return _format(to_string(args[0]), [to_string(a) for a in args[1:]])
+    if name == "join":
+        separator = to_string(args[1]) if len(args) > 1 else ","
+        items = _plain(args[0])
+        text = (
+            separator.join(to_string(i) for i in items)
+            if isinstance(items, list)
+            else to_string(items)
+        )
+        _check_size(text)
+        return text
+    if name == "tojson":
+        return to_json(args[0])
+    if name == "fromjson":
+        text = to_string(args[0])
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise EvaluationError(f"fromJSON: not valid JSON: {text[:80]!r}") from None
+    raise EvaluationError(f"unknown function {name}()")
+
+
+def _format(template: str, args: list[str]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        char = template[i]
+        if char == "{":
+            if template.startswith("{{", i):
+                out.append("{")
+                i += 2
+                continue
+            end = template.find("}", i)
+            index_text = template[i + 1 : end] if end > 0 else ""
+            if not index_text.isdigit():
+                raise EvaluationError(
+                    f"format: invalid placeholder at position {i} of {template!r}"
+                )
+            index = int(index_text)
+            if index >= len(args):
+                raise EvaluationError(f"format: {{{index}}} has no argument ({len(args)} given)")
+            out.append(args[index])
+            i = end + 1
+        elif char == "}":
+            if not template.startswith("}}", i):
+                raise EvaluationError(f"format: unmatched '}}' at position {i} of {template!r}")
+            out.append("}")
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    text = "".join(out)
+    _check_size(text)
+    return text

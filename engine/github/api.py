@@ -1,0 +1,61 @@
+"""The GitHub seam: the calls a node may make (GitHubAPI) and the errors GitHub's answers become.
+
+Nodes, the executor and the changed-files fetch depend on this protocol, never on httpx; the
+one implementation is engine.github.client, and tests use the shared double behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from engine.errors import HookwiseError
+
+
+class GitHubAPI(Protocol):
+    """The GitHub calls a node may make, bound to the event's installation."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+    ) -> Any:
+        """One REST call; returns the decoded body (None for a planned dry-run write)."""
+        ...
+
+    async def paginate(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[Any]:
+        """Every item of a paginated list (following the Link header)."""
+        ...
+
+
+class ConfigError(HookwiseError):
+    """The App credentials are missing or malformed (a start-up error)."""
+
+
+class GitHubError(HookwiseError):
+    """GitHub answered with an error; carries the status and GitHub's message."""
+
+    def __init__(self, status: int, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(f"GitHub {status} on {method} {path}: {message}")
+        self.status = status
+        self.message = message
+        self.method = method
+        self.path = path
+
+
+class NotFound(GitHubError):
+    """404: the resource does not exist or the App cannot see it."""
+
+
+class RateLimited(GitHubError):
+    """A rate limit whose reset lies beyond the deadline."""
+
+
+class ServerError(GitHubError):
+    """5xx after the retries ran out."""

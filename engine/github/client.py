@@ -1,0 +1,289 @@
+"""The GitHub App client: App JWT, installation tokens, and a REST client on httpx.
+
+https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app
+- The App JWT is RS256, `iat` 60 s in the past (clock drift), `exp` within 10 minutes.
+- Installation tokens are cached per installation until shortly before `expires_at`; one
+  request at a time per installation however many runs ask at once.
+- Requests retry with backoff and jitter on 5xx and network errors when idempotent; primary
+  and secondary rate limits are honoured by waiting, within the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from engine import __version__
+from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
+from engine.github.app import AppCredentials
+
+API_VERSION = "2022-11-28"
+USER_AGENT = f"hookwise/{__version__} (+https://github.com/hookwise/hookwise)"
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+TOKEN_MARGIN = 60.0  # refresh an installation token this long before it expires
+_NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+class GitHubClient:
+    """One pooled httpx client for the App and all its installations."""
+
+    def __init__(
+        self,
+        credentials: AppCredentials | None,
+        *,
+        base_url: str = "https://api.github.com",
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 60.0,
+    ) -> None:
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        self.clock = clock
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait  # the longest rate-limit wait without a caller deadline
+        self._tokens: dict[int, _Token] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.rate_remaining: dict[str, int] = {}  # installation id (or "app") -> remaining
+        self.token_refreshes = 0
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self.http.aclose()
+
+    # --- auth ------------------------------------------------------------------------
+
+    def _app_auth(self) -> str:
+        if self.credentials is None:
+            raise ConfigError("no GitHub App credentials")
+        # GitHub checks iat/exp against real time, so the JWT never uses the test clock
+        return f"Bearer {self.credentials.jwt(time.time())}"
+
+    async def installation_token(self, installation_id: int) -> str:
+        """A valid token for the installation, fetched at most once at a time."""
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:
+            token = self._tokens.get(installation_id)
+            if token is not None and token.expires_at - TOKEN_MARGIN > self.clock():
+                return token.value
+            body = await self._send(
+                "POST",
+                f"/app/installations/{installation_id}/access_tokens",
+                auth=self._app_auth(),
+                key="app",
+            )
+            expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+            self._tokens[installation_id] = _Token(str(body["token"]), expires.timestamp())
+            self.token_refreshes += 1
+            return str(body["token"])
+
+    async def app_request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call as the App itself (JWT), such as GET /app/installations/{id}."""
+        return await self._send(method, path, auth=self._app_auth(), key="app", **kwargs)
+
+    def installation(
+        self, installation_id: int, *, deadline: float | None = None
+    ) -> InstallationAPI:
+        """The GitHubAPI of one installation."""
+        return InstallationAPI(self, installation_id, deadline)
+
+    # --- requests ----------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: str,
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+        deadline: float | None = None,
+        raw: bool = False,
+    ) -> Any:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        headers = {
+            "Accept": accept or "application/vnd.github+json",
+            "Authorization": auth,
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": USER_AGENT,
+        }
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self.http.request(
+                    method, url, params=params, json=body, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if method in IDEMPOTENT and attempt <= self.max_retries:
+                    await self._backoff(attempt, deadline)
+                    continue
+                raise GitHubError(0, f"network error: {exc}", method=method, path=path) from None
+            remaining = response.headers.get("x-ratelimit-remaining")
+            if remaining is not None and remaining.isdigit():
+                self.rate_remaining[key] = int(remaining)
+            wait = self._rate_limit_wait(response)
+            if wait is not None:
+                if self._within(deadline, wait) and attempt <= self.max_retries + 2:
+                    await self.sleep(wait)
+                    continue
+                raise RateLimited(
+                    response.status_code, _message(response), method=method, path=path
+                )
+            if response.status_code >= 500:
+                if method in IDEMPOTENT and attempt <= self.max_retries:
+                    await self._backoff(attempt, deadline)
+                    continue
+                raise ServerError(
+                    response.status_code, _message(response), method=method, path=path
+                )
+            if response.status_code == 404:
+                raise NotFound(404, _message(response), method=method, path=path)
+            if response.status_code >= 400:
+                raise GitHubError(
+                    response.status_code, _message(response), method=method, path=path
+                )
+            if raw:
+                return response
+            if response.status_code == 204 or not response.content:
+                return None
+            if "json" in response.headers.get("content-type", ""):
+                return response.json()
+            return response.text
+
+    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
+        """Seconds to wait for a primary or secondary rate limit, or None if not limited."""
+        status = response.status_code
+        if status not in (403, 429):
+            return None
+        retry_after = response.headers.get("retry-after")
+        if retry_after is not None:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                return 60.0
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            reset = response.headers.get("x-ratelimit-reset", "")
+            if reset.isdigit():
+                return max(0.0, int(reset) - self.clock()) + 1.0
+        if status == 429 or "secondary rate limit" in _message(response).lower():
+            return 60.0  # GitHub: wait at least a minute when no header says how long
+        return None
+
+    def _within(self, deadline: float | None, wait: float) -> bool:
+        if deadline is None:
+            return wait <= self.max_wait
+        return self.clock() + wait < deadline
+
+    async def _backoff(self, attempt: int, deadline: float | None) -> None:
+        delay = self.backoff * (2 ** (attempt - 1))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # jitter
+        if deadline is not None and self.clock() + delay >= deadline:
+            raise ServerError(0, "retries would pass the run's deadline")
+        await self.sleep(delay)
+
+    async def paginate_with(
+        self,
+        path: str,
+        *,
+        auth: Callable[[], Awaitable[str]],
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        deadline: float | None = None,
+    ) -> list[Any]:
+        """Follow Link rel="next" until the end or `limit` items."""
+        items: list[Any] = []
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        while url is not None:
+            response = await self._send(
+                "GET", url, auth=await auth(), key=key, params=query, deadline=deadline, raw=True
+            )
+            page = response.json()
+            items.extend(page if isinstance(page, list) else page.get("items", []))
+            if limit is not None and len(items) >= limit:
+                return items[:limit]
+            found = _NEXT_LINK.search(response.headers.get("link", ""))
+            url = found.group(1) if found else None
+            query = None  # the next link carries the query
+        return items
+
+
+class InstallationAPI:
+    """GitHubAPI for one installation; GitHub's errors are raised as GitHubError."""
+
+    def __init__(self, client: GitHubClient, installation_id: int, deadline: float | None) -> None:
+        self.client = client
+        self.installation_id = installation_id
+        self.deadline = deadline
+
+    async def _auth(self) -> str:
+        return f"token {await self.client.installation_token(self.installation_id)}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+    ) -> Any:
+        """One REST call as the installation."""
+        return await self.client._send(
+            method,
+            path,
+            auth=await self._auth(),
+            key=str(self.installation_id),
+            params=params,
+            body=body,
+            accept=accept,
+            deadline=self.deadline,
+        )
+
+    async def paginate(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[Any]:
+        """Every item of a list endpoint."""
+        return await self.client.paginate_with(
+            path,
+            auth=self._auth,
+            key=str(self.installation_id),
+            params=params,
+            limit=limit,
+            deadline=self.deadline,
+        )
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])
+    return response.reason_phrase
+
+

@@ -1,0 +1,74 @@
+"""Checks of every `${{ }}` in a rule, each with the scope of what it may read at its place.
+
+Rule-level values (vars, concurrency) see event, github and rule; a node sees vars too and the
+outputs of the nodes that run before it; a node's `if` may call the status functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.expr.check import ALL_CONTEXTS, Scope, check_condition, check_template
+from engine.expr.parse import has_expression
+from engine.lang.checks.base import DocumentChecker
+from engine.lang.source import Path
+
+RULE_CONTEXTS = frozenset({"event", "github", "rule"})
+
+
+class ExpressionChecker(DocumentChecker):
+    """Expressions in vars, concurrency, `with`, `if` and `continue-on-error`."""
+
+    def rule_level_expressions(self, var_names: frozenset[str]) -> None:
+        """vars and concurrency: no nodes exist yet."""
+        base = Scope("", RULE_CONTEXTS, var_names, frozenset(), frozenset(), {})
+        variables = self.data.get("vars")
+        if isinstance(variables, dict):
+            for key, value in variables.items():
+                self.templates(("vars", key), value, base.at("vars"))
+        concurrency = base.at("concurrency", contexts=RULE_CONTEXTS | {"vars"})
+        self.templates(("concurrency",), self.data.get("concurrency"), concurrency)
+
+    def node_expressions(
+        self,
+        node_id: str,
+        spec: dict[str, Any],
+        *,
+        var_names: frozenset[str],
+        ids: frozenset[str],
+        upstream: frozenset[str],
+        outputs: dict[str, tuple[str, ...] | None],
+    ) -> None:
+        """A node's `with`, `if` and `continue-on-error`."""
+        scope = Scope(
+            where=f'node "{node_id}"',
+            contexts=ALL_CONTEXTS,
+            variables=var_names,
+            nodes=ids,
+            upstream=upstream,
+            outputs=outputs,
+        )
+        self.templates(("nodes", node_id, "with"), spec.get("with"), scope)
+        condition = spec.get("if")
+        if isinstance(condition, str):
+            if_path: Path = ("nodes", node_id, "if")
+
+            def report(check: str, message: str, offset: int) -> None:
+                self.in_string(if_path, offset, check, message)
+
+            check_condition(condition, scope.at(scope.where, allow_status=True), report)
+        coe = spec.get("continue-on-error")
+        if isinstance(coe, str):
+            self.templates(("nodes", node_id, "continue-on-error"), coe, scope)
+
+    def templates(self, path: Path, value: Any, scope: Scope) -> None:
+        """Check every string under `value` that holds an expression."""
+        if isinstance(value, str):
+            if has_expression(value):
+                check_template(value, scope, lambda c, m, o: self.in_string(path, o, c, m))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.templates((*path, key), item, scope)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.templates((*path, index), item, scope)

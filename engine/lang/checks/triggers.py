@@ -1,0 +1,236 @@
+"""Compiling and checking `on:`: events, activity types, which filters apply, patterns.
+
+Filters at the top of `on:` apply to every listed event that can carry them; filters inside
+one event replace the top-level value of the same key for that event (DESIGN §2.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.lang import catalogue
+from engine.lang.checks.base import DocumentChecker, as_list
+from engine.lang.model import EventTrigger, LabelFilter, PeopleFilter
+from engine.lang.patterns import (
+    PatternError,
+    PatternList,
+    compile_filter_pattern,
+    compile_name_pattern,
+)
+from engine.lang.source import Path
+from engine.text import suggest
+
+_FILTER_PATTERN_KEYS = {
+    "branches",
+    "branches-ignore",
+    "tags",
+    "tags-ignore",
+    "paths",
+    "paths-ignore",
+}
+_INCLUDE_KEYS = {"branches", "tags", "paths", "repository"}
+_SUB_LISTS = {
+    "labels": ("any", "all", "none", "added"),
+    "authors": ("include", "exclude"),
+    "actors": ("include", "exclude"),
+}
+_SUB_INCLUDE = {
+    ("labels", "any"),
+    ("labels", "all"),
+    ("labels", "added"),
+    ("authors", "include"),
+    ("actors", "include"),
+}
+
+
+class TriggerChecker(DocumentChecker):
+    """Checks `on:` and compiles it into EventTriggers."""
+
+    def trigger(self, on: dict[str, Any]) -> list[EventTrigger]:
+        top = {k: on[k] for k in catalogue.FILTER_KEYS if k in on}
+        self.exclusive(top, ("on",))
+        top_compiled = {k: self.filter_value(k, v, ("on", k)) for k, v in top.items()}
+        events = on.get("events")
+        names: list[tuple[str, Path, dict[str, Any]]] = []
+        if isinstance(events, list):
+            for i, name in enumerate(events):
+                if isinstance(name, str):
+                    names.append((name, ("on", "events", i), {}))
+        elif isinstance(events, dict):
+            for name, filters in events.items():
+                names.append(
+                    (name, ("on", "events", name), filters if isinstance(filters, dict) else {})
+                )
+        known = []
+        for name, path, filters in names:
+            canonical = self.known_event(name, path)
+            if canonical is not None:
+                known.append((canonical, path, filters))
+        self.top_level_applicability(top, [n for n, _, _ in known] if events is not None else None)
+        if events is None:
+            return [self.event_trigger(None, top_compiled, {})]
+        result = []
+        for name, path, filters in known:
+            self.exclusive(filters, path)
+            own = {k: self.filter_value(k, v, (*path, k)) for k, v in filters.items()}
+            for key in filters:
+                allowed = catalogue.events_for_filter(key)
+                if allowed is not None and name not in allowed:
+                    self.at_key(
+                        (*path, key),
+                        "filter-not-allowed",
+                        f'"{key}" does not apply to event "{name}"; it applies to '
+                        + ", ".join(sorted(allowed)),
+                    )
+            for key in top:
+                if key not in filters:
+                    own.setdefault(key, top_compiled[key])
+            self.check_types(name, filters.get("types"), (*path, "types"))
+            result.append(self.event_trigger(name, own, filters))
+        if "types" in top and events is not None:
+            self.check_top_types(top["types"], [n for n, _, _ in known])
+        return result
+
+    def known_event(self, name: str, path: Path) -> str | None:
+        """The event's X-GitHub-Event name, or None (reported) when GitHub has no such event."""
+        if name in catalogue.webhook_events():
+            return name
+        pos = self.doc.source_map.key(path) if path[-1] == name else self.doc.source_map.value(path)
+        spelled = catalogue.spelled_as(name)
+        if spelled is not None:
+            self.at(
+                pos,
+                "event-spelling",
+                f'event "{name}" is sent as "{spelled}" (X-GitHub-Event uses underscores); '
+                f'did you mean "{spelled}"?',
+                severity="warning",
+            )
+            return spelled
+        hint = suggest(name, catalogue.event_names())
+        if name == "pull_request_target":
+            hint = '; hookwise receives webhooks, so use "pull_request"'
+        self.at(pos, "unknown-event", f'unknown event "{name}"{hint}')
+        return None
+
+    def top_level_applicability(self, top: dict[str, Any], events: list[str] | None) -> None:
+        if events is None or not events:
+            return
+        for key in top:
+            allowed = catalogue.events_for_filter(key)
+            if allowed is not None and not any(e in allowed for e in events):
+                self.at_key(
+                    ("on", key),
+                    "filter-not-allowed",
+                    f'"{key}" does not apply to any of the events ({", ".join(events)}); '
+                    f"it applies to {', '.join(sorted(allowed))}",
+                )
+
+    def exclusive(self, filters: dict[str, Any], path: Path) -> None:
+        for include, ignore in catalogue.EXCLUSIVE_PAIRS:
+            if include in filters and ignore in filters:
+                self.at_key(
+                    (*path, ignore),
+                    "conflicting-filters",
+                    f'"{include}" and "{ignore}" cannot be used together for the same event; '
+                    f'use "!" patterns in "{include}" instead',
+                )
+
+    def check_types(self, event: str, value: Any, path: Path) -> None:
+        types = as_list(value)
+        if types is None:
+            return
+        if catalogue.free_form_actions(event):
+            return  # the action is the sender's own event_type: any value can arrive
+        actions = catalogue.actions_of(event)
+        if not actions:
+            self.at_key(
+                path,
+                "unknown-activity-type",
+                f'event "{event}" has no activity types; remove "types"',
+            )
+            return
+        for i, action in enumerate(types):
+            if isinstance(action, str) and action not in actions:
+                item = path if isinstance(value, str) else (*path, i)
+                hint = suggest(action, actions)
+                message = f'unknown activity type "{action}" for event "{event}"{hint}'
+                self.at_value(item, "unknown-activity-type", message)
+
+    def check_top_types(self, value: Any, events: list[str]) -> None:
+        if any(catalogue.free_form_actions(e) for e in events):
+            return
+        union = sorted({a for e in events for a in catalogue.actions_of(e)})
+        for i, action in enumerate(as_list(value) or []):
+            if isinstance(action, str) and action not in union:
+                item = ("on", "types") if isinstance(value, str) else ("on", "types", i)
+                hint = suggest(action, union)
+                message = f'activity type "{action}" belongs to none of the events{hint}'
+                self.at_value(item, "unknown-activity-type", message)
+
+    def filter_value(self, key: str, value: Any, path: Path) -> Any:
+        """Compile one filter's patterns (reporting problems); return the compiled form."""
+        if key in _SUB_LISTS:
+            if not isinstance(value, dict):
+                return None
+            parts = {
+                sub: self.patterns(key, sub, value[sub], (*path, sub))
+                for sub in _SUB_LISTS[key]
+                if sub in value
+            }
+            return LabelFilter(**parts) if key == "labels" else PeopleFilter(**parts)
+        if key in ("types", "ignore-bots"):
+            return value
+        return self.patterns(key, None, value, path)
+
+    def patterns(self, key: str, sub: str | None, value: Any, path: Path) -> PatternList | None:
+        items = as_list(value)
+        if items is None or not all(isinstance(i, str) for i in items):
+            return None
+        compiled = []
+        ok = True
+        for i, text in enumerate(items):
+            item_path = path if isinstance(value, str) else (*path, i)
+            try:
+                if key in _FILTER_PATTERN_KEYS:
+                    compiled.append(compile_filter_pattern(text))
+                else:
+                    compiled.append(compile_name_pattern(text, crosses_slash=key != "repository"))
+            except PatternError as exc:
+                ok = False
+                self.at_value(item_path, "bad-pattern", f'invalid pattern "{text}": {exc}')
+        if not ok:
+            return None
+        result = PatternList(tuple(compiled))
+        include = key in _INCLUDE_KEYS or (key, sub) in _SUB_INCLUDE
+        if include and result.only_negations:
+            name = f"{key}.{sub}" if sub else key
+            self.at_value(
+                path,
+                "negation-only",
+                f'"{name}" holds only "!" patterns, so it selects nothing; '
+                "add a positive pattern before them (e.g. '**')",
+            )
+        return result
+
+    def event_trigger(
+        self, event: str | None, filters: dict[str, Any], raw: dict[str, Any]
+    ) -> EventTrigger:
+        types = as_list(filters.get("types"))
+        ignore_bots = filters.get("ignore-bots", True)
+        return EventTrigger(
+            event=event,
+            types=frozenset(t for t in types if isinstance(t, str)) if types is not None else None,
+            repository=filters.get("repository"),
+            branches=filters.get("branches"),
+            branches_ignore=filters.get("branches-ignore"),
+            tags=filters.get("tags"),
+            tags_ignore=filters.get("tags-ignore"),
+            paths=filters.get("paths"),
+            paths_ignore=filters.get("paths-ignore"),
+            labels=filters.get("labels"),
+            authors=filters.get("authors"),
+            actors=filters.get("actors"),
+            ignore_bots=ignore_bots if isinstance(ignore_bots, bool) else True,
+        )
+
+    # --- the graph -------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""Validated data -> a compiled Rule, plus every semantic problem as a diagnostic.
+
+The JSON Schema checks the shape; the checks/ modules check what a schema cannot express
+(events and activity types from GitHub's catalogue, which filters an event can carry,
+patterns, the node graph, node inputs against their type, expressions). Each check reads the
+data defensively, so a file with several mistakes yields one diagnostic per mistake. Only a
+file without errors compiles into a Rule; warnings do not stop it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from engine.expr.parse import ExpressionError, has_expression, parse_condition
+from engine.lang.checks.expressions import ExpressionChecker
+from engine.lang.checks.graph import GraphChecker, ancestors
+from engine.lang.checks.nodes import NodeChecker
+from engine.lang.checks.triggers import TriggerChecker
+from engine.lang.diagnostics import Diagnostic
+from engine.lang.model import Concurrency, Node, Retry, Rule, Template, parse_duration
+from engine.lang.schema import schema_diagnostics
+from engine.lang.source import Document
+from engine.nodes.registry import Registry
+
+
+def compile_document(
+    doc: Document, registry: Registry, validator: Draft202012Validator
+) -> tuple[Rule | None, list[Diagnostic]]:
+    """Check a parsed rule file: the compiled Rule (None when it has errors) and every problem."""
+    if doc.data is None:
+        return None, list(doc.diagnostics)
+    checker = _Checker(doc, registry)
+    checker.diagnostics.extend(doc.diagnostics)
+    checker.diagnostics.extend(
+        schema_diagnostics(
+            validator.iter_errors(doc.data), file=doc.path, source_map=doc.source_map
+        )
+    )
+    rule = checker.run()
+    return rule, checker.diagnostics
+
+
+class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
+    def __init__(self, doc: Document, registry: Registry) -> None:
+        super().__init__(doc)
+        self.registry = registry
+
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    def run(self) -> Rule | None:
+        data = self.data
+        on, variables, nodes_data = (_mapping(data.get(k)) for k in ("on", "vars", "nodes"))
+        triggers = self.trigger(on) if isinstance(data.get("on"), dict) else []
+        var_names = frozenset(variables)
+        self.rule_level_expressions(var_names)
+        ids = [k for k, v in nodes_data.items() if isinstance(v, dict)]
+        needs = self.needs(nodes_data)
+        order = self.cycles(ids, needs)
+        upstream = ancestors(ids, needs)
+        types = {nid: self.node_type(nid, nodes_data[nid]) for nid in ids}
+        outputs = {
+            nid: (t.output_names(nodes_data[nid].get("with")) if t else None)
+            for nid, t in types.items()
+        }
+        for node_id in ids:
+            spec = nodes_data[node_id]
+            node_type = types[node_id]
+            if node_type is not None and isinstance(spec.get("with", {}), dict):
+                self.inputs(node_id, node_type, spec.get("with") or {})
+            self.node_expressions(
+                node_id,
+                spec,
+                var_names=var_names,
+                ids=frozenset(ids),
+                upstream=upstream[node_id],
+                outputs=outputs,
+            )
+        if self.has_errors():
+            return None
+        nodes = {
+            nid: _build_node(nid, nodes_data[nid], needs[nid], upstream[nid]) for nid in order
+        }
+        return Rule(
+            name=data["name"],
+            file=self.doc.path,
+            description=data.get("description", ""),
+            triggers=tuple(triggers),
+            nodes=nodes,
+            order=tuple(order),
+            vars={k: _templated(v) for k, v in variables.items()},
+            concurrency=_concurrency(data.get("concurrency")),
+            timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
+        )
+
+
+def _concurrency(raw: Any) -> Concurrency | None:
+    if isinstance(raw, str):
+        return Concurrency(_template_or_text(raw))
+    if isinstance(raw, dict):
+        cancel = raw.get("cancel-in-progress", False)
+        return Concurrency(
+            _template_or_text(raw["group"]),
+            _template_or_text(cancel) if isinstance(cancel, str) else bool(cancel),
+        )
+    return None
+
+
+def _build_node(
+    node_id: str, spec: dict[str, Any], needs: list[str], upstream: frozenset[str]
+) -> Node:
+    retry = spec.get("retry") or {}
+    condition = spec.get("if")
+    condition_expr = None
+    condition_source = "success()"
+    if isinstance(condition, bool):
+        condition_source = "true" if condition else "false"
+        condition_expr = parse_condition(condition_source)
+    elif isinstance(condition, str):
+        condition_source = condition
+        try:
+            condition_expr = parse_condition(condition)
+        except ExpressionError:
+            condition_expr = None
+    coe = spec.get("continue-on-error", False)
+    return Node(
+        id=node_id,
+        uses=spec.get("uses", ""),
+        with_=_templated(spec.get("with") or {}),
+        needs=tuple(needs),
+        upstream=upstream,
+        condition=condition_expr,
+        condition_source=condition_source,
+        retry=Retry(
+            attempts=int(retry.get("attempts", 1)),
+            delay=parse_duration(retry["delay"]) if "delay" in retry else 1.0,
+            backoff=float(retry.get("backoff", 2.0)),
+        ),
+        timeout=parse_duration(spec["timeout"]) if isinstance(spec.get("timeout"), str) else None,
+        continue_on_error=_template_or_text(coe) if isinstance(coe, str) else bool(coe),
+    )
+
+
+def _templated(value: Any) -> Any:
+    """Replace each string that holds `${{ }}` by its parsed Template."""
+    if isinstance(value, str):
+        return _template_or_text(value)
+    if isinstance(value, dict):
+        return {k: _templated(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_templated(v) for v in value]
+    return value
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _template_or_text(text: str) -> Template | str:
+    if not has_expression(text):
+        return text
+    try:
+        return Template.from_text(text)
+    except ExpressionError:
+        return text

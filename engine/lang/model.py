@@ -1,0 +1,130 @@
+"""Frozen dataclasses for compiled rules: Rule, EventTrigger, Node and their parts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.expr.parse import split_template
+from engine.expr.tree import Expr, Segment
+from engine.lang.patterns import PatternList
+
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as `500ms`, `30s`, `5m`, `1h` or `1m30s`."""
+    if not re.fullmatch(r"(?:[0-9]+(?:ms|s|m|h))+", text):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A string that holds `${{ }}` expressions, parsed once."""
+
+    source: str
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> Template:
+        """Parse a template (raises ExpressionError)."""
+        return cls(text, tuple(split_template(text)))
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    """`labels:` — any / all / none over the subject's labels; added over the event's label."""
+
+    any: PatternList | None = None
+    all: PatternList | None = None
+    none: PatternList | None = None
+    added: PatternList | None = None
+
+
+@dataclass(frozen=True)
+class PeopleFilter:
+    """`authors:` or `actors:` — include / exclude login patterns."""
+
+    include: PatternList | None = None
+    exclude: PatternList | None = None
+
+
+@dataclass(frozen=True)
+class EventTrigger:
+    """The compiled filters for one event (or for every event when `event` is None)."""
+
+    event: str | None
+    types: frozenset[str] | None = None  # None: every action
+    repository: PatternList | None = None
+    branches: PatternList | None = None
+    branches_ignore: PatternList | None = None
+    tags: PatternList | None = None
+    tags_ignore: PatternList | None = None
+    paths: PatternList | None = None
+    paths_ignore: PatternList | None = None
+    labels: LabelFilter | None = None
+    authors: PeopleFilter | None = None
+    actors: PeopleFilter | None = None
+    ignore_bots: bool = True
+
+    @property
+    def needs_files(self) -> bool:
+        """Whether this trigger needs the changed files (the one filter that may cost a call)."""
+        return self.paths is not None or self.paths_ignore is not None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Per-node retry policy."""
+
+    attempts: int = 1
+    delay: float = 1.0
+    backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a rule's graph."""
+
+    id: str
+    uses: str
+    with_: Any = field(default_factory=dict)  # inputs; strings with ${{ }} are Templates
+    needs: tuple[str, ...] = ()
+    upstream: frozenset[str] = frozenset()  # every node it needs, directly or not
+    condition: Expr | None = None  # None: ${{ success() }}
+    condition_source: str = "success()"
+    retry: Retry = Retry()
+    timeout: float | None = None
+    continue_on_error: bool | Template | str = False
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """`concurrency:` — one running run per group."""
+
+    group: Template | str
+    cancel_in_progress: bool | Template | str = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled rule: where it came from, when it runs and what it runs."""
+
+    name: str
+    file: str
+    description: str
+    triggers: tuple[EventTrigger, ...]
+    nodes: dict[str, Node]
+    order: tuple[str, ...]  # a topological order of the node ids
+    vars: dict[str, Any] = field(default_factory=dict)
+    concurrency: Concurrency | None = None
+    timeout: float | None = None
+
+    @property
+    def events(self) -> frozenset[str] | None:
+        """The events this rule listens to, or None for every event."""
+        names = {t.event for t in self.triggers}
+        return None if None in names else frozenset(n for n in names if n is not None)

@@ -1,0 +1,389 @@
+"""The rule file's JSON Schema, built from the node registry, and schema errors as diagnostics.
+
+One function builds two variants from the same declarations: the published schema
+(schemas/rule.schema.json, for editors) selects each node's `with` schema by `uses` and lets
+any typed input be a `${{ }}` expression instead; the validation variant leaves `with` to a
+per-node-type check (engine.lang.compile), which gives sharper messages and is faster.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from engine.lang.diagnostics import Diagnostic
+from engine.lang.source import Path, SourceMap, type_name
+from engine.nodes.registry import Registry
+from engine.text import suggest
+
+SCHEMA_ID = "https://hookwise.dev/schemas/rule.schema.json"
+RULE_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
+NODE_ID_PATTERN = "^[a-z][a-z0-9_]*$"
+DURATION_PATTERN = "^(?:[0-9]+(?:ms|s|m|h))+$"
+EXPRESSION_PATTERN = r"^\s*\$\{\{[\s\S]*\}\}\s*$"
+
+
+def _patterns(description: str) -> dict[str, Any]:
+    return {
+        "type": ["string", "array"],
+        "minLength": 1,
+        "minItems": 1,
+        "items": {"type": "string", "minLength": 1},
+        "description": description,
+    }
+
+
+def _object(properties: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "description": description,
+        **extra,
+    }
+
+
+def _filter_properties() -> dict[str, Any]:
+    ref = "Filter patterns (GitHub Actions syntax: * ** ? + [] !), last match wins"
+    return {
+        "repository": _patterns("Name patterns over owner/name; `*` does not cross `/`"),
+        "types": _patterns("Allowed webhook `action` values; omitted = GitHub Actions' defaults"),
+        "branches": _patterns(f"Branches to run on. {ref}"),
+        "branches-ignore": _patterns(f"Branches to skip. {ref}"),
+        "tags": _patterns(f"Tags to run on. {ref}"),
+        "tags-ignore": _patterns(f"Tags to skip. {ref}"),
+        "paths": _patterns(f"Run when at least one changed file matches. {ref}"),
+        "paths-ignore": _patterns(f"Skip when every changed file matches. {ref}"),
+        "labels": _object(
+            {
+                "any": _patterns("Run when the subject has at least one matching label"),
+                "all": _patterns("Run when every pattern matches one of the subject's labels"),
+                "none": _patterns("Skip when the subject has any matching label"),
+                "added": _patterns("The label a labeled/unlabeled event is about must match"),
+            },
+            "Label name patterns over the labels of the pull request or issue",
+        ),
+        "authors": _object(
+            {
+                "include": _patterns("Login patterns of authors to run for"),
+                "exclude": _patterns("Login patterns of authors to skip"),
+            },
+            "The subject's author: PR/issue/comment/review author, else pusher, else sender",
+        ),
+        "actors": _object(
+            {
+                "include": _patterns("Login patterns of senders to run for"),
+                "exclude": _patterns("Login patterns of senders to skip"),
+            },
+            "The sender who triggered this delivery (the labeler, the merger)",
+        ),
+        "ignore-bots": {
+            "type": "boolean",
+            "description": "Skip deliveries sent by bots (default true)",
+        },
+    }
+
+
+def _node_schema() -> dict[str, Any]:
+    duration = {"$ref": "#/$defs/duration"}
+    return _object(
+        {
+            "uses": {"type": "string", "minLength": 1, "description": "The node type"},
+            "name": {"type": "string", "description": "A display name"},
+            "description": {"type": "string", "description": "What the node is for"},
+            "with": {"type": "object", "description": "Inputs, as the node type declares"},
+            "needs": {
+                "type": ["string", "array"],
+                "items": {"type": "string"},
+                "description": "Node id(s) that must finish first",
+            },
+            "if": {
+                "type": ["string", "boolean"],
+                "description": "Run only when this expression is true; default ${{ success() }}",
+            },
+            "retry": _object(
+                {
+                    "attempts": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 20,
+                        "description": "Total tries, the first included",
+                    },
+                    "delay": {**duration, "description": "Wait before the second try"},
+                    "backoff": {
+                        "type": "number",
+                        "minimum": 1,
+                        "description": "Multiply the delay by this after each try",
+                    },
+                },
+                "Retry on errors the node marks retryable",
+            ),
+            "timeout": {**duration, "description": "Per-try time limit, e.g. 30s or 5m"},
+            "continue-on-error": {
+                "type": ["boolean", "string"],
+                "description": "When true, a failure of this node does not fail the run",
+            },
+        },
+        "A node of the graph",
+        required=["uses"],
+    )
+
+
+def _editor_inputs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Let every non-string input also be written as one `${{ }}` expression."""
+    result = copy.deepcopy(schema)
+    for name, prop in list(result.get("properties", {}).items()):
+        # a plain string already admits an expression; anything narrower needs the alternative
+        if prop.get("type") != "string" or set(prop) - {"type", "description"}:
+            if prop.get("type") == "object" and "properties" in prop:
+                prop = _editor_inputs(prop)
+            description = prop.get("description", "")
+            result["properties"][name] = {
+                "description": description,
+                "anyOf": [prop, {"$ref": "#/$defs/expression"}],
+            }
+    return result
+
+
+def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
+    """The rule file JSON Schema (draft 2020-12) for the node types in `registry`."""
+    filters = _filter_properties()
+    trigger_props = dict(filters)
+    trigger_props["events"] = {
+        "type": ["array", "object"],
+        "items": {"type": "string", "minLength": 1},
+        "additionalProperties": {"$ref": "#/$defs/event_filters"},
+        "description": "Webhook event names, or a map of event name to filters for that event",
+    }
+    defs: dict[str, Any] = {
+        "expression": {
+            "type": "string",
+            "pattern": EXPRESSION_PATTERN,
+            "description": "A ${{ }} expression",
+        },
+        "duration": {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration such as 500ms, 30s, 5m, 1h or 1m30s",
+        },
+        "event_filters": {
+            **_object(filters, "Filters for this event; they replace the top-level ones"),
+            "type": ["object", "null"],
+        },
+        "trigger": _object(trigger_props, "When the rule runs"),
+        "node": _node_schema(),
+    }
+    if editor:
+        selections = []
+        for node_type in registry:
+            key = f"with.{node_type.name}"
+            defs[key] = {
+                **_editor_inputs(node_type.inputs),
+                "description": node_type.description,
+            }
+            selections.append(
+                {
+                    "if": {"properties": {"uses": {"const": node_type.name}}, "required": ["uses"]},
+                    "then": {"properties": {"with": {"$ref": f"#/$defs/{key}"}}},
+                }
+            )
+        defs["node"]["allOf"] = selections
+        defs["node"]["properties"]["uses"]["examples"] = registry.names()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "hookwise rule",
+        "description": "One hookwise rule: when a GitHub event matches `on`, run `nodes`",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "on", "nodes"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "pattern": RULE_NAME_PATTERN,
+                "description": "Unique name of the rule: lowercase letters, digits, - and _",
+            },
+            "description": {"type": "string", "description": "What the rule is for"},
+            "on": {"$ref": "#/$defs/trigger"},
+            "concurrency": {
+                "type": ["string", "object"],
+                "additionalProperties": False,
+                "required": ["group"],
+                "properties": {
+                    "group": {"type": "string", "description": "Group key (expressions allowed)"},
+                    "cancel-in-progress": {
+                        "type": ["boolean", "string"],
+                        "description": "Cancel the running run of the group instead of waiting",
+                    },
+                },
+                "description": "At most one run per group at a time",
+            },
+            "timeout": {"$ref": "#/$defs/duration", "description": "Deadline for the whole run"},
+            "vars": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},
+                "description": "Values the nodes read as ${{ vars.NAME }}",
+            },
+            "nodes": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": NODE_ID_PATTERN},
+                "additionalProperties": {"$ref": "#/$defs/node"},
+                "description": "The graph: node id -> node",
+            },
+        },
+        "$defs": defs,
+    }
+
+
+@cache
+def rule_validator() -> Draft202012Validator:
+    """A compiled validator of the rule structure (node inputs are checked per node type)."""
+    return Draft202012Validator(build_schema(Registry(), editor=False))
+
+
+# --- errors -> diagnostics ------------------------------------------------------------
+
+
+def schema_diagnostics(
+    errors: Iterable[ValidationError],
+    *,
+    file: str,
+    source_map: SourceMap,
+    base: Path = (),
+    subject: str | None = None,
+) -> list[Diagnostic]:
+    """Turn schema errors into diagnostics placed at the offending key or value."""
+    result: list[Diagnostic] = []
+    for error in errors:
+        result.extend(_convert(error, file, source_map, base, subject))
+    return result
+
+
+def _convert(
+    error: ValidationError, file: str, smap: SourceMap, base: Path, subject: str | None
+) -> list[Diagnostic]:
+    relative: Path = tuple(error.absolute_path)
+    path: Path = (*base, *relative)
+    keyword = error.validator
+    # the stubs type these as possibly unset; for a reported error they are always set
+    rule_value: Any = error.validator_value
+    instance: Any = error.instance
+    schema: Any = error.schema
+    where = _where(relative, subject)
+
+    def at_value(check: str, message: str) -> Diagnostic:
+        pos = smap.value(path)
+        return Diagnostic(file, pos.line, pos.column, check, message)
+
+    if keyword == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        extras = [k for k in instance if k not in known]
+        out = []
+        for key in extras:
+            pos = smap.key((*path, key))
+            noun = "input" if subject else "key"
+            out.append(
+                Diagnostic(
+                    file,
+                    pos.line,
+                    pos.column,
+                    "node-input" if subject else "unknown-key",
+                    f'unknown {noun} "{key}" in {where}{suggest(key, known)}',
+                )
+            )
+        return out
+    if keyword == "required":
+        missing = [k for k in rule_value if k not in instance]
+        pos = smap.key(path) if path else smap.value(path)
+        check = "node-input" if subject else "missing-key"
+        noun = "input" if subject else "key"
+        return [
+            Diagnostic(
+                file, pos.line, pos.column, check, f'{where} is missing required {noun} "{k}"'
+            )
+            for k in missing
+        ]
+    if "propertyNames" in error.schema_path and isinstance(instance, str):
+        # jsonschema reports a bad key as the key itself failing `pattern`
+        name = instance
+        pos = smap.key((*path, name))
+        pattern = str(schema.get("pattern", "")).strip("^$")
+        what = "node id" if path[-1:] == ("nodes",) else "name"
+        return [
+            Diagnostic(
+                file,
+                pos.line,
+                pos.column,
+                "bad-value",
+                f'{what} "{name}" in {where} must match {pattern}',
+            )
+        ]
+    check = "node-input" if subject else "bad-value"
+    if keyword == "type":
+        expected = rule_value
+        expected = [expected] if isinstance(expected, str) else expected
+        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        found = type_name(instance)
+        return [
+            at_value(check if subject else "bad-type", f"{where} must be {wanted}, found {found}")
+        ]
+    if keyword == "enum":
+        choices = ", ".join(str(c) for c in sorted(rule_value, key=str))
+        return [at_value(check, f"{where} must be one of {choices}; found {_show(instance)}")]
+    if keyword == "pattern":
+        if rule_value == DURATION_PATTERN:
+            return [
+                at_value(
+                    "bad-duration",
+                    f"{where}: {_show(instance)} is not a duration; "
+                    "write a number with ms, s, m or h, such as 30s, 5m or 1m30s",
+                )
+            ]
+        pattern = str(rule_value).strip("^$")
+        return [at_value(check, f"{where} must match {pattern}; found {_show(instance)}")]
+    if keyword in ("minLength", "minItems", "minProperties"):
+        return [at_value(check, f"{where} must not be empty")]
+    if keyword in ("maxItems", "maxProperties", "maxLength"):
+        return [at_value(check, f"{where} has more than {rule_value} entries")]
+    if keyword in ("minimum", "maximum"):
+        word = "at least" if keyword == "minimum" else "at most"
+        return [at_value(check, f"{where} must be {word} {rule_value}")]
+    if keyword in ("anyOf", "oneOf") and error.context:
+        return _convert(error.context[0], file, smap, base, subject)
+    return [at_value(check, f"{where}: {error.message}")]
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
+def _where(path: Path, subject: str | None) -> str:
+    if subject is not None:
+        inner = ".".join(str(p) for p in path)
+        return f'input "{inner}" of {subject}' if inner else subject
+    if not path:
+        return "the rule"
+    return '"' + ".".join(str(p) for p in path) + '"'
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)

@@ -1,0 +1,103 @@
+"""Checking rule sources: every problem in every file, sorted, with ignores applied. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.lang.compile import compile_document
+from engine.lang.diagnostics import Diagnostic, sort_diagnostics
+from engine.lang.model import Rule
+from engine.lang.schema import rule_validator
+from engine.lang.source import Document, decode, load_document
+from engine.nodes.registry import Registry, declared_registry
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of checking a set of rule files."""
+
+    files: int = 0
+    rules: list[Rule] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    documents: dict[str, Document] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The problems that fail validation (warnings do not)."""
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no file has an error."""
+        return not self.errors
+
+
+def check_source(
+    raw: bytes, path: str, registry: Registry | None = None
+) -> tuple[Rule | None, Document | None, list[Diagnostic]]:
+    """Check one rule file's bytes: the compiled rule (if clean), the document and problems."""
+    registry = registry or declared_registry()
+    text, problem = decode(raw, path)
+    if text is None:
+        assert problem is not None
+        return None, None, [problem]
+    doc = load_document(text, path)
+    rule, diagnostics = compile_document(doc, registry, rule_validator())
+    kept = _apply_ignores(diagnostics, doc)
+    if any(d.severity == "error" for d in kept):
+        rule = None
+    return rule, doc, kept
+
+
+def validate_sources(
+    sources: Iterable[tuple[str, bytes]], registry: Registry | None = None
+) -> ValidationResult:
+    """Check many files (path, bytes) and the rules across them (unique names)."""
+    registry = registry or declared_registry()
+    result = ValidationResult()
+    for path, raw in sources:
+        result.files += 1
+        rule, doc, diagnostics = check_source(raw, path, registry)
+        if doc is not None:
+            result.documents[path] = doc
+        result.diagnostics.extend(diagnostics)
+        if rule is not None:
+            result.rules.append(rule)
+    result.diagnostics.extend(_duplicate_names(result))
+    result.diagnostics = sort_diagnostics(result.diagnostics)
+    result.rules.sort(key=lambda r: (r.name, r.file))
+    bad = {d.path for d in result.diagnostics if d.severity == "error"}
+    if bad:
+        result.rules = [r for r in result.rules if r.file not in bad]
+    return result
+
+
+def _duplicate_names(result: ValidationResult) -> list[Diagnostic]:
+    """A name used by two files, reported at the later file's `name` (even if it has errors)."""
+    first: dict[str, str] = {}
+    problems = []
+    for path in sorted(result.documents):
+        doc = result.documents[path]
+        name = doc.data.get("name") if isinstance(doc.data, dict) else None
+        if not isinstance(name, str):
+            continue
+        earlier = first.setdefault(name, path)
+        if earlier == path:
+            continue
+        pos = doc.source_map.value(("name",))
+        diagnostic = Diagnostic(
+            path,
+            pos.line,
+            pos.column,
+            "duplicate-rule-name",
+            f'rule name "{name}" is already used by {earlier}',
+        )
+        problems.extend(_apply_ignores([diagnostic], doc))
+    return problems
+
+
+def _apply_ignores(diagnostics: list[Diagnostic], doc: Document) -> list[Diagnostic]:
+    if not doc.ignores:
+        return diagnostics
+    return [d for d in diagnostics if d.check not in doc.ignores.get(d.line, frozenset())]

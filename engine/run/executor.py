@@ -1,0 +1,322 @@
+"""Running a rule's graph (async): retries, timeouts, the run deadline, cancellation.
+
+The executor is the only code that awaits node implementations, and so the only code that
+reaches GitHub (through the GitHubAPI it hands each node). The scheduler (engine.run.graph)
+decides; this module acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.expr.evaluate import EvaluationError, render_segments, to_string, truthy
+from engine.expr.parse import ExpressionError
+from engine.github.api import GitHubAPI
+from engine.lang.model import Node, Rule, Template
+from engine.match.events import Event, github_context
+from engine.nodes.context import NodeContext, NodeError, NodeSkipped
+from engine.nodes.registry import Registry
+from engine.run.concurrency import ConcurrencyGroups
+from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
+from engine.run.record import NodeRecord, RunRecord
+from engine.run.recording import RecordingGitHub
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class ExecutionOptions:
+    """How runs are executed."""
+
+    github: GitHubAPI | None = None  # bound to the event's installation; None: no credentials
+    dry_run: bool = True
+    changed_files: tuple[str, ...] | None = None  # known offline (run --changed-files)
+    clock: Callable[[], float] = time.time
+    sleep: Sleep = asyncio.sleep
+    groups: ConcurrencyGroups | None = None
+    # idempotency key (delivery:rule:node) -> outputs of nodes an earlier attempt of this
+    # run completed; they are not run again, so a retried run does not write twice
+    completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # called with each node's record when the node finishes (the server persists it)
+    on_node: Callable[[NodeRecord], None] | None = None
+    recovering: bool = False  # this run resumes one that was interrupted
+    shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
+
+
+def idempotency_key(delivery: str, rule: str, node: str) -> str:
+    """The key of a node's writes: one delivery, one rule, one node."""
+    return f"{delivery}:{rule}:{node}"
+
+
+def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
+    """event, github, rule and the rendered vars (no nodes yet)."""
+    contexts: dict[str, Any] = {
+        "event": event.payload,
+        "github": github_context(event),
+        "rule": {"name": rule.name, "description": rule.description, "file": rule.file},
+        "vars": {},
+        "nodes": {},
+    }
+    contexts["vars"] = {k: render_value(v, contexts) for k, v in rule.vars.items()}
+    return contexts
+
+
+def render_value(value: Any, contexts: Mapping[str, Any]) -> Any:
+    """Render every Template inside a value (dicts and lists are walked)."""
+    if isinstance(value, Template):
+        return render_segments(value.segments, contexts)
+    if isinstance(value, dict):
+        return {k: render_value(v, contexts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, contexts) for v in value]
+    return value
+
+
+def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:
+    """The rendered concurrency group and cancel-in-progress, or None without concurrency."""
+    if rule.concurrency is None:
+        return None
+    contexts = base_contexts(rule, event)
+    group = rule.concurrency.group
+    key = to_string(render_value(group, contexts))
+    cancel = rule.concurrency.cancel_in_progress
+    if isinstance(cancel, Template | str):
+        cancel = (
+            truthy(render_value(cancel, contexts))
+            if isinstance(cancel, Template)
+            else cancel == "true"
+        )
+    return key, bool(cancel)
+
+
+async def run_rule(
+    rule: Rule, event: Event, registry: Registry, options: ExecutionOptions
+) -> RunRecord:
+    """Run a rule for an event, honouring its concurrency group."""
+    key = concurrency_key(rule, event)
+    if key is None or options.groups is None:
+        return await execute(rule, event, registry, options)
+    token = await options.groups.acquire(*key)
+    try:
+        if token.cancel.is_set():
+            record = _new_record(rule, event, options)
+            record.status = CANCELLED
+            record.error = f"superseded in concurrency group {key[0]!r} before it started"
+            for node in record.nodes:
+                node.status = CANCELLED
+            return record
+        return await execute(rule, event, registry, options, cancel=token.cancel)
+    finally:
+        options.groups.release(key[0], token)
+
+
+def _new_record(rule: Rule, event: Event, options: ExecutionOptions) -> RunRecord:
+    return RunRecord(
+        rule=rule.name,
+        file=rule.file,
+        delivery=event.delivery,
+        event=event.name,
+        started_at=options.clock(),
+        nodes=[NodeRecord(node_id, rule.nodes[node_id].uses) for node_id in rule.order],
+        dry_run=options.dry_run,
+    )
+
+
+async def execute(
+    rule: Rule,
+    event: Event,
+    registry: Registry,
+    options: ExecutionOptions,
+    *,
+    cancel: asyncio.Event | None = None,
+) -> RunRecord:
+    """Run the graph to completion (or cancellation) and return its record."""
+    record = _new_record(rule, event, options)
+    run = _Run(rule, event, registry, options, record)
+    cancel = cancel or asyncio.Event()
+    try:
+        async with asyncio.timeout(rule.timeout):
+            await run.loop(cancel)
+    except TimeoutError:
+        await run.cancel_all(f"the run exceeded its timeout of {rule.timeout:g}s")
+        record.error = f"the run exceeded its timeout of {rule.timeout:g}s"
+    except Exception as exc:  # a bug in hookwise itself: record it, never crash the worker
+        await run.cancel_all(f"internal error: {exc!r}")
+        record.error = f"internal error: {type(exc).__name__}: {exc}"
+        run.cancelled = True
+    record.status = run_status(run.outcomes, cancelled=run.cancelled)
+    record.finished_at = options.clock()
+    return record
+
+
+class _Run:
+    def __init__(
+        self,
+        rule: Rule,
+        event: Event,
+        registry: Registry,
+        options: ExecutionOptions,
+        record: RunRecord,
+    ) -> None:
+        self.rule = rule
+        self.event = event
+        self.registry = registry
+        self.options = options
+        self.record = record
+        self.contexts = base_contexts(rule, event)
+        self.outcomes: dict[str, Outcome] = {}
+        self.tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self.cancelled = False
+        self.shared: dict[str, Any] = dict(options.shared)
+
+    async def loop(self, cancel: asyncio.Event) -> None:
+        while True:
+            step = schedule(
+                self.rule, self.outcomes, set(self.tasks), self.contexts, cancelled=self.cancelled
+            )
+            for node_id, outcome in step.decided.items():
+                self._finish(node_id, outcome)
+            if step.done:
+                return
+            for node_id in step.start:
+                self.tasks[node_id] = asyncio.create_task(self._node(self.rule.nodes[node_id]))
+            if not self.tasks:
+                continue
+            waiter = asyncio.create_task(cancel.wait())
+            done, _ = await asyncio.wait(
+                [*self.tasks.values(), waiter], return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            if cancel.is_set() and not self.cancelled:
+                await self.cancel_all("the run was cancelled (cancel-in-progress)")
+                continue
+            for node_id, task in list(self.tasks.items()):
+                if task in done:
+                    del self.tasks[node_id]
+                    self._finish(node_id, task.result())
+
+    async def cancel_all(self, reason: str) -> None:
+        self.cancelled = True
+        for task in self.tasks.values():
+            task.cancel()
+        for node_id, task in list(self.tasks.items()):
+            try:
+                outcome = await task
+            except asyncio.CancelledError:
+                outcome = Outcome(CANCELLED, error=reason)
+            self._finish(node_id, outcome)
+        self.tasks.clear()
+        for node_id in self.rule.order:
+            if node_id not in self.outcomes:
+                self._finish(node_id, Outcome(CANCELLED, error=reason))
+
+    def _finish(self, node_id: str, outcome: Outcome) -> None:
+        self.outcomes[node_id] = outcome
+        node_record = self.record.node(node_id)
+        node_record.status = outcome.status
+        node_record.error = outcome.error
+        if node_record.finished_at is None:
+            node_record.finished_at = self.options.clock()
+        self.contexts["nodes"][node_id] = {"outputs": node_record.outputs, "status": outcome.status}
+        if self.options.on_node is not None:
+            self.options.on_node(node_record)
+
+    async def _node(self, node: Node) -> Outcome:
+        node_record = self.record.node(node.id)
+        node_record.started_at = self.options.clock()
+        key = idempotency_key(self.event.delivery, self.rule.name, node.id)
+        if key in self.options.completed:
+            node_record.outputs.update(self.options.completed[key])
+            self.record.logs.append(
+                f"{node.id}: done by an earlier attempt of this run; not repeated"
+            )
+            return Outcome(SUCCESS)
+        node_type = self.registry.get(node.uses)
+        if node_type is None or node_type.run is None:
+            return Outcome(FAILURE, error=f"node type {node.uses!r} has no implementation here")
+        try:
+            inputs = _render_inputs(node, self.contexts)
+        except (EvaluationError, ExpressionError) as exc:
+            return self._failed(node, str(exc))
+        delay = node.retry.delay
+        for attempt in range(1, node.retry.attempts + 1):
+            node_record.attempts = attempt
+            github = RecordingGitHub(
+                self.options.github,
+                self.record.calls,
+                dry_run=self.options.dry_run,
+                node=node.id,
+                idempotency_key=key,
+            )
+            ctx = NodeContext(
+                node_id=node.id,
+                uses=node.uses,
+                inputs=inputs,
+                event=self.event,
+                github=github,
+                rule=self.rule.name,
+                delivery=self.event.delivery,
+                attempt=attempt,
+                logs=self.record.logs,
+                shared=self.shared,
+                changed_files=self.options.changed_files,
+                idempotency_key=key,
+                recovering=self.options.recovering,
+            )
+            try:
+                async with asyncio.timeout(node.timeout):
+                    outputs = await node_type.run(ctx)
+            except NodeSkipped as exc:
+                return Outcome(SKIPPED, error=str(exc))
+            except NodeError as exc:
+                if exc.retryable and attempt < node.retry.attempts:
+                    self.record.logs.append(
+                        f"{node.id}: attempt {attempt} failed ({exc.message}); retrying"
+                    )
+                    await self.options.sleep(delay)
+                    delay *= node.retry.backoff
+                    continue
+                return self._failed(node, exc.message)
+            except TimeoutError:
+                assert node.timeout is not None
+                return self._failed(node, f"timed out after {node.timeout:g}s")
+            node_record.outputs.update(outputs or {})
+            return Outcome(SUCCESS)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _failed(self, node: Node, message: str) -> Outcome:
+        coe = node.continue_on_error
+        if isinstance(coe, Template):
+            try:
+                coe = truthy(render_segments(coe.segments, self.contexts))
+            except (EvaluationError, ExpressionError):
+                coe = False
+        elif isinstance(coe, str):
+            coe = coe.strip().lower() == "true"
+        return Outcome(FAILURE, continue_on_error=bool(coe), error=message)
+
+
+def _render_inputs(node: Node, contexts: Mapping[str, Any]) -> dict[str, Any]:
+    """Render `with`; an error names the node, the field and the expression."""
+    rendered: dict[str, Any] = {}
+    for key, value in (node.with_ or {}).items():
+        try:
+            rendered[key] = render_value(value, contexts)
+        except (EvaluationError, ExpressionError) as exc:
+            source = _first_template(value)
+            raise EvaluationError(f'node "{node.id}": with.{key}: {source}: {exc}') from None
+    return rendered
+
+
+def _first_template(value: Any) -> str:
+    if isinstance(value, Template):
+        return value.source
+    if isinstance(value, dict):
+        return next((_first_template(v) for v in value.values() if _first_template(v)), "")
+    if isinstance(value, list):
+        return next((_first_template(v) for v in value if _first_template(v)), "")
+    return ""

@@ -1,0 +1,96 @@
+"""The GitHub seam each node gets: records every call, and in dry-run records writes unsent.
+
+GitHub's errors become NodeErrors here, with GitHub's status and message; rate limits, 5xx
+and network errors are retryable by the node's `retry` policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.github.api import GitHubAPI, GitHubError, RateLimited, ServerError
+from engine.nodes.context import NodeError, NodeSkipped
+from engine.run.record import CallRecord
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class RecordingGitHub:
+    """A GitHubAPI that records calls into the run record; dry-run writes are not sent."""
+
+    def __init__(
+        self,
+        inner: GitHubAPI | None,
+        calls: list[CallRecord],
+        *,
+        dry_run: bool,
+        node: str,
+        idempotency_key: str,
+    ) -> None:
+        self.inner = inner
+        self.calls = calls
+        self.dry_run = dry_run
+        self.node = node
+        self.idempotency_key = idempotency_key
+
+    @property
+    def can_read(self) -> bool:
+        """Whether reads reach GitHub (there are credentials)."""
+        return self.inner is not None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        accept: str | None = None,
+    ) -> Any:
+        """Send (or in dry-run, for writes, only record) one REST call."""
+        method = method.upper()
+        record = CallRecord(method, path, body, node=self.node)
+        if method in WRITE_METHODS:
+            record.idempotency_key = self.idempotency_key
+        self.calls.append(record)
+        if method in WRITE_METHODS and self.dry_run:
+            return None
+        if self.inner is None:
+            self.calls.remove(record)
+            raise NodeSkipped(
+                f"no GitHub App credentials: cannot read {method} {path} in a dry run"
+            )
+        try:
+            result = await self.inner.request(
+                method, path, params=params, body=body, accept=accept
+            )
+        except GitHubError as exc:
+            record.sent = exc.status != 0
+            record.status = exc.status or None
+            raise node_error(exc) from None
+        record.sent = True
+        return result
+
+    async def paginate(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[Any]:
+        """Every item of a list endpoint (reads only)."""
+        if self.inner is None:
+            raise NodeSkipped(f"no GitHub App credentials: cannot read GET {path} in a dry run")
+        record = CallRecord("GET", path, None, node=self.node)
+        self.calls.append(record)
+        try:
+            items = await self.inner.paginate(path, params=params, limit=limit)
+        except GitHubError as exc:
+            record.sent = exc.status != 0
+            record.status = exc.status or None
+            raise node_error(exc) from None
+        record.sent = True
+        return items
+
+
+def node_error(exc: GitHubError) -> NodeError:
+    """A GitHub failure as a node failure: 5xx, rate limits and network errors may be retried."""
+    retryable = isinstance(exc, ServerError | RateLimited) or exc.status == 0
+    return NodeError(f"GitHub {exc.status}: {exc.message}", retryable=retryable)

@@ -1,0 +1,195 @@
+"""The web application (FastAPI): its routes, health and metrics; server.py creates it.
+
+The webhook route itself is served by the plain-ASGI gateway in front (engine.server.gateway)
+and handled by the pipeline (engine.server.pipeline); it is declared here for OpenAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine import __version__
+from engine.server import logs
+from engine.server.gateway import Gateway
+from engine.server.integrations import ErrorBody, integrations_router
+from engine.server.pipeline import Hookwise
+from engine.settings import Settings
+from engine.store.sqlite import SQLiteStore
+
+log = logging.getLogger("hookwise.web")
+WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
+WEBHOOK_ERRORS = {
+    503: "The delivery could not be stored (nothing was accepted; redeliver it)",
+    400: "Malformed JSON, missing or empty X-GitHub-Event / X-GitHub-Delivery, unknown event",
+    401: "Missing or wrong X-Hub-Signature-256",
+    403: "Source address outside HOOKWISE_ALLOWED_CIDRS",
+    413: "Body over 25 MB",
+    415: "Content type other than application/json or application/x-www-form-urlencoded",
+    429: "Too many requests from this address",
+}
+WEBHOOK_REQUEST: dict[str, Any] = {
+    "parameters": [
+        {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "X-GitHub-Delivery",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "X-Hub-Signature-256",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "sha256=HMAC of the body with the webhook secret",
+        },
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"payload": {"type": "string"}}}
+            },
+        },
+    },
+}
+
+
+class WebhookAnswer(BaseModel):
+    """The answer to an accepted delivery."""
+
+    delivery: str
+    event: str
+    matched: list[str]
+    pending: list[str] = []
+    duplicate: bool
+
+
+class Health(BaseModel):
+    """/health."""
+
+    status: str
+    checks: dict[str, bool]
+    queue_depth: int
+    rules: int
+    dry_run: bool
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """A JSON error body: {"error": message}."""
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def create_app(
+    settings: Settings, *, store: SQLiteStore | None = None, start_workers: bool = True
+) -> FastAPI:
+    """Build the ASGI app; rules are loaded and checked, and settings validated, right here."""
+    hookwise = Hookwise(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
+        await hookwise.learn_app_login()
+        if start_workers:
+            hookwise.workers.start()
+            tasks.append(asyncio.create_task(hookwise.retention()))
+        if settings.dry_run:
+            log.warning(
+                "no GitHub App credentials: running in dry-run mode (writes are recorded, not sent)"
+            )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await hookwise.workers.stop()
+            if hookwise.github is not None:
+                await hookwise.github.aclose()
+
+    app = FastAPI(title="hookwise", version=__version__, lifespan=lifespan)
+    app.state.hookwise = hookwise
+
+    app.add_middleware(Gateway, hookwise=hookwise, paths=WEBHOOK_PATHS)
+    app.include_router(integrations_router(hookwise.integrations))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 204:
+            return Response(status_code=204)
+        response = error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "invalid request", details=exc.errors())
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error(500, "internal error")
+
+    @app.post(
+        WEBHOOK_PATHS[0],
+        status_code=202,
+        tags=["webhooks"],
+        response_model=WebhookAnswer,
+        responses={
+            200: {"model": WebhookAnswer, "description": "ping, or a delivery seen before"},
+            **{
+                code: {"model": ErrorBody, "description": why}
+                for code, why in WEBHOOK_ERRORS.items()
+            },
+        },
+        openapi_extra=WEBHOOK_REQUEST,
+    )
+    async def webhook(request: Request) -> JSONResponse:
+        """Receive a GitHub delivery (served by the gateway; documented here for OpenAPI)."""
+        status, body = await hookwise.ingest(dict(request.headers), await request.body())
+        return JSONResponse(body, status_code=status)
+
+    @app.get(
+        "/health",
+        responses={200: {"model": Health}, 503: {"model": Health, "description": "Unhealthy"}},
+    )
+    def health() -> JSONResponse:
+        """Liveness: database writable, queue depth, workers alive; 503 when unhealthy."""
+        writable = hookwise.store.writable()
+        workers = hookwise.workers.alive or not start_workers
+        body = {
+            "status": "ok" if writable and workers else "unhealthy",
+            "checks": {"database_writable": writable, "workers_alive": workers},
+            "queue_depth": hookwise.store.queue_depth(),
+            "rules": len(hookwise.ruleset.rules),
+            "dry_run": settings.dry_run,
+        }
+        return JSONResponse(body, status_code=200 if writable and workers else 503)
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(
+            hookwise.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    return app
+
+
+def configure_logging(settings: Settings) -> None:
+    """JSON logs at the configured level."""
+    logs.configure(settings.log_level)
