@@ -26,6 +26,10 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
         raise SettingsError(f"{name} must be {word}, not {raw!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -43,8 +47,13 @@ class Settings:
     app_slug: str | None = None
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     insecure_no_signature: bool = False
-    workers: int = 4
+    workers: int = 4  # jobs the server itself runs at once (0: it only accepts deliveries)
     lease_seconds: float = 60.0
+    job_attempts: int = 3  # tries of a job whose failure may pass (GitHub 5xx, rate limits)
+    commit_timeout: float = 8.0  # answer 503 when a delivery is not committed by then
+    busy_timeout: float = 5.0  # the longest wait for a database lock
+    queue_age_alarm: float = 300.0  # /health raises an alarm past this queue age (seconds)
+    access_log: bool = False
     max_defer_seconds: float = 30.0  # during a burst, jobs wait at most this long
     retention_days: float = 30.0
     rate_webhooks: int = 1000  # per minute per client IP
@@ -67,6 +76,10 @@ class Settings:
             for s in (env.get("GITHUB_WEBHOOK_SECRET"), env.get("GITHUB_WEBHOOK_SECRET_PREVIOUS"))
             if s
         )
+        for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS"):
+            value = env.get(name)
+            if value and not value.strip():
+                raise SettingsError(f"{name} is only whitespace; set a real secret")
         key = env.get("GITHUB_APP_PRIVATE_KEY") or None
         key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
         if key is None and key_path:
@@ -87,10 +100,14 @@ class Settings:
             app_slug=slug,
             app_login=env.get("HOOKWISE_APP_LOGIN") or (f"{slug}[bot]" if slug else None),
             webhook_secrets=secrets,
-            insecure_no_signature=env.get("HOOKWISE_INSECURE_NO_SIGNATURE", "")
-            in ("1", "true", "yes"),
+            insecure_no_signature=_flag(env, "HOOKWISE_INSECURE_NO_SIGNATURE"),
             workers=_number(env, "HOOKWISE_WORKERS", 4, int),
             lease_seconds=_number(env, "HOOKWISE_LEASE_SECONDS", 60.0),
+            job_attempts=_number(env, "HOOKWISE_JOB_ATTEMPTS", 3, int),
+            commit_timeout=_number(env, "HOOKWISE_COMMIT_TIMEOUT", 8.0),
+            busy_timeout=_number(env, "HOOKWISE_BUSY_TIMEOUT", 5.0),
+            queue_age_alarm=_number(env, "HOOKWISE_QUEUE_AGE_ALARM", 300.0),
+            access_log=_flag(env, "HOOKWISE_ACCESS_LOG"),
             max_defer_seconds=_number(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
             retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
             rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000, int),

@@ -11,6 +11,8 @@ import pytest
 
 from engine.cli import main
 
+pytest_plugins = ["tests.storekit"]
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

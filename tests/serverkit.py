@@ -38,6 +38,17 @@ def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides
     return Settings(**values)
 
 
+def sql(settings: Settings, statement: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a test server's SQLite file directly (inspecting what is stored)."""
+    import sqlite3
+
+    db = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        return db.execute(statement).fetchall()
+    finally:
+        db.close()
+
+
 def signed(
     payload: Any, event: str, delivery: str, *, secret: str = SECRET
 ) -> tuple[bytes, dict[str, str]]:

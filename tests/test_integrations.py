@@ -19,10 +19,9 @@ from fastapi.testclient import TestClient
 
 from engine.server.app import create_app
 from engine.server.crypto import CryptoError, Vault
-from engine.store.sqlite import SQLiteStore
 from tests.conftest import REPO
 from tests.double import GitHubDouble
-from tests.serverkit import server_settings
+from tests.serverkit import server_settings, sql
 
 JWT_SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 KEY = Fernet.generate_key().decode()
@@ -179,28 +178,19 @@ def test_bad_expired_or_replayed_state_is_refused_and_nothing_stored(
 ) -> None:
     client, _, settings = app_env
     state = make_state(client, settings)
-    before = (
-        SQLiteStore.from_url(settings.database_url)
-        .db.execute("SELECT COUNT(*) FROM integrations")
-        .fetchone()[0]
-    )
+    before = sql(settings, "SELECT COUNT(*) FROM integrations")[0][0]
     response = client.get(
         "/api/v1/public/webhooks/github/auth",
         params={"installation_id": 77, "setup_action": "install", "state": state},
     )
     assert (response.status_code, response.json()) == (400, {"error": message})
-    after = (
-        SQLiteStore.from_url(settings.database_url)
-        .db.execute("SELECT COUNT(*) FROM integrations")
-        .fetchone()[0]
-    )
+    after = sql(settings, "SELECT COUNT(*) FROM integrations")[0][0]
     assert after == before
 
 
 def _expired(client: TestClient, settings: Any) -> str:
     state = _state_for(client, "alice")
-    store = SQLiteStore.from_url(settings.database_url)
-    store.db.execute("UPDATE install_states SET created_at = created_at - 601")
+    sql(settings, "UPDATE install_states SET created_at = created_at - 601")
     return state
 
 
@@ -367,11 +357,7 @@ def test_credential_data_is_not_readable_in_the_sqlite_file(app_env: Any) -> Non
     raw = Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
     wal = Path(settings.database_url.removeprefix("sqlite:///") + "-wal")
     raw += wal.read_bytes() if wal.exists() else b""
-    row = (
-        SQLiteStore.from_url(settings.database_url)
-        .db.execute("SELECT credential_data FROM integrations")
-        .fetchone()[0]
-    )
+    row = sql(settings, "SELECT credential_data FROM integrations")[0][0]
     assert b"setup_action" not in raw and b'"installation_id"' not in raw
     assert row.startswith("gAAAA")  # a Fernet token
     with pytest.raises(CryptoError):

@@ -14,7 +14,7 @@ from engine.settings import Settings
 
 if TYPE_CHECKING:  # the store loads only when a delivery command runs
     from engine.store.base import StoredDelivery
-    from engine.store.sqlite import SQLiteStore
+    from engine.store.interface import Store
 
 
 def add_parsers(sub: Any) -> None:
@@ -29,14 +29,20 @@ def add_parsers(sub: Any) -> None:
     deliveries = sub.add_parser("deliveries", help="the delivery log")
     actions = deliveries.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    listing = actions.add_parser("list", help="recent deliveries, newest first")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database", metavar="URL", help="the database (default $DATABASE_URL or sqlite:///hookwise.db)"
+    )
+    listing = actions.add_parser("list", help="recent deliveries, newest first", parents=[database])
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--format", choices=["text", "json"], default="text")
-    show = actions.add_parser("show", help="one delivery with its match trace, jobs and runs")
+    show = actions.add_parser(
+        "show", help="one delivery with its match trace, jobs and runs", parents=[database]
+    )
     show.add_argument("id", metavar="ID")
     show.add_argument("--format", choices=["text", "json"], default="text")
     replay = actions.add_parser(
-        "replay", help="re-match a delivery against the rules now, run it anew"
+        "replay", help="re-match a delivery against the rules now, run it anew", parents=[database]
     )
     replay.add_argument("id", metavar="ID")
     replay.add_argument(
@@ -73,10 +79,16 @@ def deliver(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     return 0 if response.is_success else 1
 
 
-def _store() -> SQLiteStore:
-    from engine.store.sqlite import SQLiteStore
+def open_log(url: str | None) -> Store:
+    """The delivery log's database; never created here (a typo must not make an empty one)."""
+    from engine.store.base import StoreMissing
+    from engine.store.open import open_store
 
-    return SQLiteStore.from_url(Settings.from_mapping(os.environ).database_url)
+    url = url or Settings.from_mapping(os.environ).database_url
+    try:
+        return open_store(url, create=False)
+    except StoreMissing as exc:
+        raise InputError(f"{exc}; is DATABASE_URL (or --database) right?") from None
 
 
 def _iso(moment: float) -> str:
@@ -96,7 +108,7 @@ def _summary(d: StoredDelivery) -> dict[str, Any]:
 
 def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """The delivery log."""
-    store = _store()
+    store = open_log(args.database)
     try:
         if args.action == "list":
             items = [_summary(d) for d in store.deliveries(args.limit)]
@@ -120,7 +132,7 @@ def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
         store.close()
 
 
-def _show(store: SQLiteStore, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:
+def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:
     jobs = store.jobs(delivery.delivery_id)
     runs = store.runs(delivery.delivery_id)
     if fmt == "json":
@@ -156,7 +168,7 @@ def _show(store: SQLiteStore, delivery: StoredDelivery, fmt: str, stdout: IO[str
 
 
 def _replay(
-    store: SQLiteStore, delivery: StoredDelivery, args: argparse.Namespace, stdout: IO[str]
+    store: Store, delivery: StoredDelivery, args: argparse.Namespace, stdout: IO[str]
 ) -> int:
     import asyncio
 
@@ -190,11 +202,19 @@ def _replay(
             else None
         )
         pool = WorkerPool(
-            store, {r.name: r for r in ruleset.rules}, registry, settings, Metrics(), github
+            store,
+            {r.name: r for r in ruleset.rules},
+            registry,
+            settings,
+            Metrics(),
+            github,
+            concurrency=1,
+            kind="cli",
         )
         try:
             await pool.drain(delivery.delivery_id)
         finally:
+            await pool.stop()
             if github is not None:
                 await github.aclose()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.lang import catalogue
+from engine.match.payload import PayloadError, Reader, kind_of, repository_name
 
 ZERO_SHA = "0" * 40
 # DESIGN §2.1: a push payload's `commits` is cut at 20 entries when the push is larger.
@@ -73,23 +74,9 @@ class Event:
         return replace(self, changed_files=files)
 
 
-def _get(data: Any, *path: str) -> Any:
-    for part in path:
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(part)
-    return data
-
-
-def _login(user: Any) -> str | None:
-    login = _get(user, "login")
-    return login if isinstance(login, str) else None
-
-
-def is_bot(user: Any) -> bool:
+def is_bot(login: str | None, kind: str | None) -> bool:
     """GitHub marks App accounts `type: Bot`; their logins end in `[bot]`."""
-    login = _login(user) or ""
-    return _get(user, "type") == "Bot" or login.lower().endswith("[bot]")
+    return kind == "Bot" or (login or "").lower().endswith("[bot]")
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -109,42 +96,46 @@ def event_from_headers(headers: Mapping[str, str], payload: Mapping[str, Any]) -
 
 
 def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") -> Event:
-    """Derive the Event model from an event name and its payload."""
-    action = payload.get("action") if isinstance(payload.get("action"), str) else None
-    pr = _get(payload, "pull_request")
-    issue = _get(payload, "issue")
-    subject = pr if isinstance(pr, Mapping) else issue if isinstance(issue, Mapping) else None
-    installation = _get(payload, "installation", "id")
-    number = _get(subject, "number") if subject is not None else payload.get("number")
-    sender = _get(payload, "sender")
-    label = _get(payload, "label", "name") if action in ("labeled", "unlabeled") else None
-    labels = tuple(
-        str(item["name"])
-        for item in (_get(subject, "labels") or [])
-        if isinstance(item, Mapping) and "name" in item
-    )
-    ref, kind, short = _ref(name, payload)
-    changed, source = _changed_files(name, payload, kind)
+    """Derive the Event model from an event name and its payload.
+
+    Raises PayloadError when a field hookwise reads has the wrong type or range.
+    """
+    read = Reader(payload)
+    action = read.text("action")
+    pr = read.mapping("pull_request")
+    issue = read.mapping("issue")
+    subject = "pull_request" if pr is not None else "issue" if issue is not None else None
+    if subject is not None:
+        number = read.integer(f"{subject}.number")
+        labels = read.names(f"{subject}.labels")
+    else:
+        number = read.integer("number")
+        labels = ()
+    installation = read.integer("installation.id", low=1) if read.mapping("installation") else None
+    sender = read.login("sender")
+    label = read.text("label.name") if action in ("labeled", "unlabeled") else None
+    ref, kind, short = _ref(name, read)
+    changed, source = _changed_files(name, read, kind)
     return Event(
         name=name,
         payload=payload,
         delivery=delivery,
         action=action,
-        repository=_get(payload, "repository", "full_name"),
-        installation_id=installation if isinstance(installation, int) else None,
+        repository=repository_name(read),
+        installation_id=installation,
         ref=ref,
         ref_kind=kind,
         ref_name=short,
-        base_ref=_get(pr, "base", "ref"),
-        head_ref=_get(pr, "head", "ref"),
-        number=number if isinstance(number, int) and not isinstance(number, bool) else None,
-        sha=_sha(name, payload),
+        base_ref=read.text("pull_request.base.ref"),
+        head_ref=read.text("pull_request.head.ref"),
+        number=number,
+        sha=_sha(name, read),
         labels=labels,
-        label=label if isinstance(label, str) else None,
-        author=_author(name, payload),
-        sender=_login(sender),
-        sender_is_bot=is_bot(sender),
-        deleted=bool(payload.get("deleted")) if name == "push" else False,
+        label=label,
+        author=_author(name, read),
+        sender=sender,
+        sender_is_bot=is_bot(sender, read.text("sender.type") if sender else None),
+        deleted=bool(read.boolean("deleted")) if name == "push" else False,
         changed_files=changed,
         files_source=source,
     )
@@ -178,99 +169,100 @@ def _short(ref: str) -> tuple[str | None, str]:
     return None, ref
 
 
-def _ref(name: str, payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+def _ref(name: str, read: Reader) -> tuple[str | None, str | None, str | None]:
     """(full ref, kind, short name) that the branch and tag filters read."""
     if name == "push":
-        ref = payload.get("ref")
-        if isinstance(ref, str):
+        ref = read.text("ref")
+        if ref is not None:
             kind, short = _short(ref)
             return ref, kind, short
     elif name in ("create", "delete"):
-        ref, ref_type = payload.get("ref"), payload.get("ref_type")
-        if isinstance(ref, str) and ref_type in ("branch", "tag"):
+        ref, ref_type = read.text("ref"), read.text("ref_type")
+        if ref is not None and ref_type in ("branch", "tag"):
             prefix = "refs/heads/" if ref_type == "branch" else "refs/tags/"
             return prefix + ref, ref_type, ref
     elif name == "release":
-        tag = _get(payload, "release", "tag_name")
-        if isinstance(tag, str):
+        tag = read.text("release.tag_name")
+        if tag is not None:
             return "refs/tags/" + tag, "tag", tag
     elif name in catalogue.PR_EVENTS:
-        base = _get(payload, "pull_request", "base", "ref")
-        if isinstance(base, str):
+        base = read.text("pull_request.base.ref")
+        if base is not None:
             return "refs/heads/" + base, "branch", base
     else:
-        branch = _branch_of(name, payload)
-        if isinstance(branch, str):
+        branch = _branch_of(name, read)
+        if branch is not None:
             kind, short = _short(branch)
             return "refs/heads/" + short if kind is None else branch, kind or "branch", short
     return None, None, None
 
 
-def _branch_of(name: str, payload: Mapping[str, Any]) -> Any:
-    if name == "check_run":
-        return _get(payload, "check_run", "check_suite", "head_branch")
-    if name == "check_suite":
-        return _get(payload, "check_suite", "head_branch")
-    if name == "workflow_run":
-        return _get(payload, "workflow_run", "head_branch")
-    if name in ("deployment", "deployment_status"):
-        return _get(payload, "deployment", "ref")
-    if name == "merge_group":
-        return _get(payload, "merge_group", "base_ref")
-    return None
+_BRANCH_FIELDS = {
+    "check_run": "check_run.check_suite.head_branch",
+    "check_suite": "check_suite.head_branch",
+    "workflow_run": "workflow_run.head_branch",
+    "deployment": "deployment.ref",
+    "deployment_status": "deployment.ref",
+    "merge_group": "merge_group.base_ref",
+}
+_SHA_FIELDS = {
+    "push": "after",
+    "check_run": "check_run.head_sha",
+    "check_suite": "check_suite.head_sha",
+    "workflow_run": "workflow_run.head_sha",
+    "deployment": "deployment.sha",
+    "deployment_status": "deployment.sha",
+    "status": "sha",
+}
 
 
-def _sha(name: str, payload: Mapping[str, Any]) -> str | None:
-    candidates = {
-        "push": ("after",),
-        "check_run": ("check_run", "head_sha"),
-        "check_suite": ("check_suite", "head_sha"),
-        "workflow_run": ("workflow_run", "head_sha"),
-        "deployment": ("deployment", "sha"),
-        "deployment_status": ("deployment", "sha"),
-        "status": ("sha",),
-    }
-    path = candidates.get(name, ("pull_request", "head", "sha"))
-    value = _get(payload, *path)
-    return value if isinstance(value, str) and value != ZERO_SHA else None
+def _branch_of(name: str, read: Reader) -> str | None:
+    field = _BRANCH_FIELDS.get(name)
+    return read.text(field) if field else None
 
 
-def _author(name: str, payload: Mapping[str, Any]) -> str | None:
+def _sha(name: str, read: Reader) -> str | None:
+    value = read.text(_SHA_FIELDS.get(name, "pull_request.head.sha"))
+    return value if value and value != ZERO_SHA else None
+
+
+def _author(name: str, read: Reader) -> str | None:
     """PR/issue/comment/review author, else the pusher, else the sender."""
     if name in ("issue_comment", "pull_request_review_comment", "commit_comment"):
-        found = _login(_get(payload, "comment", "user"))
+        found = read.login("comment.user")
     elif name == "pull_request_review":
-        found = _login(_get(payload, "review", "user"))
-    elif isinstance(_get(payload, "pull_request"), Mapping):
-        found = _login(_get(payload, "pull_request", "user"))
-    elif isinstance(_get(payload, "issue"), Mapping):
-        found = _login(_get(payload, "issue", "user"))
+        found = read.login("review.user")
+    elif read.mapping("pull_request") is not None:
+        found = read.login("pull_request.user")
+    elif read.mapping("issue") is not None:
+        found = read.login("issue.user")
     elif name == "push":
-        pusher = _get(payload, "pusher", "name")
-        found = pusher if isinstance(pusher, str) else None
+        found = read.text("pusher.name") if read.mapping("pusher") else None
     else:
         found = None
-    return found or _login(_get(payload, "sender"))
+    return found or read.login("sender")
 
 
 def _changed_files(
-    name: str, payload: Mapping[str, Any], kind: str | None
+    name: str, read: Reader, kind: str | None
 ) -> tuple[tuple[str, ...] | None, str | None]:
     if name == "pull_request":
         return None, "pull_request"
     if name != "push":
         return (), None
-    if payload.get("deleted") or kind == "tag":
+    commits = read.items("commits")
+    if read.boolean("deleted") or kind == "tag":
         return (), None  # a deleted branch has no changed files; tags skip path filters
-    commits = payload.get("commits") or []
-    size = payload.get("size")
-    cut = size > len(commits) if isinstance(size, int) else len(commits) >= PUSH_COMMITS_LIMIT
-    if cut and payload.get("before") not in (None, ZERO_SHA):
+    size = read.integer("size")
+    cut = size > len(commits) if size is not None else len(commits) >= PUSH_COMMITS_LIMIT
+    if cut and read.text("before") not in (None, ZERO_SHA):
         return None, "compare"
     files: dict[str, None] = {}
-    for commit in commits:
+    for index, commit in enumerate(commits):
+        if not isinstance(commit, Mapping):
+            raise PayloadError(f"commits[{index}]", f"must be an object, found {kind_of(commit)}")
+        entry = Reader(commit)
         for key in ("added", "removed", "modified"):
-            for path in _get(commit, key) or []:
-                if isinstance(path, str):
-                    files[path] = None
+            for path in entry.strings(key, f"commits[{index}].{key}"):
+                files[path] = None
     return tuple(files), "payload"

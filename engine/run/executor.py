@@ -41,8 +41,8 @@ class ExecutionOptions:
     # idempotency key (delivery:rule:node) -> outputs of nodes an earlier attempt of this
     # run completed; they are not run again, so a retried run does not write twice
     completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
-    # called with each node's record when the node finishes (the server persists it)
-    on_node: Callable[[NodeRecord], None] | None = None
+    # awaited with each node's record when the node finishes (the server persists it)
+    on_node: Callable[[NodeRecord], Awaitable[None]] | None = None
     recovering: bool = False  # this run resumes one that was interrupted
     shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
 
@@ -103,15 +103,27 @@ async def run_rule(
     token = await options.groups.acquire(*key)
     try:
         if token.cancel.is_set():
-            record = _new_record(rule, event, options)
-            record.status = CANCELLED
-            record.error = f"superseded in concurrency group {key[0]!r} before it started"
-            for node in record.nodes:
-                node.status = CANCELLED
-            return record
+            why = f"superseded in concurrency group {key[0]!r} before it started"
+            return failed_record(rule, event, options, why, status=CANCELLED)
         return await execute(rule, event, registry, options, cancel=token.cancel)
     finally:
         options.groups.release(key[0], token)
+
+
+def failed_record(
+    rule: Rule, event: Event, options: ExecutionOptions, error: str, *, status: str = FAILURE
+) -> RunRecord:
+    """The record of a run that could not start (the facts it needs could not be read, or it
+    was superseded): its nodes are skipped or cancelled, and the error says why."""
+    record = _new_record(rule, event, options)
+    record.status = status
+    record.error = error
+    node_status = CANCELLED if status == CANCELLED else SKIPPED
+    for node in record.nodes:
+        node.status = node_status
+        node.error = error
+    record.finished_at = options.clock()
+    return record
 
 
 def _new_record(rule: Rule, event: Event, options: ExecutionOptions) -> RunRecord:
@@ -179,7 +191,7 @@ class _Run:
                 self.rule, self.outcomes, set(self.tasks), self.contexts, cancelled=self.cancelled
             )
             for node_id, outcome in step.decided.items():
-                self._finish(node_id, outcome)
+                await self._finish(node_id, outcome)
             if step.done:
                 return
             for node_id in step.start:
@@ -197,7 +209,7 @@ class _Run:
             for node_id, task in list(self.tasks.items()):
                 if task in done:
                     del self.tasks[node_id]
-                    self._finish(node_id, task.result())
+                    await self._finish(node_id, task.result())
 
     async def cancel_all(self, reason: str) -> None:
         self.cancelled = True
@@ -208,13 +220,13 @@ class _Run:
                 outcome = await task
             except asyncio.CancelledError:
                 outcome = Outcome(CANCELLED, error=reason)
-            self._finish(node_id, outcome)
+            await self._finish(node_id, outcome)
         self.tasks.clear()
         for node_id in self.rule.order:
             if node_id not in self.outcomes:
-                self._finish(node_id, Outcome(CANCELLED, error=reason))
+                await self._finish(node_id, Outcome(CANCELLED, error=reason))
 
-    def _finish(self, node_id: str, outcome: Outcome) -> None:
+    async def _finish(self, node_id: str, outcome: Outcome) -> None:
         self.outcomes[node_id] = outcome
         node_record = self.record.node(node_id)
         node_record.status = outcome.status
@@ -222,8 +234,9 @@ class _Run:
         if node_record.finished_at is None:
             node_record.finished_at = self.options.clock()
         self.contexts["nodes"][node_id] = {"outputs": node_record.outputs, "status": outcome.status}
+        node_record.retryable = outcome.retryable
         if self.options.on_node is not None:
-            self.options.on_node(node_record)
+            await self.options.on_node(node_record)
 
     async def _node(self, node: Node) -> Outcome:
         node_record = self.record.node(node.id)
@@ -280,7 +293,7 @@ class _Run:
                     await self.options.sleep(delay)
                     delay *= node.retry.backoff
                     continue
-                return self._failed(node, exc.message)
+                return self._failed(node, exc.message, retryable=exc.retryable)
             except TimeoutError:
                 assert node.timeout is not None
                 return self._failed(node, f"timed out after {node.timeout:g}s")
@@ -288,7 +301,7 @@ class _Run:
             return Outcome(SUCCESS)
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _failed(self, node: Node, message: str) -> Outcome:
+    def _failed(self, node: Node, message: str, *, retryable: bool = False) -> Outcome:
         coe = node.continue_on_error
         if isinstance(coe, Template):
             try:
@@ -297,7 +310,7 @@ class _Run:
                 coe = False
         elif isinstance(coe, str):
             coe = coe.strip().lower() == "true"
-        return Outcome(FAILURE, continue_on_error=bool(coe), error=message)
+        return Outcome(FAILURE, continue_on_error=bool(coe), error=message, retryable=retryable)
 
 
 def _render_inputs(node: Node, contexts: Mapping[str, Any]) -> dict[str, Any]:

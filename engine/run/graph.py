@@ -32,6 +32,7 @@ class Outcome:
     status: str
     continue_on_error: bool = False  # a failure that its dependents treat as success
     error: str | None = None
+    retryable: bool = False  # a failure that may pass if the whole job is tried again
 
     @property
     def counts_as_success(self) -> bool:

@@ -38,6 +38,7 @@ class NodeRecord:
     finished_at: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    retryable: bool = False  # its failure may pass on another try (GitHub 5xx, rate limits)
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN §3 node shape: id, status, outputs, error."""

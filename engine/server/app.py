@@ -24,7 +24,7 @@ from engine.server.gateway import Gateway
 from engine.server.integrations import ErrorBody, integrations_router
 from engine.server.pipeline import Hookwise
 from engine.settings import Settings
-from engine.store.sqlite import SQLiteStore
+from engine.store.interface import Store
 
 log = logging.getLogger("hookwise.web")
 WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
@@ -81,7 +81,9 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, bool]
-    queue_depth: int
+    queue_depth: int | None
+    queue_oldest_age_seconds: float | None
+    alarms: list[str]
     rules: int
     dry_run: bool
 
@@ -92,16 +94,26 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings, *, store: SQLiteStore | None = None, start_workers: bool = True
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    start_workers: bool = True,
+    workers: int | None = None,
 ) -> FastAPI:
-    """Build the ASGI app; rules are loaded and checked, and settings validated, right here."""
-    hookwise = Hookwise(settings, store)
+    """Build the ASGI app; rules are loaded and checked, and settings validated, right here.
+
+    `workers` (default: settings.workers) is how many jobs this process runs at once; 0 makes
+    it a replica that only accepts deliveries (`hookwise worker` processes run the jobs).
+    """
+    concurrency = (settings.workers if workers is None else workers) if start_workers else 0
+    hookwise = Hookwise(settings, store, workers=concurrency)
+    hookwise.workers.pressure = lambda: hookwise.in_flight
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
         await hookwise.learn_app_login()
-        if start_workers:
+        if concurrency > 0:
             hookwise.workers.start()
             tasks.append(asyncio.create_task(hookwise.retention()))
         if settings.dry_run:
@@ -113,9 +125,7 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
-            await hookwise.workers.stop()
-            if hookwise.github is not None:
-                await hookwise.github.aclose()
+            await hookwise.close()
 
     app = FastAPI(title="hookwise", version=__version__, lifespan=lifespan)
     app.state.hookwise = hookwise
@@ -163,18 +173,10 @@ def create_app(
         "/health",
         responses={200: {"model": Health}, 503: {"model": Health, "description": "Unhealthy"}},
     )
-    def health() -> JSONResponse:
-        """Liveness: database writable, queue depth, workers alive; 503 when unhealthy."""
-        writable = hookwise.store.writable()
-        workers = hookwise.workers.alive or not start_workers
-        body = {
-            "status": "ok" if writable and workers else "unhealthy",
-            "checks": {"database_writable": writable, "workers_alive": workers},
-            "queue_depth": hookwise.store.queue_depth(),
-            "rules": len(hookwise.ruleset.rules),
-            "dry_run": settings.dry_run,
-        }
-        return JSONResponse(body, status_code=200 if writable and workers else 503)
+    async def health() -> JSONResponse:
+        """Liveness: a real write to the database, the queue, the workers; 503 when unhealthy."""
+        status, body = await hookwise.health(workers_expected=concurrency > 0)
+        return JSONResponse(body, status_code=status)
 
     @app.get(
         "/metrics",

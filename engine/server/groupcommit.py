@@ -1,54 +1,82 @@
-"""Group commit for webhook ingest: deliveries that arrive together share one transaction.
+"""Group commit for webhook ingest, off the event loop: deliveries that arrive while one
+commit is in flight share the next one.
 
-Each request still waits until its delivery is committed before it is answered (an accepted
-delivery is on disk), but the commit work is shared by every delivery that reached the
-committer in the same turn of the event loop, as databases do with group commit.
+Each request still waits until its own delivery is committed before it is answered (an
+accepted delivery is on disk), but the commit runs in the writer thread, so the event loop
+keeps reading requests meanwhile, and its cost is shared by every delivery of the batch, as
+databases do with group commit. A delivery the store refuses is refused alone; a commit that
+has not finished within `timeout` seconds is answered as not stored (GitHub gives 10 s).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
-from engine.store.base import StoredDelivery
-from engine.store.sqlite import SQLiteStore
+from engine.store.base import NewDelivery, StoreError
+from engine.store.interface import Store
 
-Pending = tuple[StoredDelivery, list[tuple[str, str]], "asyncio.Future[bool]"]
+Pending = tuple[NewDelivery, "asyncio.Future[bool]"]
 
 
 class GroupCommitter:
-    """`await record(delivery, jobs)` -> True if stored, False if the id was seen before."""
+    """`await record(item)` -> True if stored, False if its id was seen before; StoreError
+    when it could not be stored (the caller answers 503)."""
 
-    def __init__(self, store: SQLiteStore, *, max_batch: int = 64) -> None:
+    def __init__(self, store: Store, *, max_batch: int = 256, timeout: float = 8.0) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.timeout = timeout
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookwise-commit")
         self._pending: list[Pending] = []
-        self._scheduled = False
+        self._flushing = False
+        self._idle: asyncio.Event | None = None
+        self.batches = 0
 
-    async def record(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool:
+    async def record(self, item: NewDelivery) -> bool:
         """Queue one delivery for the next commit and wait for it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append((delivery, jobs, future))
-        if len(self._pending) >= self.max_batch:
-            self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)  # after the requests already in this turn
-        return await future
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
+        self._pending.append((item, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._start)  # after the requests already read in this turn
         try:
-            results = self.store.record_deliveries([(d, j) for d, j, _ in batch])
-        except sqlite3.Error as exc:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            raise StoreError(f"the database did not commit within {self.timeout:g}s") from None
+
+    def _start(self) -> None:
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        if not batch:
+            self._flushing = False
+            if self._idle is not None:
+                self._idle.set()
             return
-        for (_, _, future), stored in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(stored)
+        self.batches += 1
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(
+            self.executor, self.store.record_deliveries, [item for item, _ in batch]
+        )
+        work.add_done_callback(lambda done: self._finish(batch, done))
+
+    def _finish(self, batch: list[Pending], done: asyncio.Future[list[bool | StoreError]]) -> None:
+        error = done.exception()
+        results: list[bool | StoreError] = (
+            [StoreError(str(error))] * len(batch) if error is not None else done.result()
+        )
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, StoreError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._start()  # whatever arrived meanwhile is the next batch
+
+    async def close(self) -> None:
+        """Wait for the commits in flight, then stop the writer thread."""
+        if self._flushing:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+        self.executor.shutdown(wait=True)

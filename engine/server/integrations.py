@@ -37,7 +37,7 @@ from engine.server.auth import (
 from engine.server.crypto import CryptoError, Vault
 from engine.server.limits import RateLimiter
 from engine.settings import Settings
-from engine.store.sqlite import SQLiteStore
+from engine.store.interface import Store
 
 SETUP_ACTIONS = ("install", "update", "request")
 
@@ -91,7 +91,7 @@ def _iso(moment: float) -> str:
 class IntegrationService:
     """State shared by the routes: verifier, vault, secrets, store, GitHub."""
 
-    def __init__(self, settings: Settings, store: SQLiteStore, github: GitHubClient | None) -> None:
+    def __init__(self, settings: Settings, store: Store, github: GitHubClient | None) -> None:
         self.settings = settings
         self.store = store
         self.github = github

@@ -24,6 +24,25 @@ class Metrics:
         )
         self.jobs = Counter("hookwise_jobs", "Jobs finished", ["outcome"], registry=r)
         self.queue_depth = Gauge("hookwise_queue_depth", "Jobs queued or running", registry=r)
+        self.queue_queued = Gauge("hookwise_queue_queued", "Jobs waiting to run", registry=r)
+        self.queue_oldest = Gauge(
+            "hookwise_queue_oldest_age_seconds",
+            "How long the oldest queued job has waited (0 when none waits)",
+            registry=r,
+        )
+        self.database_up = Gauge(
+            "hookwise_database_up", "1 when the last scrape could read the database", registry=r
+        )
+        self.workers_alive = Gauge(
+            "hookwise_workers_alive", "1 when this process's workers are running", registry=r
+        )
+        self.worker_errors = Counter(
+            "hookwise_worker_errors", "Database errors the workers survived", registry=r
+        )
+        self.job_retries = Counter(
+            "hookwise_job_retries", "Jobs put back to run again after a failure", ["reason"],
+            registry=r,
+        )
         self.ingest = Histogram(
             "hookwise_ingest_seconds",
             "Time to verify, record and match a delivery",

@@ -1,7 +1,9 @@
 """The running server's parts and the webhook pipeline: verify, parse, match, record, answer.
 
-The webhook route does the least it can before answering: verify the signature, parse,
-match with what the payload carries (no API calls), and commit the delivery with its jobs.
+The webhook route does only what it must before answering: verify the signature, parse the
+payload's facts (type- and range-checked), match with what the payload carries (no API
+calls), and commit the delivery with its jobs (group commit, in the writer thread). Each
+failure is the delivery's own: a 4xx with a reason, or a 503 when it could not be stored.
 Workers run the jobs after the answer (engine.server.workers).
 """
 
@@ -10,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import sqlite3
 import time
 from typing import Any
 
+from engine.errors import HookwiseError
 from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.lang.files import load_rules
-from engine.match.events import parse_event
-from engine.match.matcher import RuleIndex, match
+from engine.match.events import Event, parse_event
+from engine.match.matcher import MatchResult, RuleIndex, match
+from engine.match.payload import PayloadError, Reader
 from engine.nodes import default_registry
 from engine.server.groupcommit import GroupCommitter
 from engine.server.integrations import IntegrationService
@@ -27,17 +30,79 @@ from engine.server.metrics import Metrics
 from engine.server.verify import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.server.workers import WorkerPool
 from engine.settings import Settings, SettingsError
-from engine.store.base import StoredDelivery
-from engine.store.sqlite import SQLiteStore
+from engine.store.base import InstallationChange, NewDelivery, StoredDelivery, StoreError
+from engine.store.interface import Store
+from engine.store.migrate import Migrator
+from engine.store.open import open_store
 
 log = logging.getLogger("hookwise.server")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
 
 
+def open_server_store(settings: Settings) -> Store:
+    """The store of the settings: SQLite upgrades itself; PostgreSQL must be upgraded with
+    `hookwise db upgrade` first (several replicas must not race a schema change at start)."""
+    embedded = settings.database_url.startswith("sqlite:")
+    store = open_store(settings.database_url, create=embedded, upgrade=embedded)
+    if not embedded:
+        pending = Migrator(store).pending()
+        if pending:
+            store.close()
+            raise SettingsError(
+                f"the database schema lacks {len(pending)} migration(s) "
+                f"(first: {pending[0].version:04d} {pending[0].name}); run `hookwise db upgrade`"
+            )
+    return store
+
+
+def match_trace(result: MatchResult, rules: int) -> dict[str, Any]:
+    """What the delivery log keeps of a match: matched, waiting for files, and why not."""
+    rejected = result.rejected[:TRACE_LIMIT]
+    jobs = len(result.matched) + len(result.pending)
+    return {
+        "matched": [m.rule.name for m in result.matched],
+        "pending": [m.rule.name for m in result.pending],
+        "not_matched": [{"rule": r.rule.name, "reason": r.reason} for r in rejected],
+        "not_candidates": rules - jobs - len(rejected),
+    }
+
+
+def installation_change(event: Event) -> InstallationChange | None:
+    """The change an installation event makes to the installations table (None for others)."""
+    if event.name not in ("installation", "installation_repositories"):
+        return None
+    read = Reader(event.payload)
+    installation_id = read.integer("installation.id", low=1)
+    if installation_id is None:
+        return None
+
+    def names(path: str) -> tuple[str, ...]:
+        found = []
+        for index, item in enumerate(read.items(path)):
+            name = Reader({"r": item}).text("r.full_name") if isinstance(item, dict) else None
+            if name is None:
+                raise PayloadError(f"{path}[{index}].full_name", "must be a string")
+            found.append(name)
+        return tuple(found)
+
+    listed = names("repositories") if event.name == "installation" else ()
+    return InstallationChange(
+        installation_id=installation_id,
+        action=event.action,
+        account=read.text("installation.account.login"),
+        account_type=read.text("installation.account.type"),
+        repositories=listed if (listed or event.action == "created") else None,
+        added=names("repositories_added"),
+        removed=names("repositories_removed"),
+    )
+
+
 class Hookwise:
     """The running server's parts, shared by the routes."""
 
-    def __init__(self, settings: Settings, store: SQLiteStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store | None = None, *, workers: int | None = None
+    ) -> None:
         if not settings.webhook_secrets and not settings.insecure_no_signature:
             raise SettingsError(
                 "GITHUB_WEBHOOK_SECRET is not set, so webhook signatures cannot be verified; set it, "
@@ -47,7 +112,7 @@ class Hookwise:
         self.registry = default_registry()
         self.ruleset = load_rules([settings.rules_path], self.registry)
         self.index = RuleIndex(self.ruleset.rules)
-        self.store = store or SQLiteStore.from_url(settings.database_url)
+        self.store = store or open_server_store(settings)
         self.metrics = Metrics()
         credentials = settings.app_credentials()
         self.github = (
@@ -62,16 +127,20 @@ class Hookwise:
             settings,
             self.metrics,
             self.github,
+            concurrency=settings.workers if workers is None else workers,
+            kind="server",
         )
         self.limits = {
-            "webhook": RateLimiter(settings.rate_webhooks),
+            "webhook": RateLimiter(settings.rate_webhooks),  # requests that fail verification
             "auth": RateLimiter(settings.rate_auth),
             "api": RateLimiter(settings.rate_api),
         }
         self.networks = [ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs]
         self.integrations = IntegrationService(settings, self.store, self.github)
-        self.committer = GroupCommitter(self.store)
+        self.committer = GroupCommitter(self.store, timeout=settings.commit_timeout)
         self.app_login = settings.app_login  # the App's bot: its own deliveries never match
+        self.in_flight = 0  # webhook requests being answered (workers yield while it is high)
+        self.metrics.on_scrape(self._scrape)
 
     async def learn_app_login(self) -> None:
         """Ask GitHub for the App's slug when it is not configured, so that rules cannot loop
@@ -87,11 +156,19 @@ class Hookwise:
             return
         self.app_login = f"{app['slug']}[bot]"
         log.info("the App's own deliveries are ignored", extra={"app_login": self.app_login})
-        self.metrics.on_scrape(self._scrape)
 
     def _scrape(self) -> None:
-        self.metrics.queue_depth.set(self.store.queue_depth())
-        self.metrics.installations.set(self.store.active_installations())
+        """Gauges read at scrape time (the /metrics route runs in a thread)."""
+        try:
+            stats = self.store.queue_stats()
+            self.metrics.queue_depth.set(stats.queued + stats.running)
+            self.metrics.queue_queued.set(stats.queued)
+            self.metrics.queue_oldest.set(stats.oldest_queued_age or 0.0)
+            self.metrics.installations.set(self.store.active_installations())
+            self.metrics.database_up.set(1)
+        except StoreError:
+            self.metrics.database_up.set(0)
+        self.metrics.workers_alive.set(1 if self.workers.alive else 0)
         if self.github is not None:
             for installation, remaining in self.github.rate_remaining.items():
                 self.metrics.rate_limit.labels(installation).set(remaining)
@@ -101,17 +178,38 @@ class Hookwise:
         """Prune old payloads every hour (delivery metadata and runs stay)."""
         while True:
             cutoff = time.time() - self.settings.retention_days * 86400
-            pruned = self.store.prune_payloads(cutoff)
-            if pruned:
-                log.info("pruned old payloads", extra={"deliveries": pruned})
+            try:
+                pruned = await asyncio.to_thread(self.store.prune_payloads, cutoff)
+            except StoreError as exc:
+                log.warning("could not prune payloads", extra={"error": str(exc)})
+            else:
+                if pruned:
+                    log.info("pruned old payloads", extra={"deliveries": pruned})
             await asyncio.sleep(3600)
+
+    async def close(self) -> None:
+        """Stop the workers, finish the commits in flight, close connections."""
+        await self.workers.stop()
+        await self.committer.close()
+        if self.github is not None:
+            await self.github.aclose()
+        self.store.close()
 
     # --- ingest -------------------------------------------------------------------------------
 
     async def ingest(
         self, headers: dict[str, str], body: bytes | None
     ) -> tuple[int, dict[str, Any]]:
-        """Verify, record and match one delivery: (status, JSON body)."""
+        """Verify, parse, match and record one delivery: (status, JSON body)."""
+        self.in_flight += 1
+        try:
+            return await self._ingest(headers, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _ingest(
+        self, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, Any]]:
         started = time.perf_counter()
         if body is None:
             self.metrics.rejected.labels("too_large").inc()
@@ -120,39 +218,37 @@ class Hookwise:
         checked = check_webhook(headers, body, secrets)
         if not isinstance(checked, Accepted):
             self.metrics.rejected.labels(checked.reason).inc()
-            log.info("webhook refused", extra={"status": checked.status, "reason": checked.reason})
             return checked.status, {"error": checked.error}
-        event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
+        try:
+            event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
+            change = installation_change(event)
+        except PayloadError as exc:
+            self.metrics.rejected.labels("payload").inc()
+            return 400, {"error": str(exc)}
         result = match(event, self.index, app_login=self.app_login)
-        jobs = [(m.rule.name, "run") for m in result.matched]
-        jobs += [(m.rule.name, "files") for m in result.pending]
-        rejected = result.rejected[:TRACE_LIMIT]
-        trace = {
-            "matched": [m.rule.name for m in result.matched],
-            "pending": [m.rule.name for m in result.pending],
-            "not_matched": [{"rule": r.rule.name, "reason": r.reason} for r in rejected],
-            "not_candidates": len(self.index.rules) - len(jobs) - len(rejected),
-        }
+        jobs = tuple(
+            [(m.rule.name, "run") for m in result.matched]
+            + [(m.rule.name, "files") for m in result.pending]
+        )
+        trace = match_trace(result, len(self.index.rules))
         stored = StoredDelivery(
             delivery_id=checked.delivery,
             event=checked.event,
             action=event.action,
             installation_id=event.installation_id,
             repository=event.repository,
-            payload=checked.payload,
+            payload=None,
             headers=checked.headers,
             received_at=time.time(),
-            status="queued" if jobs else "done",
+            status="queued" if jobs else "no_match",
             match_trace=trace,
             raw_payload=checked.raw,
         )
         try:
-            recorded = await self.committer.record(stored, jobs)
-        except sqlite3.Error as exc:  # full disk, locked database: nothing was stored
+            recorded = await self.committer.record(NewDelivery(stored, jobs, change))
+        except HookwiseError as exc:  # locked, read-only, full disk: nothing was stored
             self.metrics.rejected.labels("storage").inc()
-            log.error(
-                "delivery not stored", extra={"delivery": checked.delivery, "error": str(exc)}
-            )
+            log.error("delivery not stored", extra={"delivery": checked.delivery, "error": str(exc)})
             return 503, {"error": "the delivery could not be stored; it was not accepted"}
         if not recorded:
             self.metrics.duplicates.inc()
@@ -162,7 +258,6 @@ class Hookwise:
                 "matched": [],
                 "duplicate": True,
             }
-        self._installation_event(event.name, checked.payload)
         if jobs:
             self.workers.wake()
         self.metrics.received.labels(checked.event).inc()
@@ -176,34 +271,36 @@ class Hookwise:
         }
         return (200 if checked.event == "ping" else 202), answer
 
-    def _installation_event(self, name: str, payload: dict[str, Any]) -> None:
-        """Keep the installations table in step with installation events."""
-        if name not in ("installation", "installation_repositories"):
-            return
-        installation = payload.get("installation") or {}
-        installation_id = installation.get("id")
-        if not isinstance(installation_id, int):
-            return
-        account = installation.get("account") or {}
-        action = payload.get("action")
-        now = time.time()
-        if name == "installation" and action == "deleted":
-            self.store.set_installation(installation_id, deleted_at=now)
-            return
-        repos = [r["full_name"] for r in payload.get("repositories") or [] if "full_name" in r]
-        known = self.store.installation(installation_id)
-        if name == "installation_repositories":
-            current = set(known["repositories"]) if known else set()
-            current |= {r["full_name"] for r in payload.get("repositories_added") or []}
-            current -= {r["full_name"] for r in payload.get("repositories_removed") or []}
-            repos = sorted(current)
-        self.store.upsert_installation(
-            installation_id,
-            account=account.get("login"),
-            account_type=account.get("type"),
-            repositories=repos if (repos or name == "installation_repositories") else None,
-        )
-        if action == "suspend":
-            self.store.set_installation(installation_id, suspended_at=now)
-        elif action == "unsuspend":
-            self.store.set_installation(installation_id, suspended_at=None)
+    # --- health ---------------------------------------------------------------------------------
+
+    async def health(self, *, workers_expected: bool) -> tuple[int, dict[str, Any]]:
+        """Liveness that checks what it claims: a real write, the queue, the workers."""
+        try:
+            writable = await asyncio.wait_for(asyncio.to_thread(self.store.probe_write), 3.0)
+        except TimeoutError:
+            writable = False
+        try:
+            stats = await asyncio.wait_for(asyncio.to_thread(self.store.queue_stats), 3.0)
+        except (TimeoutError, StoreError):
+            stats = None
+        workers = self.workers.alive or not workers_expected
+        alarms = []
+        oldest = stats.oldest_queued_age if stats else None
+        if oldest is not None and oldest > self.settings.queue_age_alarm:
+            alarms.append(
+                f"the oldest queued job has waited {oldest:.0f}s "
+                f"(over {self.settings.queue_age_alarm:g}s): workers are not keeping up"
+            )
+        if self.workers.last_error:
+            alarms.append(f"workers: {self.workers.last_error}")
+        healthy = writable and workers
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "checks": {"database_writable": writable, "workers_alive": workers},
+            "queue_depth": (stats.queued + stats.running) if stats else None,
+            "queue_oldest_age_seconds": oldest,
+            "alarms": alarms,
+            "rules": len(self.ruleset.rules),
+            "dry_run": self.settings.dry_run,
+        }
+        return (200 if healthy else 503), body

@@ -1,51 +1,58 @@
-"""The worker pool inside the server: claim jobs under a lease, run them, store the runs.
+"""The worker pool (inside `serve`, or alone in `hookwise worker`): claim jobs under a lease,
+run them, store the runs.
 
 A job is one (delivery, rule). A worker that dies (kill -9) leaves its job `running` with a
-lease that runs out; another worker (after a restart, the new process) claims it again.
-Nodes that already succeeded are not run again (their idempotency keys are in node_runs),
-and `runs` is unique per (delivery, rule, generation), so no job runs twice to completion.
+lease that runs out; another worker (after a restart, or in another process) takes it over.
+Nodes that already succeeded are not run again (their idempotency keys are in node_runs), and
+`runs` is unique per (delivery, rule, generation), so no job runs twice to completion.
+
+Database work runs in threads, never on the event loop. A database error never kills a
+worker: it backs off, reports itself in /health and /metrics, and resumes by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
+import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from engine.github.changed_files import fetch_changed_files
 from engine.github.client import GitHubClient
 from engine.lang.model import Rule
-from engine.match.events import parse_event
-from engine.match.filters import FILES_NEEDED, evaluate
 from engine.nodes.registry import Registry
-from engine.run.concurrency import ConcurrencyGroups
-from engine.run.executor import ExecutionOptions, idempotency_key, run_rule
-from engine.run.record import NodeRecord, RunRecord
+from engine.server.jobs import JobRunner
 from engine.server.metrics import Metrics
 from engine.settings import Settings
-from engine.store.base import Job
-from engine.store.sqlite import SQLiteStore
+from engine.store.base import FAILED, Job, StoreError
+from engine.store.interface import Store
 
 log = logging.getLogger("hookwise.worker")
-QUIET_GAP = 0.1  # seconds without a new delivery before workers claim jobs during a burst
+T = TypeVar("T")
+QUIET_GAP = 0.1  # how long workers step back while webhook requests queue up
+HEARTBEAT = 5.0
 
 
 class WorkerPool:
-    """N asyncio workers sharing one store, one GitHub client and the loaded rules."""
+    """Up to `concurrency` jobs at once, sharing one store, one GitHub client and the rules."""
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         rules: dict[str, Rule],
         registry: Registry,
         settings: Settings,
         metrics: Metrics,
         github: GitHubClient | None,
+        *,
+        concurrency: int,
+        kind: str = "server",
+        pressure: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
@@ -53,170 +60,179 @@ class WorkerPool:
         self.settings = settings
         self.metrics = metrics
         self.github = github
-        self.groups = ConcurrencyGroups()
-        self.prefix = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.concurrency = concurrency
+        self.kind = kind
+        self.pressure = pressure  # webhook requests in flight: the server answers first
+        self.name = f"{kind}-{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.executor = ThreadPoolExecutor(
+            max_workers=max(2, concurrency + 2), thread_name_prefix="hookwise-worker"
+        )
+        self.jobs_done = 0
+        self.last_error: str | None = None
         self._wake = asyncio.Event()
+        self._slot = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self.heartbeat = time.monotonic()
-        self.last_ingest = 0.0  # monotonic time of the latest accepted delivery
+        self.runner = JobRunner(self, self._db)
         self._oldest_checked = 0.0
         self._oldest_age: float | None = None
+        self._listener: threading.Thread | None = None
+
+    # --- life -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers (call inside the running event loop)."""
-        for i in range(self.settings.workers):
-            self._tasks.append(asyncio.create_task(self._loop(f"{self.prefix}-w{i}")))
+        """Start claiming jobs (call inside the running event loop)."""
+        if self.concurrency <= 0:
+            return
+        self._tasks.append(asyncio.create_task(self._dispatch()))
+        self._tasks.append(asyncio.create_task(self._heartbeats()))
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:
+            loop = asyncio.get_running_loop()
+            self._listener = threading.Thread(
+                target=self._listen, args=(listen, loop), name="hookwise-listen", daemon=True
+            )
+            self._listener.start()
 
     async def stop(self) -> None:
         """Stop claiming; cancel running jobs (their leases let them run again later)."""
         self._stopping = True
         self._wake.set()
-        for task in self._tasks:
+        self._slot.set()
+        for task in [*self._tasks, *self._running]:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in [*self._tasks, *self._running]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        self._running.clear()
+        if self.concurrency > 0:
+            with contextlib.suppress(StoreError):
+                await self._db(self.store.forget_worker, self.name)
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
         """New jobs are queued."""
-        self.last_ingest = time.monotonic()
         self._wake.set()
-
-    def _ingest_busy(self) -> bool:
-        """Whether deliveries are arriving without a pause (a burst is being answered).
-
-        Answering comes first: GitHub gives a webhook 10 s and never redelivers on its own,
-        so during a burst the workers wait for a quiet gap, unless the oldest queued job has
-        waited longer than max_defer_seconds.
-        """
-        now = time.monotonic()
-        if now - self.last_ingest >= QUIET_GAP:
-            return False
-        if now - self._oldest_checked > 0.25:  # one cheap query per quarter second, not per worker
-            self._oldest_checked = now
-            self._oldest_age = self.store.oldest_queued_age()
-        return self._oldest_age is None or self._oldest_age < self.settings.max_defer_seconds
 
     @property
     def alive(self) -> bool:
-        """Whether the workers are running and none crashed."""
+        """Whether the pool is claiming jobs (a database outage does not count as dead)."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks)
 
     async def drain(self, delivery_id: str) -> int:
         """Run the queued jobs of one delivery here and now (hookwise deliveries replay)."""
-        name = f"{self.prefix}-cli"
         count = 0
-        while (
-            job := self.store.claim_job(name, self.settings.lease_seconds, delivery_id=delivery_id)
-        ) is not None:
-            await self._run(job, name)
-            count += 1
+        while jobs := await self._db(
+            self.store.claim_jobs, self.name, self.settings.lease_seconds, delivery_id=delivery_id
+        ):
+            for job in jobs:
+                await self._guarded(job)
+                count += 1
         return count
 
-    async def _loop(self, name: str) -> None:
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def _db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: call(*args, **kwargs))
+
+    async def _dispatch(self) -> None:
+        backoff = 0.0
         while not self._stopping:
-            self.heartbeat = time.monotonic()
-            if self._ingest_busy():
-                await asyncio.sleep(QUIET_GAP)
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot.clear()
+                await self._slot.wait()
                 continue
-            job = self.store.claim_job(name, self.settings.lease_seconds)
-            if job is None:
+            try:
+                if await self._yield_to_ingest():
+                    await asyncio.sleep(QUIET_GAP)
+                    continue
+                jobs = await self._db(
+                    self.store.claim_jobs, self.name, self.settings.lease_seconds, limit=free
+                )
+            except StoreError as exc:
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                self.note_error(f"cannot claim jobs: {exc}")
+                await asyncio.sleep(backoff)
+                continue
+            backoff = 0.0
+            self.last_error = None
+            if not jobs:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                 continue
+            for job in jobs:
+                task = asyncio.create_task(self._guarded(job))
+                self._running.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot.set()
+
+    def note_error(self, message: str) -> None:
+        """Remember a database error the workers survived (shown in /health)."""
+        if self.last_error != message:
+            log.warning("workers wait for the database", extra={"error": message})
+        self.last_error = message
+        self.metrics.worker_errors.inc()
+
+    async def _yield_to_ingest(self) -> bool:
+        """Whether webhook requests are queueing up right now, so workers step back.
+
+        Answering comes first: GitHub gives a webhook 10 s and never redelivers on its own.
+        But jobs never wait longer than max_defer_seconds for it.
+        """
+        if self.pressure is None or self.pressure() < 2:
+            return False
+        now = time.monotonic()
+        if now - self._oldest_checked > 0.25:  # one cheap query per quarter second
+            self._oldest_checked = now
+            self._oldest_age = (await self._db(self.store.queue_stats)).oldest_queued_age
+        return self._oldest_age is None or self._oldest_age < self.settings.max_defer_seconds
+
+    async def _heartbeats(self) -> None:
+        while not self._stopping:
             try:
-                await self._run(job, name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug must not kill the worker; the job is failed
-                log.exception(
-                    "job failed unexpectedly", extra={"job": job.id, "delivery": job.delivery_id}
+                await self._db(
+                    self.store.heartbeat,
+                    self.name,
+                    kind=self.kind,
+                    pid=os.getpid(),
+                    jobs_done=self.jobs_done,
+                    last_error=self.last_error,
                 )
-                self.store.finish_job(job, name, state="failed", error=f"internal error: {exc!r}")
-                self.metrics.jobs.labels("error").inc()
+            except StoreError as exc:
+                self.note_error(f"cannot report: {exc}")
+            await asyncio.sleep(HEARTBEAT)
 
-    async def _run(self, job: Job, worker: str) -> None:
-        delivery = self.store.delivery(job.delivery_id)
-        rule = self.rules.get(job.rule)
-        if delivery is None or delivery.payload is None or rule is None:
-            why = (
-                "the rule is no longer loaded" if rule is None else "the delivery's payload is gone"
-            )
-            self.store.finish_job(job, worker, state="failed", error=why)
-            self.metrics.jobs.labels("failed").inc()
-            return
-        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
-        deadline = time.time() + (rule.timeout or 600.0)
-        api = None
-        if self.github is not None and event.installation_id is not None:
-            api = self.github.installation(event.installation_id, deadline=deadline)
-        shared: dict[str, Any] = {}
-        if job.kind == "files":
-            decided = await self._decide_paths(job, worker, rule, event, api, shared)
-            if decided is None:
-                return
-            event = decided
-        keeper = asyncio.create_task(self._keep_lease(job, worker))
-        started = time.monotonic()
+    def _listen(self, listen: Callable[[float], bool], loop: asyncio.AbstractEventLoop) -> None:
+        """PostgreSQL: wake up on NOTIFY from any process (a thread of its own)."""
+        while not self._stopping:
+            try:
+                if listen(1.0):
+                    loop.call_soon_threadsafe(self._wake.set)
+            except Exception:  # the connection dropped: polling covers it until it is back
+                time.sleep(1.0)
+
+    # --- one job --------------------------------------------------------------------------------
+
+    async def _guarded(self, job: Job) -> None:
         try:
-            options = ExecutionOptions(
-                github=api,
-                dry_run=self.settings.dry_run,
-                groups=self.groups,
-                completed=self.store.completed_nodes(job.id),
-                recovering=job.attempts > 1,
-                shared=shared,
-                on_node=lambda node: self._node_done(job, rule, event.delivery, node),
-            )
-            record = await run_rule(rule, event, self.registry, options)
-        finally:
-            keeper.cancel()
-        self.metrics.run_seconds.observe(time.monotonic() - started)
-        state = "done" if record.status in ("success", "cancelled") else "failed"
-        if self.store.finish_job(job, worker, state=state, run=_run_json(record)):
-            self.metrics.jobs.labels(record.status).inc()
-        log.info(
-            "run finished",
-            extra={
-                "delivery": job.delivery_id,
-                "rule": rule.name,
-                "status": record.status,
-                "job": job.id,
-            },
-        )
-
-    async def _decide_paths(
-        self, job: Job, worker: str, rule: Rule, event: Any, api: Any, shared: dict[str, Any]
-    ) -> Any:
-        """Fetch the changed files and decide a rule that waited for them."""
-        if api is None:
-            self.store.finish_job(
-                job, worker, state="skipped", error="changed files need App credentials"
-            )
-            self.metrics.jobs.labels("skipped").inc()
-            return None
-        event = event.with_files(await fetch_changed_files(api, event, shared))
-        trigger = next((t for t in rule.triggers if t.event in (event.name, None)), None)
-        reason = evaluate(trigger, event) if trigger is not None else "no trigger for this event"
-        if reason is not None and reason is not FILES_NEEDED:
-            self.store.finish_job(job, worker, state="done", error=f"not matched: {reason}")
-            self.metrics.jobs.labels("not_matched").inc()
-            return None
-        return event
-
-    def _node_done(self, job: Job, rule: Rule, delivery: str, node: NodeRecord) -> None:
-        key = idempotency_key(delivery, rule.name, node.id)
-        self.store.record_node(job.id, dataclasses.asdict(node), key)
-
-    async def _keep_lease(self, job: Job, worker: str) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lease_seconds / 3)
-            if not self.store.extend_lease(job.id, worker, self.settings.lease_seconds):
-                return
-
-
-def _run_json(record: RunRecord) -> dict[str, Any]:
-    return dataclasses.asdict(record)
+            await self.runner.run(job)
+        except asyncio.CancelledError:
+            raise
+        except StoreError as exc:  # the lease runs out and the job is taken again
+            self.note_error(f"job {job.id}: {exc}")
+        except Exception as exc:  # a bug must not kill the worker; the job is failed
+            log.exception("job failed unexpectedly", extra={"job": job.id})
+            with contextlib.suppress(StoreError):
+                await self._db(
+                    self.store.finish_job, job, self.name, state=FAILED,
+                    error=f"internal error: {type(exc).__name__}: {exc}",
+                )
+            self.metrics.jobs.labels("error").inc()

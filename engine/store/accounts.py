@@ -1,23 +1,60 @@
 """Storage of who is connected: installations (kept in step by installation events), the
 install flow's one-time states, and users' integrations (credential data arrives sealed).
 
-A mixin of SQLiteStore: it uses the store's connection (`db`) and clock.
+A mixin of both backends: it uses the store's transactions and clock.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
+from engine.store.base import InstallationChange
+from engine.store.sql import SQLStore, Tx
 
-class AccountsStore:
+
+class AccountsMixin(SQLStore):
     """Installations, install states and integrations."""
 
-    db: sqlite3.Connection
-    clock: Any
-
     # --- installations ---------------------------------------------------------------------------
+
+    def _apply_installation(self, tx: Tx, change: InstallationChange, now: float) -> None:
+        """An installation event's change, in the transaction that records the delivery."""
+        if change.action == "deleted":
+            tx.execute(
+                "UPDATE installations SET deleted_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, change.installation_id),
+            )
+            return
+        rows = tx.execute(
+            "SELECT repositories FROM installations WHERE id = ?", (change.installation_id,)
+        )
+        current = set(json.loads(rows[0]["repositories"])) if rows else set()
+        if change.repositories is not None:
+            current = set(change.repositories)
+        current = (current | set(change.added)) - set(change.removed)
+        tx.execute(
+            "INSERT INTO installations (id, account, account_type, repositories, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " account = COALESCE(excluded.account, installations.account),"
+            " account_type = COALESCE(excluded.account_type, installations.account_type),"
+            " repositories = excluded.repositories, updated_at = excluded.updated_at,"
+            " deleted_at = NULL",
+            (
+                change.installation_id,
+                change.account,
+                change.account_type,
+                json.dumps(sorted(current)),
+                now,
+                now,
+            ),
+        )
+        if change.action in ("suspend", "unsuspend"):
+            suspended = now if change.action == "suspend" else None
+            tx.execute(
+                "UPDATE installations SET suspended_at = ? WHERE id = ?",
+                (suspended, change.installation_id),
+            )
 
     def upsert_installation(
         self,
@@ -29,7 +66,7 @@ class AccountsStore:
     ) -> None:
         """Create or refresh an installation (undeleting it)."""
         now = self.clock()
-        self.db.execute(
+        self._write(
             "INSERT INTO installations (id, account, account_type, repositories, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET account = excluded.account,"
             " account_type = excluded.account_type, updated_at = excluded.updated_at, deleted_at = NULL,"
@@ -51,50 +88,51 @@ class AccountsStore:
             if name not in ("suspended_at", "deleted_at", "repositories"):
                 raise ValueError(name)
             stored = json.dumps(sorted(value)) if name == "repositories" else value
-            self.db.execute(
+            self._write(
                 f"UPDATE installations SET {name} = ?, updated_at = ? WHERE id = ?",
                 (stored, self.clock(), installation_id),
             )
 
     def installation(self, installation_id: int) -> dict[str, Any] | None:
         """One installation row."""
-        row = self.db.execute(
-            "SELECT * FROM installations WHERE id = ?", (installation_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._select("SELECT * FROM installations WHERE id = ?", (installation_id,))
+        if not rows:
             return None
-        found = dict(row)
+        found = dict(rows[0])
         found["repositories"] = json.loads(found["repositories"])
         return found
 
     def active_installations(self) -> int:
         """Installations neither deleted nor suspended."""
-        row = self.db.execute(
-            "SELECT COUNT(*) FROM installations WHERE deleted_at IS NULL AND suspended_at IS NULL"
-        ).fetchone()
-        return int(row[0])
+        rows = self._select(
+            "SELECT COUNT(*) AS n FROM installations WHERE deleted_at IS NULL"
+            " AND suspended_at IS NULL"
+        )
+        return int(rows[0]["n"])
 
     # --- install states and integrations (the App installation flow) ---------------------------
 
     def create_install_state(self, nonce: str, user_id: str) -> None:
         """Remember an install URL's state for its user."""
-        self.db.execute(
+        self._write(
             "INSERT INTO install_states (nonce, user_id, created_at) VALUES (?, ?, ?)",
             (nonce, user_id, self.clock()),
         )
 
     def install_state(self, nonce: str) -> dict[str, Any] | None:
         """An install state by nonce."""
-        row = self.db.execute("SELECT * FROM install_states WHERE nonce = ?", (nonce,)).fetchone()
-        return dict(row) if row else None
+        rows = self._select("SELECT * FROM install_states WHERE nonce = ?", (nonce,))
+        return dict(rows[0]) if rows else None
 
     def use_install_state(self, nonce: str) -> bool:
         """Mark a state used; False if it was used already (single use, race-free)."""
-        cursor = self.db.execute(
-            "UPDATE install_states SET used_at = ? WHERE nonce = ? AND used_at IS NULL",
-            (self.clock(), nonce),
+        return (
+            self._write(
+                "UPDATE install_states SET used_at = ? WHERE nonce = ? AND used_at IS NULL",
+                (self.clock(), nonce),
+            )
+            == 1
         )
-        return cursor.rowcount == 1
 
     def save_integration(
         self,
@@ -107,7 +145,7 @@ class AccountsStore:
     ) -> None:
         """Create or update (and undelete) an integration row; credential data arrives sealed."""
         now = self.clock()
-        self.db.execute(
+        self._write(
             "INSERT INTO integrations (id, user_id, integration_id, provider, credential_data,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " credential_data = excluded.credential_data, updated_at = excluded.updated_at,"
@@ -122,13 +160,13 @@ class AccountsStore:
         if provider is not None:
             query += " AND provider = ?"
             args += (provider,)
-        return [dict(r) for r in self.db.execute(query + " ORDER BY created_at, id", args)]
+        return self._select(query + " ORDER BY created_at, id", args)
 
     def delete_integration(self, user_id: str, integration_id: str) -> bool:
         """Soft-delete one of the user's integrations; False if there is none of theirs."""
-        cursor = self.db.execute(
+        changed = self._write(
             "UPDATE integrations SET deleted_at = ?, updated_at = ? WHERE id = ? AND user_id = ?"
             " AND deleted_at IS NULL",
             (self.clock(), self.clock(), integration_id, user_id),
         )
-        return cursor.rowcount == 1
+        return changed == 1

@@ -1,13 +1,37 @@
-"""What the server keeps (the records the store hands back) and the Store interface.
+"""What the server keeps (the records the store hands back), the statuses, and the errors.
 
 Every backend stores the same tables (DESIGN §6) and hands back these frozen records, so the
-server, the workers and the command line never see a database row.
+server, the workers and the command line never see a database row, nor a backend's own
+exception: every database failure arrives as a StoreError.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import HookwiseError
+
+# Job states. A job is one (delivery, rule, generation).
+QUEUED = "queued"
+RUNNING = "running"
+DONE = "done"  # the run finished (success or cancelled)
+FAILED = "failed"  # the run failed, or the job gave up after its retries
+NOT_MATCHED = "not_matched"  # a rule that waited for the changed files did not match them
+UNDECIDED = "undecided"  # a rule whose filters need facts that cannot be read
+JOB_STATES = (QUEUED, RUNNING, DONE, FAILED, NOT_MATCHED, UNDECIDED)
+
+# A delivery's status, derived from its latest generation of jobs (one SQL expression, so the
+# list and one delivery always agree): no_match, queued, running, failed, undecided, done.
+DELIVERY_STATUSES = ("no_match", "queued", "running", "failed", "undecided", "done")
+
+
+class StoreError(HookwiseError):
+    """The database refused or failed an operation (locked, read-only, full, gone)."""
+
+
+class StoreMissing(StoreError):
+    """The database named by the URL does not exist (commands that only read never create it)."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +44,7 @@ class Job:
     generation: int
     kind: str  # "run", or "files" when the rule waits for the changed files
     attempts: int
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,13 +61,57 @@ class StoredDelivery:
     received_at: float
     status: str
     match_trace: dict[str, Any]
-    raw_payload: str | None = None  # the JSON text as received; stored instead of re-encoding
+    raw_payload: str | None = field(default=None, repr=False)  # the JSON text as received
 
 
-class Store(Protocol):
-    """What the server needs from its database."""
+@dataclass(frozen=True)
+class InstallationChange:
+    """What an installation event says about the installations table."""
 
-    def record_delivery(self, delivery: StoredDelivery, jobs: list[tuple[str, str]]) -> bool: ...
-    def claim_job(
-        self, worker: str, lease: float, *, delivery_id: str | None = None
-    ) -> Job | None: ...
+    installation_id: int
+    action: str | None
+    account: str | None = None
+    account_type: str | None = None
+    repositories: tuple[str, ...] | None = None  # the full list (installation events)
+    added: tuple[str, ...] = ()  # installation_repositories events
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to record, with the jobs (rule, kind) its match queued, and the change to
+    the installations table it carries (applied in the same transaction)."""
+
+    delivery: StoredDelivery
+    jobs: tuple[tuple[str, str], ...] = ()
+    installation: InstallationChange | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to list: all conditions must hold; None means any."""
+
+    repository: str | None = None
+    event: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None  # page: only rows older than this row id
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """The queue as /health and /metrics show it."""
+
+    queued: int
+    running: int
+    oldest_queued_age: float | None  # seconds
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step."""
+
+    version: int
+    name: str
+    sql: str

@@ -1,8 +1,5 @@
-"""The SQLite schema (DESIGN §6 tables), created when the store opens."""
-
-from __future__ import annotations
-
-SCHEMA = """
+-- The schema of hookwise 0.1 (engine/store.py at 6d695d2) and rows it wrote: the
+-- upgrade test starts from this database.
 CREATE TABLE IF NOT EXISTS installations (
     id INTEGER PRIMARY KEY,
     account TEXT,
@@ -96,4 +93,16 @@ CREATE TABLE IF NOT EXISTS node_runs (
     error TEXT,
     PRIMARY KEY (job_id, node_id)
 );
-"""
+
+-- rows as release 0.1 wrote them
+INSERT INTO installations (id, account, account_type, repositories, created_at, updated_at)
+VALUES (5, 'octo-org', 'Organization', '["octo-org/a"]', 1.0, 1.0);
+INSERT INTO deliveries (delivery_id, event, action, installation_id, repository, payload, headers,
+    received_at, status, match_trace, job_spec)
+VALUES ('d-0.1', 'issues', 'opened', 5, 'octo-org/a', '{"action": "opened"}', '{}', 10.0, 'queued',
+    '{"matched": ["r"]}', '[["r", "run"]]');
+UPDATE jobs SET state = 'done', attempts = 1, updated_at = 11.0 WHERE delivery_id = 'd-0.1';
+INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at, finished_at, record)
+VALUES (1, 'd-0.1', 'r', 0, 'success', 10.5, 11.0, '{"rule": "r", "status": "success", "nodes": []}');
+INSERT INTO node_runs (job_id, node_id, idempotency_key, status, attempts, outputs)
+VALUES (1, 'log', 'd-0.1:r:log', 'success', 1, '{"message": "x"}');

@@ -1,0 +1,223 @@
+"""Running one claimed job: read its delivery (once per delivery), decide a rule that
+waited for the changed files, take its concurrency group, execute its graph, keep its lease,
+and finish it with its run record, or put it back to try again later.
+
+GitHub's failures end as a run with a failed node and GitHub's message; those that may pass
+(5xx, rate limits, the network) put the job back with backoff until its attempts run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.github.api import GitHubError
+from engine.github.changed_files import fetch_changed_files
+from engine.lang.model import Rule
+from engine.match.events import Event, parse_event
+from engine.match.filters import FILES_NEEDED, evaluate
+from engine.run.executor import (
+    ExecutionOptions,
+    concurrency_key,
+    execute,
+    failed_record,
+    idempotency_key,
+)
+from engine.run.graph import CANCELLED, FAILURE
+from engine.run.record import NodeRecord, RunRecord
+from engine.run.recording import node_error
+from engine.store.base import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
+from engine.store.coordination import WAIT
+
+if TYPE_CHECKING:
+    from engine.server.workers import WorkerPool
+
+log = logging.getLogger("hookwise.worker")
+GROUP_RECHECK = 5.0  # a run waiting for its concurrency group looks again at least this often
+EVENT_CACHE = 256  # parsed deliveries kept, so a delivery's jobs parse its payload once
+
+
+class JobRunner:
+    """Runs the jobs a pool claims (one runner per pool)."""
+
+    def __init__(self, pool: WorkerPool, db: Callable[..., Awaitable[Any]]) -> None:
+        self.pool = pool
+        self.store = pool.store
+        self.settings = pool.settings
+        self.metrics = pool.metrics
+        self._db = db
+        self._events: OrderedDict[str, Event] = OrderedDict()
+
+    async def _event(self, delivery_id: str) -> Event | None:
+        event = self._events.get(delivery_id)
+        if event is not None:
+            self._events.move_to_end(delivery_id)
+            return event
+        delivery = await self._db(self.store.delivery, delivery_id)
+        if delivery is None or delivery.payload is None:
+            return None
+        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+        self._events[delivery_id] = event
+        if len(self._events) > EVENT_CACHE:
+            self._events.popitem(last=False)
+        return event
+
+    async def run(self, job: Job) -> None:
+        """Run one claimed job to its end (or put it back)."""
+        rule = self.pool.rules.get(job.rule)
+        event = await self._event(job.delivery_id)
+        if event is None or rule is None:
+            why = "the rule is no longer loaded" if rule is None else "the delivery's payload is gone"
+            await self._finish(job, FAILED, error=why)
+            return
+        options = self._options(job, event)
+        if job.cancel_requested:
+            why = "superseded by a newer run in its concurrency group before it started"
+            await self._finish(job, DONE, failed_record(rule, event, options, why, status=CANCELLED))
+            return
+        if job.kind == "files":
+            decided = await self._decide_paths(job, rule, event, options)
+            if decided is None:
+                return
+            event = decided
+        key = concurrency_key(rule, event)
+        if key is not None:
+            verdict = await self._db(
+                self.store.acquire_group, key[0], job.id, cancel_in_progress=key[1]
+            )
+            if verdict == WAIT:
+                await self._db(
+                    self.store.requeue_job, job, self.pool.name, delay=GROUP_RECHECK, retry=False
+                )
+                return
+        cancel = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(job, cancel, fast=key is not None))
+        buffered: list[tuple[dict[str, Any], str]] = []
+        options.on_node = lambda node: self._node_done(job, rule, event, node, buffered)
+        started = time.monotonic()
+        try:
+            options.completed = await self._db(self.store.completed_nodes, job.id)
+            record = await execute(rule, event, self.pool.registry, options, cancel=cancel)
+        finally:
+            keeper.cancel()
+            if key is not None:
+                await self._db(self.store.release_group, key[0], job.id)
+        self.metrics.run_seconds.observe(time.monotonic() - started)
+        if record.status == FAILURE and self._retry_later(record, job):
+            reason = next((n.error for n in record.nodes if n.retryable), record.error)
+            await self._requeue(job, f"attempt {job.attempts}: {reason}", "github")
+            return
+        state = FAILED if record.status == FAILURE else DONE
+        await self._finish(job, state, record, nodes=buffered)
+
+    def _options(self, job: Job, event: Event) -> ExecutionOptions:
+        rule = self.pool.rules[job.rule]
+        api = None
+        if self.pool.github is not None and event.installation_id is not None:
+            deadline = time.time() + (rule.timeout or 600.0)
+            api = self.pool.github.installation(event.installation_id, deadline=deadline)
+        return ExecutionOptions(
+            github=api, dry_run=self.settings.dry_run, recovering=job.attempts > 1
+        )
+
+    def _retry_later(self, record: RunRecord, job: Job) -> bool:
+        retryable = any(n.retryable and n.status == FAILURE for n in record.nodes)
+        return retryable and job.attempts < self.settings.job_attempts
+
+    async def _requeue(self, job: Job, error: str, reason: str) -> None:
+        delay = min(2.0 ** job.attempts, 60.0)
+        await self._db(self.store.requeue_job, job, self.pool.name, delay=delay, error=error)
+        self.metrics.job_retries.labels(reason).inc()
+
+    async def _finish(
+        self,
+        job: Job,
+        state: str,
+        record: RunRecord | None = None,
+        *,
+        error: str | None = None,
+        nodes: list[tuple[dict[str, Any], str]] | None = None,
+    ) -> None:
+        run = dataclasses.asdict(record) if record is not None else None
+        error = error or (record.error if record is not None else None)
+        if await self._db(
+            self.store.finish_job, job, self.pool.name, state=state, error=error, run=run,
+            nodes=nodes or [],
+        ):
+            self.pool.jobs_done += 1
+            outcome = record.status if record is not None else state
+            self.metrics.jobs.labels(outcome).inc()
+            log.info(
+                "run finished" if record is not None else "job finished",
+                extra={"delivery": job.delivery_id, "rule": job.rule, "status": outcome,
+                       "job": job.id},
+            )
+
+    async def _decide_paths(
+        self, job: Job, rule: Rule, event: Event, options: ExecutionOptions
+    ) -> Event | None:
+        """Fetch the changed files and decide a rule that waited for them (None: finished)."""
+        api = options.github
+        if api is None:
+            why = "undecided: the changed files can only be read with App credentials"
+            await self._finish(job, UNDECIDED, error=why)
+            return None
+        try:
+            files = await fetch_changed_files(api, event, options.shared)
+        except GitHubError as exc:
+            failure = node_error(exc)
+            message = f"could not read the changed files: {failure.message}"
+            if failure.retryable and job.attempts < self.settings.job_attempts:
+                await self._requeue(job, f"attempt {job.attempts}: {message}", "changed_files")
+            else:
+                record = failed_record(rule, event, options, message)
+                await self._finish(job, FAILED, record)
+            return None
+        decided = event.with_files(files)
+        trigger = next((t for t in rule.triggers if t.event in (decided.name, None)), None)
+        reason = evaluate(trigger, decided) if trigger is not None else "no trigger for this event"
+        if reason is not None and reason is not FILES_NEEDED:
+            await self._finish(job, NOT_MATCHED, error=f"not matched: {reason}")
+            return None
+        return decided
+
+    async def _node_done(
+        self,
+        job: Job,
+        rule: Rule,
+        event: Event,
+        node: NodeRecord,
+        buffered: list[tuple[dict[str, Any], str]],
+    ) -> None:
+        """Nodes that wrote to GitHub are recorded at once (a crash must not repeat their
+        writes); the others go with the run, in the transaction that finishes the job."""
+        entry = (dataclasses.asdict(node), idempotency_key(event.delivery, rule.name, node.id))
+        node_type = self.pool.registry.get(node.uses)
+        writes = node_type is not None and node_type.writes and not self.settings.dry_run
+        if writes and node.status == "success":
+            await self._db(self.store.record_nodes, job.id, [entry])
+        else:
+            buffered.append(entry)
+
+    async def _keep_lease(self, job: Job, cancel: asyncio.Event, *, fast: bool) -> None:
+        """Extend the lease while the job runs; with a concurrency group, also watch for a
+        cancel-in-progress from a newer run (once a second)."""
+        interval = min(self.settings.lease_seconds / 3, 1.0 if fast else 30.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                owned = await self._db(
+                    self.store.extend_leases, [job.id], self.pool.name, self.settings.lease_seconds
+                )
+            except StoreError as exc:
+                self.pool.note_error(f"cannot extend a lease: {exc}")
+                continue
+            if job.id not in owned:
+                return
+            if owned[job.id]:
+                cancel.set()

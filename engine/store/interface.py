@@ -1,0 +1,13 @@
+"""The one store interface both backends implement: the SQL they share plus the accounts and
+coordination statements. The server, workers and command line are typed against `Store`."""
+
+from __future__ import annotations
+
+from engine.store.accounts import AccountsMixin
+from engine.store.coordination import CoordinationMixin
+from engine.store.queue import QueueMixin
+from engine.store.sql import SQLStore
+
+
+class Store(AccountsMixin, CoordinationMixin, QueueMixin, SQLStore):
+    """Deliveries, jobs, runs, node runs, accounts, concurrency groups, rate limits, workers."""

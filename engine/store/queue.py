@@ -1,0 +1,187 @@
+"""The job queue: claiming under leases, finishing with the run record, retries and
+deferrals, node runs for idempotency. Shared by both backends; each supplies `_claim`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from engine.store.base import QUEUED, RUNNING, Job, QueueStats
+from engine.store.sql import Row, SQLStore, Tx
+
+
+class QueueMixin(SQLStore):
+    """Jobs, node runs and runs."""
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def claim_jobs(
+        self, worker: str, lease: float, *, limit: int = 1, delivery_id: str | None = None
+    ) -> list[Job]:
+        """Take up to `limit` jobs: those whose lease ran out (a crash) first, then queued ones
+        that are due, oldest first. Several workers never take the same job."""
+        with self._tx() as tx:
+            rows = self._claim(tx, worker, lease, limit, delivery_id)
+        return sorted((_job(r) for r in rows), key=lambda j: j.id)
+
+    def extend_leases(self, job_ids: Sequence[int], worker: str, lease: float) -> dict[int, bool]:
+        """Keep running jobs' leases: job id -> cancel requested, for the jobs still ours."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" for _ in job_ids)
+        with self._tx() as tx:
+            rows = tx.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE id IN ({marks}) AND worker = ?"
+                " AND state = 'running' RETURNING id, cancel_requested",
+                (self.clock() + lease, *job_ids, worker),
+            )
+        return {int(r["id"]): bool(r["cancel_requested"]) for r in rows}
+
+    def finish_job(
+        self,
+        job: Job,
+        worker: str,
+        *,
+        state: str,
+        error: str | None = None,
+        run: dict[str, Any] | None = None,
+        nodes: Sequence[tuple[dict[str, Any], str]] = (),
+    ) -> bool:
+        """Mark a job finished, with its run record and node records, in one transaction;
+        False when the job is no longer ours (its lease ran out and another worker took it)."""
+        now = self.clock()
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE jobs SET state = ?, error = ?, lease_until = NULL, updated_at = ?"
+                " WHERE id = ? AND worker = ? AND state = 'running'",
+                (state, error, now, job.id, worker),
+            )
+            if tx.rowcount != 1:
+                return False
+            self._nodes(tx, job.id, nodes)
+            if run is not None:
+                tx.execute(
+                    "INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at,"
+                    " finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job.id,
+                        job.delivery_id,
+                        job.rule,
+                        job.generation,
+                        run["status"],
+                        run.get("started_at"),
+                        run.get("finished_at"),
+                        json.dumps(run, default=str),
+                    ),
+                )
+        return True
+
+    def requeue_job(
+        self, job: Job, worker: str, *, delay: float, error: str | None = None, retry: bool = True
+    ) -> bool:
+        """Put a claimed job back to run after `delay` seconds: a retry (the attempt counts)
+        or a deferral (it waits for its concurrency group; the attempt does not count)."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,"
+                " run_after = ?, error = ?, updated_at = ?,"
+                " attempts = attempts - ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (self.clock() + delay, error, self.clock(), 0 if retry else 1, job.id, worker),
+            )
+            changed = tx.rowcount == 1
+            if changed and delay <= 0:
+                self._notify(tx)
+        return changed
+
+    def jobs(self, delivery_id: str) -> list[Row]:
+        """The jobs of a delivery, oldest first."""
+        with self._read() as tx:
+            return tx.execute(
+                "SELECT * FROM jobs WHERE delivery_id = ? ORDER BY id", (delivery_id,)
+            )
+
+    def queue_stats(self) -> QueueStats:
+        """Jobs queued and running, and how long the oldest queued one has waited."""
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT state, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs"
+                " WHERE state IN ('queued', 'running') GROUP BY state"
+            )
+        by_state = {r["state"]: r for r in rows}
+        queued = by_state.get(QUEUED)
+        oldest = queued["oldest"] if queued else None
+        return QueueStats(
+            queued=int(queued["n"]) if queued else 0,
+            running=int(by_state[RUNNING]["n"]) if RUNNING in by_state else 0,
+            oldest_queued_age=None if oldest is None else max(0.0, self.clock() - float(oldest)),
+        )
+
+    def queue_depth(self) -> int:
+        """Jobs waiting or running."""
+        stats = self.queue_stats()
+        return stats.queued + stats.running
+
+    # --- node runs (idempotency) and runs -------------------------------------------------------
+
+    def record_nodes(self, job_id: int, nodes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Remember finished nodes (record, idempotency key), so a retried job skips them."""
+        with self._tx() as tx:
+            self._nodes(tx, job_id, nodes)
+
+    def _nodes(self, tx: Tx, job_id: int, nodes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        if not nodes:
+            return
+        tx.executemany(
+            "INSERT INTO node_runs (job_id, node_id, idempotency_key, status, attempts, started_at,"
+            " finished_at, outputs, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (job_id, node_id) DO UPDATE SET status = excluded.status,"
+            " attempts = excluded.attempts, finished_at = excluded.finished_at,"
+            " outputs = excluded.outputs, error = excluded.error",
+            [
+                (
+                    job_id,
+                    node["id"],
+                    key,
+                    node["status"],
+                    node.get("attempts", 0),
+                    node.get("started_at"),
+                    node.get("finished_at"),
+                    json.dumps(node.get("outputs", {}), default=str),
+                    node.get("error"),
+                )
+                for node, key in nodes
+            ],
+        )
+
+    def completed_nodes(self, job_id: int) -> dict[str, dict[str, Any]]:
+        """idempotency key -> outputs of the job's nodes that already succeeded."""
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT idempotency_key, outputs FROM node_runs WHERE job_id = ?"
+                " AND status = 'success'",
+                (job_id,),
+            )
+        return {r["idempotency_key"]: json.loads(r["outputs"]) for r in rows}
+
+    def runs(self, delivery_id: str) -> list[Row]:
+        """The run records of a delivery, oldest first."""
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT rule, generation, status, record FROM runs WHERE delivery_id = ?"
+                " ORDER BY id",
+                (delivery_id,),
+            )
+        return [{**r, "record": json.loads(r["record"])} for r in rows]
+
+
+def _job(row: Row) -> Job:
+    return Job(
+        int(row["id"]),
+        row["delivery_id"],
+        row["rule"],
+        int(row["generation"]),
+        row["kind"],
+        int(row["attempts"]),
+        bool(row.get("cancel_requested")),
+    )
