@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint typecheck bench schema docs catalogue clean
+.PHONY: run demo test lint typecheck bench schema docs catalogue openapi-supplement clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,16 @@ docs: $(STAMP)
 # Regenerate engine/data/webhook-events.json from ../shared/fixtures (a test checks it is current).
 catalogue: $(STAMP)
 	$(BIN)/python tools/gen_catalogue.py
+
+# Regenerate tests/data/openapi-supplement.json from GitHub's full REST description (npm).
+openapi-supplement:
+	mkdir -p .cache/octokit
+	test -f .cache/octokit/octokit-openapi-23.0.2.json || (cd .cache/octokit && \
+	  npm pack --silent @octokit/openapi@23.0.2 >/dev/null && \
+	  tar -xzf octokit-openapi-23.0.2.tgz package/generated/api.github.com.json && \
+	  mv package/generated/api.github.com.json octokit-openapi-23.0.2.json && \
+	  rm -rf package octokit-openapi-23.0.2.tgz)
+	python3 tools/gen_openapi_supplement.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache hookwise.db*

@@ -41,6 +41,9 @@ class Settings:
     rules_path: str = "rules/"
     database_url: str = "sqlite:///hookwise.db"
     github_api_base_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
     app_id: str | None = None
     app_private_key: str | None = field(default=None, repr=False)
     app_login: str | None = None  # the App's bot login (slug[bot]); its own events are ignored
@@ -56,7 +59,7 @@ class Settings:
     access_log: bool = False
     max_defer_seconds: float = 30.0  # during a burst, jobs wait at most this long
     retention_days: float = 30.0
-    rate_webhooks: int = 1000  # per minute per client IP
+    rate_webhooks: int = 60  # failed verifications per minute per client IP
     rate_auth: int = 100
     rate_api: int = 500  # per minute per user
     allowed_cidrs: tuple[str, ...] = ()
@@ -95,6 +98,9 @@ class Settings:
             rules_path=env.get("HOOKWISE_RULES", "rules/"),
             database_url=env.get("DATABASE_URL", "sqlite:///hookwise.db"),
             github_api_base_url=env.get("GITHUB_API_BASE_URL", "https://api.github.com"),
+            github_web_url=env.get("GITHUB_WEB_URL") or "https://github.com",
+            client_id=env.get("GITHUB_CLIENT_ID") or None,
+            client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
             app_id=env.get("GITHUB_APP_ID") or None,
             app_private_key=key,
             app_slug=slug,
@@ -110,7 +116,7 @@ class Settings:
             access_log=_flag(env, "HOOKWISE_ACCESS_LOG"),
             max_defer_seconds=_number(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
             retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
-            rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 1000, int),
+            rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 60, int),
             rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
             rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),
             allowed_cidrs=_list(env, "HOOKWISE_ALLOWED_CIDRS"),

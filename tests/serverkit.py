@@ -33,6 +33,9 @@ def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides
             app_id=github.app_id,
             app_private_key=github.private_key_pem,
             github_api_base_url=github.url,
+            github_web_url=github.url,
+            client_id=github.client_id,
+            client_secret=github.client_secret,
         )
     values.update(overrides)
     return Settings(**values)

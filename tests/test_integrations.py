@@ -66,13 +66,34 @@ def app_env(tmp_path: Path, github: GitHubDouble) -> Iterator[tuple[TestClient, 
         yield client, github, settings
 
 
-def install(client: TestClient, user: str, installation_id: int, action: str = "install") -> Any:
+def install(
+    client: TestClient,
+    user: str,
+    installation_id: int,
+    action: str = "install",
+    *,
+    github: GitHubDouble | None = None,
+    reaches: list[int] | None = None,
+) -> Any:
+    """Come back from GitHub as `user`; with `github`, GitHub adds an OAuth code for a user
+    who can reach `reaches` (default: the installation itself)."""
     state = _state_for(client, user)
+    params: dict[str, Any] = {
+        "installation_id": installation_id,
+        "setup_action": action,
+        "state": state,
+    }
+    if github is not None:
+        code = f"code-{user}-{installation_id}-{time.monotonic_ns()}"
+        github.authorize_user(code, user, installation_id_list(installation_id, reaches))
+        params["code"] = code
     return client.get(
-        "/api/v1/public/webhooks/github/auth",
-        params={"installation_id": installation_id, "setup_action": action, "state": state},
-        headers={"Accept": "application/json"},
+        "/api/v1/public/webhooks/github/auth", params=params, headers={"Accept": "application/json"}
     )
+
+
+def installation_id_list(installation_id: int, reaches: list[int] | None) -> list[int]:
+    return [installation_id] if reaches is None else reaches
 
 
 def test_install_callback_list_delete_for_one_user(app_env: Any) -> None:
@@ -80,29 +101,41 @@ def test_install_callback_list_delete_for_one_user(app_env: Any) -> None:
     response = client.get("/api/v1/app/integrations/github/install", headers=auth("alice"))
     assert response.status_code == 200
     url = response.json()["url"]
-    assert url.startswith("https://github.com/apps/hookwise-test/installations/new?state=")
+    assert url.startswith(f"{github.url}/apps/hookwise-test/installations/new?state=")
     state = parse_qs(urlsplit(url).query)["state"][0]
     assert "alice" not in state
 
+    github.authorize_user("the-code", "alice", [77])
     done = client.get(
         "/api/v1/public/webhooks/github/auth",
-        params={"installation_id": 77, "setup_action": "install", "state": state},
+        params={"installation_id": 77, "setup_action": "install", "state": state, "code": "the-code"},
         headers={"Accept": "application/json"},
     )
     assert done.status_code == 200
     body = done.json()
-    assert body["status"] == "installed"
+    assert (body["status"], body["installation_id"], body["reason"]) == ("installed", 77, None)
     integration = body["integration"]
-    assert (integration["integration_id"], integration["provider"]) == ("github_app", "github")
-    assert integration["credential_data"] == {
-        "installation_id": 77,
-        "setup_action": "install",
-        "account": {"login": "octo-org", "type": "User", "id": 1},
+    assert integration == {
+        "id": integration["id"],
+        "integration_id": "77",
+        "provider": "github",
+        "integration_type": "github_app",
+        "name": "octo-org",
+        "is_active": True,
+        "created_at": integration["created_at"],
+        "credential_data": {"installation_id": 77, "setup_action": "install"},
     }
     assert github.calls("apps/get-installation")[0].auth == "Bearer"
+    [proof] = github.calls("apps/list-installations-for-authenticated-user")
+    assert proof.auth == "Bearer"
 
     listed = client.get("/api/v1/app/integrations", headers=auth("alice")).json()
-    assert [i["id"] for i in listed] == [integration["id"]]
+    assert listed == {
+        "success": True,
+        "user_id": "alice",
+        "integrations": [integration],
+        "total_count": 1,
+    }
     assert client.get("/api/v1/app/integrations/github", headers=auth("alice")).json() == listed
 
     assert (
@@ -111,7 +144,8 @@ def test_install_callback_list_delete_for_one_user(app_env: Any) -> None:
         ).status_code
         == 204
     )
-    assert client.get("/api/v1/app/integrations", headers=auth("alice")).json() == []
+    empty = client.get("/api/v1/app/integrations", headers=auth("alice")).json()
+    assert (empty["integrations"], empty["total_count"]) == ([], 0)
     assert (
         client.delete(
             f"/api/v1/app/integrations/{integration['id']}", headers=auth("alice")
@@ -120,23 +154,62 @@ def test_install_callback_list_delete_for_one_user(app_env: Any) -> None:
     )
 
 
+def test_a_valid_state_alone_never_claims_another_accounts_installation(app_env: Any) -> None:
+    client, github, settings = app_env
+    # mallory's own state, octo-org's installation id, no OAuth code: recorded unclaimed
+    unproven = install(client, "mallory", 77)
+    assert unproven.status_code == 200
+    assert unproven.json()["status"] == "unclaimed"
+    assert unproven.json()["integration"] is None
+    assert "Request user authorization (OAuth) during installation" in unproven.json()["reason"]
+    # a code for mallory, whose GitHub account reaches only 88: refused
+    refused = install(client, "mallory", 77, github=github, reaches=[88])
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "installation 77 is not one your GitHub account can access; "
+        "it was not added to your account"
+    }
+    # a code GitHub does not know: refused
+    state = _state_for(client, "mallory")
+    bad_code = client.get(
+        "/api/v1/public/webhooks/github/auth",
+        params={"installation_id": 77, "setup_action": "install", "state": state, "code": "nope"},
+    )
+    assert bad_code.status_code == 400 and "OAuth code" in bad_code.json()["error"]
+    assert client.get("/api/v1/app/integrations", headers=auth("mallory")).json()["total_count"] == 0
+    assert sql(settings, "SELECT COUNT(*) FROM integrations")[0][0] == 0
+    # the installation itself is known (unclaimed)
+    assert sql(settings, "SELECT account FROM installations WHERE id = 77") == [("octo-org",)]
+    # with proof, its owner claims it
+    assert install(client, "owner", 77, github=github).json()["status"] == "installed"
+
+
+def test_without_client_credentials_the_code_cannot_be_checked(tmp_path: Path, github: GitHubDouble) -> None:
+    github.add_installation(77, "octo-org")
+    settings = integration_settings(tmp_path, github, client_id=None, client_secret=None)
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        answer = install(client, "alice", 77, github=github)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "unclaimed"
+    assert "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET are not set" in answer.json()["reason"]
+
+
 def test_a_second_user_cannot_see_or_delete_the_first_users_integration(app_env: Any) -> None:
-    client, _, _ = app_env
-    alice = install(client, "alice", 77).json()["integration"]
-    assert install(client, "bob", 88).status_code == 200
-    bobs = client.get("/api/v1/app/integrations", headers=auth("bob")).json()
+    client, github, _ = app_env
+    alice = install(client, "alice", 77, github=github).json()["integration"]
+    assert install(client, "bob", 88, github=github).status_code == 200
+    bobs = client.get("/api/v1/app/integrations", headers=auth("bob")).json()["integrations"]
     assert [i["credential_data"]["installation_id"] for i in bobs] == [88]
     response = client.delete(f"/api/v1/app/integrations/{alice['id']}", headers=auth("bob"))
     assert (response.status_code, response.json()) == (404, {"error": "no such integration"})
-    assert [
-        i["id"] for i in client.get("/api/v1/app/integrations", headers=auth("alice")).json()
-    ] == [alice["id"]]
+    alices = client.get("/api/v1/app/integrations", headers=auth("alice")).json()["integrations"]
+    assert [i["id"] for i in alices] == [alice["id"]]
 
 
 def test_update_keeps_one_row_and_request_is_recorded(app_env: Any) -> None:
-    client, _, _ = app_env
-    first = install(client, "alice", 77).json()["integration"]
-    updated = install(client, "alice", 77, "update").json()
+    client, github, _ = app_env
+    first = install(client, "alice", 77, github=github).json()["integration"]
+    updated = install(client, "alice", 77, "update", github=github).json()
     assert updated["status"] == "updated" and updated["integration"]["id"] == first["id"]
     url = client.get("/api/v1/app/integrations/github/install", headers=auth("alice")).json()["url"]
     state = parse_qs(urlsplit(url).query)["state"][0]
@@ -150,7 +223,8 @@ def test_update_keeps_one_row_and_request_is_recorded(app_env: Any) -> None:
         "installation_id": None,
         "setup_action": "request",
     }
-    assert len(client.get("/api/v1/app/integrations", headers=auth("alice")).json()) == 2
+    listed = client.get("/api/v1/app/integrations", headers=auth("alice")).json()
+    assert listed["total_count"] == 2
 
 
 def _state_for(client: TestClient, user: str) -> str:
@@ -211,7 +285,7 @@ def test_unknown_installation_is_refused(app_env: Any) -> None:
         400,
         {"error": "installation 999 does not exist for this App"},
     )
-    assert client.get("/api/v1/app/integrations", headers=auth("alice")).json() == []
+    assert client.get("/api/v1/app/integrations", headers=auth("alice")).json()["total_count"] == 0
 
 
 def test_browsers_are_redirected_to_the_front_end(tmp_path: Path, github: GitHubDouble) -> None:
@@ -221,9 +295,15 @@ def test_browsers_are_redirected_to_the_front_end(tmp_path: Path, github: GitHub
     )
     with TestClient(create_app(settings, start_workers=False)) as client:
         state = _state_for(client, "alice")
+        github.authorize_user("browser-code", "alice", [77])
         response = client.get(
             "/api/v1/public/webhooks/github/auth",
-            params={"installation_id": 77, "setup_action": "install", "state": state},
+            params={
+                "installation_id": 77,
+                "setup_action": "install",
+                "state": state,
+                "code": "browser-code",
+            },
             follow_redirects=False,
         )
     assert response.status_code == 302
@@ -351,8 +431,8 @@ def test_a_jwks_signed_token_is_accepted(tmp_path: Path, algorithm: str) -> None
 
 
 def test_credential_data_is_not_readable_in_the_sqlite_file(app_env: Any) -> None:
-    client, _, settings = app_env
-    install(client, "alice", 77)
+    client, github, settings = app_env
+    install(client, "alice", 77, github=github)
     client.get("/health")
     raw = Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
     wal = Path(settings.database_url.removeprefix("sqlite:///") + "-wal")

@@ -395,16 +395,27 @@ def test_health_is_503_when_the_database_is_not_writable(tmp_path: Path, rules_d
     assert response.json()["checks"]["database_writable"] is False
 
 
-def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, rules_dir: Path) -> None:
+def test_failed_verifications_are_limited_per_address_but_deliveries_never(
+    tmp_path: Path, rules_dir: Path
+) -> None:
     settings = server_settings(tmp_path, rules_dir, rate_webhooks=3)
     with TestClient(create_app(settings, start_workers=False)) as client:
-        statuses = []
-        for i in range(5):
+        good = []
+        for i in range(10):  # GitHub never retries a 429: verified deliveries always pass
             body, headers = signed(payload("issues", "opened.1"), "issues", f"rl-{i}")
+            good.append(client.post("/webhooks/github", content=body, headers=headers).status_code)
+        bad = []
+        for i in range(5):
+            body, headers = signed(payload("issues", "opened.1"), "issues", f"bad-{i}", secret="x")
             response = client.post("/webhooks/github", content=body, headers=headers)
-            statuses.append(response.status_code)
-    assert statuses == [202, 202, 202, 429, 429]
+            bad.append(response.status_code)
+        body, headers = signed(payload("issues", "opened.1"), "issues", "rl-after")
+        after = client.post("/webhooks/github", content=body, headers=headers)
+    assert good == [202] * 10
+    assert bad == [401, 401, 401, 429, 429]
     assert int(response.headers["retry-after"]) >= 1
+    # the address is spent for failures, but a verified delivery from it is still accepted
+    assert after.status_code == 202
 
 
 def test_source_allow_list(tmp_path: Path, rules_dir: Path) -> None:
@@ -426,6 +437,10 @@ def test_request_ids_are_returned(tmp_path: Path, rules_dir: Path) -> None:
             client.get("/health", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
         )
         assert len(client.get("/health").headers["x-request-id"]) == 32
+        huge = client.get("/health", headers={"X-Request-ID": "a" * 5000})
+        assert len(huge.headers["x-request-id"]) == 32  # not echoed: generated anew
+        odd = client.get("/health", headers={"X-Request-ID": "a b<script>"})
+        assert len(odd.headers["x-request-id"]) == 32
 
 
 def test_delivery_and_jobs_are_committed_together(tmp_path: Path, rules_dir: Path) -> None:

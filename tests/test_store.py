@@ -299,7 +299,7 @@ def test_accounts(store: Store) -> None:
     assert store.active_installations() == 1
     store.create_install_state("n1", "user")
     assert store.use_install_state("n1") and not store.use_install_state("n1")
-    store.save_integration("i1", "user", "sealed")
+    store.save_integration("i1", "user", "sealed", external_id="7", name="octo")
     assert [r["id"] for r in store.integrations("user", "github")] == ["i1"]
     assert store.delete_integration("user", "i1") and not store.delete_integration("user", "i1")
 

@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,8 @@ _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 @dataclass
 class _Token:
-    value: str
-    expires_at: float
+    value: str = field(repr=False)
+    expires_at: float = 0.0
 
 
 class GitHubClient:
@@ -99,6 +99,49 @@ class GitHubClient:
     async def app_request(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call as the App itself (JWT), such as GET /app/installations/{id}."""
         return await self._send(method, path, auth=self._app_auth(), key="app", **kwargs)
+
+    async def exchange_oauth_code(
+        self, web_url: str, client_id: str, client_secret: str, code: str
+    ) -> str:
+        """A user access token for the OAuth `code` GitHub adds to the install callback.
+
+        https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app
+        """
+        try:
+            response = await self.http.post(
+                f"{web_url.rstrip('/')}/login/oauth/access_token",
+                data={"client_id": client_id, "client_secret": client_secret, "code": code},
+                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            )
+        except httpx.TransportError as exc:
+            raise GitHubError(0, f"network error: {exc}", method="POST", path="/login") from None
+        body = response.json() if "json" in response.headers.get("content-type", "") else {}
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(token, str):
+            why = body.get("error_description") or body.get("error") if isinstance(body, dict) else ""
+            raise GitHubError(
+                response.status_code or 400,
+                str(why or "the code was not accepted"),
+                method="POST",
+                path="/login/oauth/access_token",
+            )
+        return token
+
+    async def user_installation_ids(self, user_token: str) -> set[int]:
+        """The installations of this App that the token's user can access
+        (GET /user/installations, every page)."""
+
+        async def auth() -> str:
+            return f"Bearer {user_token}"
+
+        found = await self.paginate_with(
+            "/user/installations",
+            auth=auth,
+            key="user",
+            params={"per_page": 100},
+            field="installations",
+        )
+        return {int(i["id"]) for i in found if isinstance(i, dict) and isinstance(i.get("id"), int)}
 
     def installation(
         self, installation_id: int, *, deadline: float | None = None
@@ -212,8 +255,10 @@ class GitHubClient:
         params: Mapping[str, Any] | None = None,
         limit: int | None = None,
         deadline: float | None = None,
+        field: str = "items",
     ) -> list[Any]:
-        """Follow Link rel="next" until the end or `limit` items."""
+        """Follow Link rel="next" until the end or `limit` items (`field`: where an object page
+        holds its list, as `installations` in GET /user/installations)."""
         items: list[Any] = []
         url: str | None = path
         query: Mapping[str, Any] | None = params
@@ -222,7 +267,7 @@ class GitHubClient:
                 "GET", url, auth=await auth(), key=key, params=query, deadline=deadline, raw=True
             )
             page = response.json()
-            items.extend(page if isinstance(page, list) else page.get("items", []))
+            items.extend(page if isinstance(page, list) else page.get(field, []))
             if limit is not None and len(items) >= limit:
                 return items[:limit]
             found = _NEXT_LINK.search(response.headers.get("link", ""))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engine import __version__
 from engine.server import logs
 from engine.server.gateway import Gateway
+from engine.server.install import install_router
 from engine.server.integrations import ErrorBody, integrations_router
 from engine.server.pipeline import Hookwise
 from engine.settings import Settings
@@ -132,6 +133,7 @@ def create_app(
 
     app.add_middleware(Gateway, hookwise=hookwise, paths=WEBHOOK_PATHS)
     app.include_router(integrations_router(hookwise.integrations))
+    app.include_router(install_router(hookwise.integrations))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -25,7 +25,7 @@ class AuthError(HookwiseError):
 class TokenVerifier:
     """Checks signature, `aud` and `exp`; the user is `sub`."""
 
-    secret: str | None
+    secret: str | None = field(repr=False)
     jwks_url: str | None
     audience: str
 

@@ -1,20 +1,42 @@
-"""Plain ASGI in front of the FastAPI app: request ids, the source allow-list, per-IP rate
-limits, and the webhook route itself, served here so the hot path skips the framework."""
+"""Plain ASGI in front of the FastAPI app: request ids, the source allow-list, rate limits,
+a cheap access log, and the webhook route itself, served here so the hot path skips the
+framework.
+
+Rate limits never refuse a verified delivery: GitHub delivers from a few addresses and never
+retries a 429. Only requests that fail verification count against their address; once it has
+failed too often, its failures are answered 429 (no more signature feedback to a guesser),
+while a verified delivery from it is still accepted. The installation callback is limited
+per address and the API per user.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
+import re
+import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from engine.server.verify import MAX_BODY_BYTES
 
+access = logging.getLogger("hookwise.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+UNVERIFIED = frozenset({401, 403, 413, 415})  # answers to requests that did not prove GitHub
+SECRET_PARAMETERS = frozenset({"state", "code", "token", "access_token"})
+BODY_TIMEOUT = 10.0  # seconds to receive a webhook body (GitHub sends it at once)
+
+
+class BodyTimeout(Exception):
+    """The client did not send its whole body in time."""
+
 
 class Gateway:
-    """Plain ASGI in front of FastAPI: request ids, the allow-list, rate limits, and the
-    webhook route itself, served here so the hot path skips the framework's routing."""
+    """Plain ASGI in front of FastAPI (see the module docstring)."""
 
     def __init__(self, app: Any, hookwise: Any, paths: tuple[str, ...]) -> None:
         self.app = app
@@ -25,59 +47,119 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         client = scope["client"][0] if scope.get("client") else "unknown"
         path = scope["path"]
         hookwise = self.hookwise
         group = "webhook" if path in self.paths else "auth" if path.endswith("/auth") else "api"
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
-        if group == "webhook" and hookwise.networks and not _allowed(client, hookwise.networks):
-            hookwise.metrics.rejected.labels("source_ip").inc()
-            await _respond(send, 403, {"error": "source address is not allowed"}, extra)
-            return
-        if group != "api":  # the API is limited per user, once the token is checked
-            allowed, wait = hookwise.limits[group].allow(client)
-            if not allowed:
-                hookwise.metrics.rejected.labels("rate_limited").inc()
-                extra.append((b"retry-after", str(max(1, round(wait))).encode()))
-                await _respond(send, 429, {"error": "too many requests"}, extra)
+        status = 0
+        try:
+            if group == "webhook" and scope["method"] == "POST":
+                status = await self._webhook(headers, client, receive, send, extra)
                 return
-        if group == "webhook" and scope["method"] == "POST":
-            body = await _read_capped(receive, headers, MAX_BODY_BYTES)
-            status, answer = await hookwise.ingest(headers, body)
-            await _respond(send, status, answer, extra)
-            return
+            if group == "auth":
+                allowed, wait = hookwise.limits["auth"].allow(client)
+                if not allowed:
+                    status = await _refuse(hookwise, send, extra, wait)
+                    return
 
-        async def send_with_id(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
+            async def send_with_id(message: dict[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", []), *extra]
+                await send(message)
 
-        await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if hookwise.settings.access_log:
+                access.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": path + _query(scope.get("query_string", b"")),
+                        "status": status,
+                        "client": client,
+                        "request_id": request_id,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+
+    async def _webhook(
+        self,
+        headers: dict[str, str],
+        client: str,
+        receive: Any,
+        send: Any,
+        extra: list[tuple[bytes, bytes]],
+    ) -> int:
+        hookwise = self.hookwise
+        limiter = hookwise.limits["webhook"]
+        if hookwise.networks and not _allowed(client, hookwise.networks):
+            hookwise.metrics.rejected.labels("source_ip").inc()
+            limiter.allow(client)
+            return await _respond(send, 403, {"error": "source address is not allowed"}, extra)
+        try:
+            body = await _read_capped(receive, headers, MAX_BODY_BYTES, BODY_TIMEOUT)
+        except BodyTimeout:
+            hookwise.metrics.rejected.labels("body_timeout").inc()
+            limiter.allow(client)
+            message = f"the request body did not arrive within {BODY_TIMEOUT:g}s"
+            return await _respond(send, 408, {"error": message}, extra)
+        status, answer = await hookwise.ingest(headers, body)
+        if status in UNVERIFIED:
+            allowed, wait = limiter.allow(client)  # spends one of the address's tokens
+            if not allowed:
+                return await _refuse(hookwise, send, extra, wait)
+        return await _respond(send, status, answer, extra)
 
 
-async def _read_capped(receive: Any, headers: dict[str, str], limit: int) -> bytes | None:
-    """The raw body, or None as soon as it passes `limit` bytes."""
+async def _refuse(hookwise: Any, send: Any, extra: list[tuple[bytes, bytes]], wait: float) -> int:
+    hookwise.metrics.rejected.labels("rate_limited").inc()
+    headers = [*extra, (b"retry-after", str(max(1, round(wait))).encode())]
+    return await _respond(send, 429, {"error": "too many requests"}, headers)
+
+
+def _query(raw: bytes) -> str:
+    """The query string for the access log, with secret values (state, code) masked."""
+    if not raw:
+        return ""
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    shown = [(k, "[redacted]" if k.lower() in SECRET_PARAMETERS else v) for k, v in pairs]
+    return "?" + urlencode(shown)
+
+
+async def _read_capped(
+    receive: Any, headers: dict[str, str], limit: int, timeout: float
+) -> bytes | None:
+    """The raw body, or None as soon as it passes `limit` bytes; BodyTimeout when it stalls."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise BodyTimeout from None
 
 
 async def _respond(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
-) -> None:
+) -> int:
     data = json.dumps(body).encode()
     await send(
         {
@@ -91,6 +173,7 @@ async def _respond(
         }
     )
     await send({"type": "http.response.body", "body": data})
+    return status
 
 
 def _allowed(host: str, networks: list[Any]) -> bool:

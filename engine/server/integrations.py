@@ -15,15 +15,16 @@ import hmac
 import os
 import time
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request, Security
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Security
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from engine.github.api import GitHubError, NotFound
+from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.server.auth import (
     STATE_TTL,
@@ -31,15 +32,13 @@ from engine.server.auth import (
     TokenVerifier,
     new_nonce,
     sign_state,
-    split_state,
-    state_matches,
 )
 from engine.server.crypto import CryptoError, Vault
 from engine.server.limits import RateLimiter
 from engine.settings import Settings
 from engine.store.interface import Store
 
-SETUP_ACTIONS = ("install", "update", "request")
+T = TypeVar("T")
 
 
 class ErrorBody(BaseModel):
@@ -48,15 +47,33 @@ class ErrorBody(BaseModel):
     error: str = Field(description="What went wrong, in words")
 
 
-class Integration(BaseModel):
-    """One integration row (the seed design's shape)."""
+class CredentialData(BaseModel):
+    """What an integration holds (sealed at rest)."""
 
-    id: str
-    integration_id: str = Field(description="Always github_app for the GitHub App")
+    installation_id: int | None = Field(description="The GitHub App installation")
+    setup_action: str = Field(description="install, update or request")
+
+
+class Integration(BaseModel):
+    """One integration row, in the seed design's shape."""
+
+    id: str = Field(description="The row's id (use it to delete the integration)")
+    integration_id: str = Field(description="The provider's id: the installation id")
     provider: str = Field(description="Always github")
-    credential_data: dict[str, Any] = Field(description="installation_id, setup_action, account")
+    integration_type: str = Field(description="Always github_app")
+    name: str | None = Field(description="The account the App is installed on")
+    is_active: bool = Field(description="False once the installation is suspended or removed")
     created_at: str
-    updated_at: str
+    credential_data: CredentialData
+
+
+class IntegrationList(BaseModel):
+    """The seed design's envelope around a user's integrations."""
+
+    success: bool = True
+    user_id: str
+    integrations: list[Integration]
+    total_count: int
 
 
 class InstallURL(BaseModel):
@@ -69,18 +86,20 @@ class InstallURL(BaseModel):
 class CallbackResult(BaseModel):
     """The callback's answer to API clients (browsers are redirected instead)."""
 
-    status: str = Field(description="installed, updated or requested")
-    integration: Integration
+    status: str = Field(description="installed, updated, requested, or unclaimed")
+    installation_id: int | None = None
+    reason: str | None = Field(None, description="Why an installation stayed unclaimed")
+    integration: Integration | None = None
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
+def error_response(status: int, description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
 
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error(401, "Missing, invalid or expired bearer token"),
-    429: _error(429, "Too many requests"),
-    503: _error(503, "JWT verification or encryption is not configured"),
+    401: error_response(401, "Missing, invalid or expired bearer token"),
+    429: error_response(429, "Too many requests"),
+    503: error_response(503, "JWT verification or encryption is not configured"),
 }
 
 
@@ -112,16 +131,36 @@ class IntegrationService:
             raise HTTPException(503, "ENCRYPTION_KEY is not set; credential data cannot be stored")
         return self.vault
 
-    def row(self, row: dict[str, Any]) -> Integration:
-        vault = self.require_vault()
+    async def db(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call, off the event loop."""
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    def row(self, row: dict[str, Any], installations: dict[int, bool]) -> Integration:
+        """A stored row in the seed's shape (credential data opened)."""
+        data = self.require_vault().open(row["credential_data"])
+        installation = data.get("installation_id")
+        external = row["integration_id"]
+        if external == "github_app":  # rows of release 0.1 held the kind there
+            external = str(installation) if installation is not None else ""
         return Integration(
             id=row["id"],
-            integration_id=row["integration_id"],
+            integration_id=external,
             provider=row["provider"],
-            credential_data=vault.open(row["credential_data"]),
+            integration_type=row.get("integration_type") or "github_app",
+            name=row.get("name") or (data.get("account") or {}).get("login"),
+            is_active=installations.get(installation, data.get("setup_action") == "request"),
             created_at=_iso(row["created_at"]),
-            updated_at=_iso(row["updated_at"]),
+            credential_data=CredentialData(
+                installation_id=installation, setup_action=data.get("setup_action", "install")
+            ),
         )
+
+    async def listing(self, user: str, provider: str | None) -> IntegrationList:
+        """A user's integrations in the seed's envelope."""
+        rows = await self.db(self.store.integrations, user, provider)
+        active = await self.db(self.store.installation_activity)
+        items = [self.row(r, active) for r in rows]
+        return IntegrationList(user_id=user, integrations=items, total_count=len(items))
 
     def integration_id(self, user: str, installation_id: int) -> str:
         """A stable id per (user, installation) that reveals neither without the secret."""
@@ -169,34 +208,28 @@ def integrations_router(service: IntegrationService) -> APIRouter:
 
     @router.get(
         "/api/v1/app/integrations",
-        response_model=list[Integration],
+        response_model=IntegrationList,
         responses=AUTH_ERRORS,
         tags=["integrations"],
     )
-    async def list_integrations(
-        credentials: Bearer,
-    ) -> list[Integration]:
+    async def list_integrations(credentials: Bearer) -> IntegrationList:
         """Your integrations (every provider)."""
-        user = await current_user(credentials)
-        return [service.row(r) for r in service.store.integrations(user)]
+        return await service.listing(await current_user(credentials), None)
 
     @router.get(
         "/api/v1/app/integrations/github",
-        response_model=list[Integration],
+        response_model=IntegrationList,
         responses=AUTH_ERRORS,
         tags=["integrations"],
     )
-    async def github_integrations(
-        credentials: Bearer,
-    ) -> list[Integration]:
+    async def github_integrations(credentials: Bearer) -> IntegrationList:
         """Your GitHub App integrations."""
-        user = await current_user(credentials)
-        return [service.row(r) for r in service.store.integrations(user, "github")]
+        return await service.listing(await current_user(credentials), "github")
 
     @router.get(
         "/api/v1/app/integrations/github/install",
         response_model=InstallURL,
-        responses={**AUTH_ERRORS, 502: _error(502, "GitHub could not be asked for the App's slug")},
+        responses={**AUTH_ERRORS, 502: error_response(502, "GitHub could not be asked for the App's slug")},
         tags=["integrations"],
     )
     async def install_url(
@@ -207,18 +240,19 @@ def integrations_router(service: IntegrationService) -> APIRouter:
         service.require_vault()
         slug = await service.slug()
         nonce = new_nonce()
-        service.store.create_install_state(nonce, user)
+        await service.db(service.store.create_install_state, nonce, user)
         state = sign_state(service.state_secret, nonce, user)
         query = urlencode({"state": state})
+        web = service.settings.github_web_url.rstrip("/")
         return InstallURL(
-            url=f"https://github.com/apps/{slug}/installations/new?{query}",
+            url=f"{web}/apps/{slug}/installations/new?{query}",
             expires_at=_iso(time.time() + STATE_TTL),
         )
 
     @router.delete(
         "/api/v1/app/integrations/{integration_id}",
         status_code=204,
-        responses={**AUTH_ERRORS, 404: _error(404, "No such integration of yours")},
+        responses={**AUTH_ERRORS, 404: error_response(404, "No such integration of yours")},
         tags=["integrations"],
     )
     async def delete_integration(
@@ -227,92 +261,8 @@ def integrations_router(service: IntegrationService) -> APIRouter:
     ) -> Response:
         """Remove one of your integrations (a soft delete)."""
         user = await current_user(credentials)
-        if not service.store.delete_integration(user, integration_id):
+        if not await service.db(service.store.delete_integration, user, integration_id):
             raise HTTPException(404, "no such integration")
         return Response(status_code=204)
 
-    @router.get(
-        "/api/v1/public/webhooks/github/auth",
-        response_model=CallbackResult,
-        responses={
-            302: {"description": "Redirect to the front end (HOOKWISE_FRONTEND_URL)"},
-            400: _error(400, "Bad, expired or reused state, or a bad installation"),
-            429: _error(429, "Too many requests"),
-            502: _error(502, "GitHub could not confirm the installation"),
-            503: _error(503, "App credentials or ENCRYPTION_KEY are not configured"),
-        },
-        tags=["integrations"],
-    )
-    async def callback(
-        request: Request,
-        state: str | None = Query(None, description="The state of the install URL"),
-        setup_action: str | None = Query(None, description="install, update or request"),
-        installation_id: int | None = Query(None, description="The installation GitHub created"),
-        code: str | None = Query(None, description="An OAuth code, when the App asks for one"),
-    ) -> Response:
-        """GitHub's redirect after an installation: confirm it and remember it for the user."""
-        user, nonce = _check_state(service, state)
-        if setup_action not in SETUP_ACTIONS:
-            raise HTTPException(400, f"setup_action must be one of {', '.join(SETUP_ACTIONS)}")
-        if setup_action != "request" and installation_id is None:
-            raise HTTPException(400, "installation_id is missing")
-        vault = service.require_vault()
-        data: dict[str, Any] = {"installation_id": installation_id, "setup_action": setup_action}
-        if installation_id is not None:
-            data["account"] = await _confirm(service, installation_id)
-        if not service.store.use_install_state(nonce):
-            raise HTTPException(400, "state was already used")
-        if installation_id is not None:
-            row_id = service.integration_id(user, installation_id)
-            service.store.upsert_installation(
-                installation_id,
-                account=data["account"].get("login"),
-                account_type=data["account"].get("type"),
-            )
-        else:
-            row_id = str(uuid.uuid4())
-        service.store.save_integration(row_id, user, vault.seal(data))
-        stored = next(r for r in service.store.integrations(user) if r["id"] == row_id)
-        status = {"install": "installed", "update": "updated", "request": "requested"}[setup_action]
-        result = CallbackResult(status=status, integration=service.row(stored))
-        wants_json = "application/json" in request.headers.get("accept", "")
-        if service.settings.frontend_url and not wants_json:
-            target = f"{service.settings.frontend_url}?{urlencode({'status': status, 'integration': row_id})}"
-            return RedirectResponse(target, status_code=302)
-        return JSONResponse(result.model_dump())
-
     return router
-
-
-def _check_state(service: IntegrationService, state: str | None) -> tuple[str, str]:
-    """(user, nonce) of a valid state; 400 with the reason otherwise. Nothing is stored."""
-    if not state:
-        raise HTTPException(400, "state is missing")
-    parts = split_state(state)
-    if parts is None:
-        raise HTTPException(400, "state is malformed")
-    nonce = parts[0]
-    row = service.store.install_state(nonce)
-    if row is None or not state_matches(service.state_secret, state, row["user_id"]):
-        raise HTTPException(400, "state is not one this server issued")
-    if time.time() - row["created_at"] > STATE_TTL:
-        raise HTTPException(400, "state has expired; start the installation again")
-    if row["used_at"] is not None:
-        raise HTTPException(400, "state was already used")
-    return str(row["user_id"]), nonce
-
-
-async def _confirm(service: IntegrationService, installation_id: int) -> dict[str, Any]:
-    """Ask GitHub (as the App) that the installation exists; return its account."""
-    if service.github is None:
-        raise HTTPException(503, "GitHub App credentials are not configured")
-    try:
-        found = await service.github.app_request("GET", f"/app/installations/{installation_id}")
-    except NotFound:
-        raise HTTPException(
-            400, f"installation {installation_id} does not exist for this App"
-        ) from None
-    except GitHubError as exc:
-        raise HTTPException(502, f"GitHub: {exc.message}") from None
-    account = found.get("account") or {}
-    return {"login": account.get("login"), "type": account.get("type"), "id": account.get("id")}

@@ -26,6 +26,13 @@ class RateLimiter:
         """Take one token for `key` if there is one."""
         if self.capacity <= 0:
             return True, 0.0
+        bucket = self._refill(key)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return True, 0.0
+        return False, (1 - bucket.tokens) / self.rate
+
+    def _refill(self, key: str) -> _Bucket:
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -34,7 +41,4 @@ class RateLimiter:
             bucket = self._buckets[key] = _Bucket(self.capacity, now)
         bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return True, 0.0
-        return False, (1 - bucket.tokens) / self.rate
+        return bucket

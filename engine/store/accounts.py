@@ -102,6 +102,13 @@ class AccountsMixin(SQLStore):
         found["repositories"] = json.loads(found["repositories"])
         return found
 
+    def installation_activity(self) -> dict[int, bool]:
+        """installation id -> whether it is active (neither suspended nor removed)."""
+        rows = self._select("SELECT id, suspended_at, deleted_at FROM installations")
+        return {
+            int(r["id"]): r["suspended_at"] is None and r["deleted_at"] is None for r in rows
+        }
+
     def active_installations(self) -> int:
         """Installations neither deleted nor suspended."""
         rows = self._select(
@@ -136,21 +143,24 @@ class AccountsMixin(SQLStore):
 
     def save_integration(
         self,
-        integration_id: str,
+        row_id: str,
         user_id: str,
         sealed: str,
         *,
+        external_id: str,
+        name: str | None = None,
         provider: str = "github",
         kind: str = "github_app",
     ) -> None:
         """Create or update (and undelete) an integration row; credential data arrives sealed."""
         now = self.clock()
         self._write(
-            "INSERT INTO integrations (id, user_id, integration_id, provider, credential_data,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-            " credential_data = excluded.credential_data, updated_at = excluded.updated_at,"
-            " deleted_at = NULL",
-            (integration_id, user_id, kind, provider, sealed, now, now),
+            "INSERT INTO integrations (id, user_id, integration_id, integration_type, name,"
+            " provider, credential_data, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " credential_data = excluded.credential_data, name = excluded.name,"
+            " updated_at = excluded.updated_at, deleted_at = NULL",
+            (row_id, user_id, external_id, kind, name, provider, sealed, now, now),
         )
 
     def integrations(self, user_id: str, provider: str | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class GitHubDouble:
             serialization.NoEncryption(),
         ).decode()
         self.app_id = APP_ID
+        self.client_id = "Iv1.hookwisedouble"
+        self.client_secret = "double-client-secret"
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
@@ -144,12 +147,25 @@ class GitHubDouble:
 
     # --- serving -----------------------------------------------------------------------------
 
+    def authorize_user(self, code: str, login: str, installations: list[int]) -> None:
+        """An OAuth code GitHub would hand the install callback for a user who can reach
+        these installations (the web flow's /login/oauth/access_token exchanges it)."""
+        self.world.oauth_codes[code] = (login, set(installations))
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method = handler.command
         parts = urlsplit(handler.path)
         path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
         length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+        try:
+            raw = handler.rfile.read(length) if length else b""
+        except OSError:  # the client died mid-body (a killed server): nothing to answer
+            return
+        if len(raw) < length:
+            return  # a body cut off by a killed client is not a request it made
+        if path == "/login/oauth/access_token":
+            self._oauth(handler, method, raw)
+            return
         body: Any = None
         problems: list[str] = []
         if raw:
@@ -198,6 +214,7 @@ class GitHubDouble:
                 body,
                 handler.headers.get("Accept", ""),
                 installation,
+                auth,
             )
             with self.lock:
                 status, answer, headers = self.world.handle(op.operation_id, request)
@@ -228,8 +245,35 @@ class GitHubDouble:
             headers["link"] = headers["link"].replace("{base}", self.url)
         self._write(handler, status, answer, headers)
 
+    def _oauth(self, handler: BaseHTTPRequestHandler, method: str, raw: bytes) -> None:
+        """GitHub's web flow: exchange a code (client id and secret checked) for a user token."""
+        form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+        with self.lock:
+            found = self.world.oauth_codes.pop(form.get("code", ""), None)
+            good_client = (form.get("client_id"), form.get("client_secret")) == (
+                self.client_id,
+                self.client_secret,
+            )
+            self.requests.append(
+                Recorded(method, "/login/oauth/access_token", {}, None, 200, "oauth/token", "")
+            )
+        if method != "POST" or found is None or not good_client:
+            answer = {"error": "bad_verification_code", "error_description": "The code is wrong."}
+            self._write(handler, 200, answer, {})  # GitHub answers 200 with an error body
+            return
+        token = "ghu_" + secrets.token_hex(18)
+        with self.lock:
+            self.world.user_tokens[token] = found
+        self._write(handler, 200, {"access_token": token, "token_type": "bearer"}, {})
+
     def _authenticate(self, path: str, auth: str) -> tuple[int, Any, int | None]:
         scheme, _, credential = auth.partition(" ")
+        if path.startswith("/user/"):
+            with self.lock:
+                user = self.world.user_tokens.get(credential)
+            if scheme.lower() not in ("token", "bearer") or user is None:
+                return 401, {"message": "Bad credentials"}, None
+            return 0, None, None
         if path.startswith("/app"):
             if scheme != "Bearer":
                 return 401, {"message": "A JSON web token could not be decoded"}, None

@@ -80,6 +80,7 @@ class Request:
     body: Any
     accept: str
     installation_id: int | None
+    authorization: str = ""
 
 
 Response = tuple[int, Any, dict[str, str]]
@@ -93,6 +94,9 @@ class World:
         self.repos: dict[str, Repo] = {}
         self.installations: dict[int, str] = {}  # id -> account login
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expires_at)
+        # OAuth: code -> (login, installations it reaches); user token -> the same
+        self.oauth_codes: dict[str, tuple[str, set[int]]] = {}
+        self.user_tokens: dict[str, tuple[str, set[int]]] = {}
         self.token_ttl = 3600.0
         self._ids = itertools.count(1000)
 
@@ -221,6 +225,18 @@ class World:
         body["id"] = installation
         body["account"]["login"] = self.installations[installation]
         return 200, body, {}
+
+    def op_apps__list_installations_for_authenticated_user(self, request: Request) -> Response:
+        token = request.authorization.partition(" ")[2]
+        _, reachable = self.user_tokens[token]
+        items = []
+        for installation in sorted(reachable & set(self.installations)):
+            body = self.spec.example("base-installation")
+            body["id"] = installation
+            body["account"]["login"] = self.installations[installation]
+            items.append(body)
+        status, chunk, headers = self._page(request, items)
+        return status, {"total_count": len(items), "installations": chunk}, headers
 
     def op_apps__get_authenticated(self, request: Request) -> Response:
         return 200, self.spec.example("integration"), {}
