@@ -327,8 +327,9 @@ def test_a_database_made_by_release_0_1_upgrades_with_its_rows(tmp_path: Path) -
     old.commit()
     old.close()
     store = SQLiteStore(str(path), upgrade=False)
-    assert [s["applied_at"] for s in Migrator(store).status()] == [None, None]
-    assert [m.version for m in Migrator(store).upgrade()] == [1, 2]
+    steps = [m.version for m in migrations("sqlite")]
+    assert [s["applied_at"] for s in Migrator(store).status()] == [None] * len(steps)
+    assert [m.version for m in Migrator(store).upgrade()] == steps
     found = store.delivery("d-0.1")
     assert found is not None and found.payload == {"action": "opened"}
     assert found.status == "done"
