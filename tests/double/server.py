@@ -14,6 +14,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,8 +25,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.double.lookups import Lookups
 from tests.double.openapi import Spec, load_spec
-from tests.double.state import Request, World
+from tests.double.state import Request
 
 APP_ID = "424242"
 
@@ -47,6 +49,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     delay: float = 0.0
+    then: Callable[[], None] | None = None  # after_write hooks: run once the write is applied
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -74,7 +77,7 @@ class GitHubDouble:
 
     def __init__(self, spec: Spec | None = None) -> None:
         self.spec = spec or load_spec()
-        self.world = World(self.spec)
+        self.world = Lookups(self.spec)
         self.key = _app_key()
         self.private_key_pem = self.key.private_bytes(
             serialization.Encoding.PEM,
@@ -87,6 +90,7 @@ class GitHubDouble:
         self.requests: list[Recorded] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
+        self.write_hooks: list[Fault] = []
         self.rate_remaining = 5000
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -218,6 +222,8 @@ class GitHubDouble:
             )
             with self.lock:
                 status, answer, headers = self.world.handle(op.operation_id, request)
+            for hook in self._hooks(method, path, status):
+                hook()  # applied but not yet answered: a crash between the write and its record
             if isinstance(answer, dict | list) and status < 500:
                 answer = self.spec.conform(op, status, answer)
                 errors = self.spec.check_response(op, status, answer)
@@ -307,6 +313,21 @@ class GitHubDouble:
         if found is None or found[1] <= time.time():
             return 401, {"message": "Bad credentials"}, None
         return 0, None, found[0]
+
+    def after_write(
+        self, method: str, path: str, callback: Callable[[], None], *, times: int = 1
+    ) -> None:
+        """Call `callback` once a matching write is applied, before it is answered."""
+        self.write_hooks.append(Fault(method, path, times=times, then=callback))
+
+    def _hooks(self, method: str, path: str, status: int) -> list[Callable[[], None]]:
+        if status >= 300:
+            return []
+        with self.lock:
+            found = [h for h in self.write_hooks if h.matches(method, path)]
+            for hook in found:
+                hook.times -= 1
+        return [h.then for h in found if h.then is not None]
 
     def _fault(self, method: str, path: str) -> Fault | None:
         with self.lock:

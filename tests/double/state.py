@@ -460,7 +460,12 @@ class World:
         repo = self._repo(request)
         assert repo is not None
         run = self.spec.example("check-run-example-of-completed-conclusion")
-        run.update(id=self.next_id(), name=request.body["name"], head_sha=request.body["head_sha"])
+        run.update(
+            id=self.next_id(),
+            name=request.body["name"],
+            head_sha=request.body["head_sha"],
+            external_id=request.body.get("external_id", ""),
+        )
         run.update({k: request.body[k] for k in ("status", "conclusion") if k in request.body})
         if "output" in request.body:
             run["output"].update(
