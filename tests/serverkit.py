@@ -91,6 +91,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_process(
+    argv: list[str], env: dict[str, str], log: Path, *, health: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python -m engine ARGV...` logging to `log`; wait for `health` to answer 200."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine", *argv],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    if health is not None:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{argv[0]} exited with {process.returncode}; see {log}")
+            try:
+                return httpx.get(health, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=30)
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not stop within 10 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         process = subprocess.Popen(

@@ -7,8 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
+from engine import __version__
 from engine.cli import deliveries as cli_deliveries
-from engine.cli import rules
+from engine.cli import rules, service
 from engine.errors import HookwiseError, UsageError
 from engine.lang.report import REPORTERS
 
@@ -77,12 +78,7 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
 
     cli_deliveries.add_parsers(sub)
 
-    serve = sub.add_parser("serve", help="run the webhook server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
-    )
+    service.add_parsers(sub)
     return parser
 
 
@@ -92,9 +88,13 @@ def main(
     """Run one hookwise command; return its exit code."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments in (["--version"], ["-V"]):
+        stdout.write(f"hookwise {__version__}\n")
+        return EXIT_OK
     parser = build_parser(stderr)
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(arguments)
     except _UsageExit as exc:
         return exc.code
     handler = _COMMANDS[args.command]
@@ -108,30 +108,15 @@ def main(
         return EXIT_PROBLEMS
 
 
-def _serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    import os
-
-    import uvicorn
-
-    from engine.server.app import configure_logging, create_app
-    from engine.settings import Settings
-
-    settings = Settings.from_mapping(os.environ)
-    if args.rules:
-        settings = settings.with_rules(args.rules)
-    configure_logging(settings)
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
-    return EXIT_OK
-
-
 _COMMANDS: dict[str, Any] = {
     "run": rules.run,
     "deliver": cli_deliveries.deliver,
     "deliveries": cli_deliveries.deliveries,
     "validate": rules.validate,
     "schema": rules.schema,
-    "serve": _serve,
+    "serve": service.serve,
+    "worker": service.worker,
+    "db": service.database,
     "simulate": rules.simulate,
 }
 

@@ -1,0 +1,162 @@
+"""The long-running commands and the database's own: `serve`, `worker`, `db upgrade|status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import time
+from typing import IO, Any
+
+from engine.errors import InputError
+
+EXIT_OK = 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register `serve`, `worker` and `db` on the CLI's subparsers."""
+    serve = sub.add_parser("serve", help="run the webhook server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="jobs this server runs at once (default $HOOKWISE_WORKERS or 4; 0: accept only)",
+    )
+    worker = sub.add_parser("worker", help="run jobs only (beside servers on one database)")
+    worker.add_argument(
+        "--concurrency", type=int, default=None, metavar="N", help="jobs at once (default 4)"
+    )
+    worker.add_argument(
+        "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
+    )
+    database = sub.add_parser("db", help="the database schema: upgrade or status")
+    actions = database.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    for name, text in (("upgrade", "apply pending migrations"), ("status", "show migrations")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument(
+            "--database", metavar="URL", help="default $DATABASE_URL or sqlite:///hookwise.db"
+        )
+        action.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from engine.settings import Settings
+
+    settings = Settings.from_mapping(os.environ)
+    return settings.with_rules(args.rules) if getattr(args, "rules", None) else settings
+
+
+def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """The webhook server on uvicorn (uvloop and httptools when installed)."""
+    import uvicorn
+
+    from engine.server.app import configure_logging, create_app
+
+    settings = _settings(args)
+    configure_logging(settings)
+    app = create_app(settings, workers=args.workers)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_config=None, access_log=False, server_header=False
+    )
+    return EXIT_OK
+
+
+def worker(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """A worker process: claim and run jobs until SIGTERM or SIGINT."""
+    from engine.server.app import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    concurrency = args.concurrency if args.concurrency is not None else settings.workers
+    if concurrency < 1:
+        raise InputError("--concurrency must be at least 1")
+    asyncio.run(_work(settings, concurrency))
+    return EXIT_OK
+
+
+async def _work(settings: Any, concurrency: int) -> None:
+    import logging
+
+    from engine.github.client import GitHubClient
+    from engine.lang.files import load_rules
+    from engine.nodes import default_registry
+    from engine.server.metrics import Metrics
+    from engine.server.pipeline import open_server_store
+    from engine.server.workers import WorkerPool
+
+    registry = default_registry()
+    ruleset = load_rules([settings.rules_path], registry)
+    store = open_server_store(settings)
+    credentials = settings.app_credentials()
+    github = (
+        GitHubClient(credentials, base_url=settings.github_api_base_url) if credentials else None
+    )
+    pool = WorkerPool(
+        store,
+        {r.name: r for r in ruleset.rules},
+        registry,
+        settings,
+        Metrics(),
+        github,
+        concurrency=concurrency,
+        kind="worker",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    pool.start()
+    logging.getLogger("hookwise.worker").info(
+        "worker started",
+        extra={"name": pool.name, "concurrency": concurrency, "rules": len(ruleset.rules)},
+    )
+    try:
+        await stop.wait()
+    finally:
+        await pool.stop()
+        if github is not None:
+            await github.aclose()
+        store.close()
+
+
+def database(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """`db upgrade` (creates the database if needed) and `db status` (never creates it)."""
+    from engine.settings import Settings
+    from engine.store.base import StoreMissing
+    from engine.store.migrate import Migrator
+    from engine.store.open import open_store
+
+    url = args.database or Settings.from_mapping(os.environ).database_url
+    upgrading = args.action == "upgrade"
+    try:
+        store = open_store(url, create=upgrading, upgrade=False)
+    except StoreMissing as exc:
+        raise InputError(f"{exc}; `hookwise db upgrade` creates it") from None
+    try:
+        migrator = Migrator(store)
+        applied = migrator.upgrade() if upgrading else []
+        status = migrator.status()
+    finally:
+        store.close()
+    if args.format == "json":
+        report = {"applied": [m.version for m in applied], "migrations": status}
+        stdout.write(json.dumps(report, indent=2) + "\n")
+        return EXIT_OK
+    if upgrading:
+        stdout.write(
+            f"applied {len(applied)} migration(s)\n" if applied else "the schema is up to date\n"
+        )
+    for step in status:
+        when = step["applied_at"]
+        shown = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)) if when else "pending"
+        stdout.write(f"  {step['version']:04d} {step['name']}: {shown}\n")
+    return EXIT_OK
