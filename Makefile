@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint typecheck bench schema docs catalogue openapi-supplement clean
+.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue openapi-supplement clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(STAMP) $(SARIF_SCHEMA)
 	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# 20,000 mutated signed real deliveries against a live server: 0 answers may be a 5xx.
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz.py --count 20000
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench tools server.py

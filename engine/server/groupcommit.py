@@ -31,6 +31,8 @@ class GroupCommitter:
         self._pending: list[Pending] = []
         self._flushing = False
         self._idle: asyncio.Event | None = None
+        self._probed: tuple[float, bool] | None = None
+        self._probing: asyncio.Future[bool] | None = None
         self.batches = 0
 
     async def record(self, item: NewDelivery) -> bool:
@@ -73,6 +75,27 @@ class GroupCommitter:
             else:
                 future.set_result(result)
         self._start()  # whatever arrived meanwhile is the next batch
+
+    async def probe(self, *, fresh_for: float = 1.0) -> bool:
+        """Whether the database takes a real write (for /health): run in the writer thread, so
+        it never competes with ingest for the lock, and at most once per `fresh_for` seconds
+        however often /health is polled."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._probed is not None and now - self._probed[0] < fresh_for:
+            return self._probed[1]
+        if self._probing is None:
+            self._probing = loop.run_in_executor(self.executor, self.store.probe_write)
+        probing = self._probing
+        try:
+            result = await asyncio.wait_for(asyncio.shield(probing), self.timeout / 2)
+        except TimeoutError:
+            result = False
+        finally:
+            if probing.done() and self._probing is probing:
+                self._probing = None
+        self._probed = (loop.time(), result)
+        return result
 
     async def close(self) -> None:
         """Wait for the commits in flight, then stop the writer thread."""

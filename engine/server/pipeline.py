@@ -275,10 +275,7 @@ class Hookwise:
 
     async def health(self, *, workers_expected: bool) -> tuple[int, dict[str, Any]]:
         """Liveness that checks what it claims: a real write, the queue, the workers."""
-        try:
-            writable = await asyncio.wait_for(asyncio.to_thread(self.store.probe_write), 3.0)
-        except TimeoutError:
-            writable = False
+        writable = await self.committer.probe()
         try:
             stats = await asyncio.wait_for(asyncio.to_thread(self.store.queue_stats), 3.0)
         except (TimeoutError, StoreError):

@@ -169,21 +169,14 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _probe(self) -> Iterator[_Tx]:
-        """/health's own connection, with a short busy timeout: it answers within a second."""
-        if self.memory:
-            db = self._connection()
-        else:
-            db = getattr(self, "_probe_db", None) or self._open(1.0)
-            self._probe_db = db
-        db.execute(f"PRAGMA query_only = {'ON' if self._query_only else 'OFF'}")
+        """/health's write: this thread's connection, waiting at most two seconds for the lock."""
+        db = self._connection()
+        db.execute("PRAGMA busy_timeout = 2000")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            yield _Tx(db)
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"SQLite: {exc}") from exc
+            with self._tx() as tx:
+                yield tx
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def _claim(self, tx: Any, worker: str, lease: float, limit: int, only: str | None) -> list[Row]:
         now = self.clock()
