@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.expr.parse import split_template
@@ -74,6 +75,24 @@ class EventTrigger:
     def needs_files(self) -> bool:
         """Whether this trigger needs the changed files (the one filter that may cost a call)."""
         return self.paths is not None or self.paths_ignore is not None
+
+    @cached_property
+    def decided_by(self) -> tuple[str, ...]:
+        """The filters that decide this trigger, in the order they are tried (cheapest first,
+        the changed files last): only those it declares, plus the defaults that always apply
+        (activity types; ignore-bots unless switched off). Computed once per trigger."""
+        refs = (self.branches, self.branches_ignore, self.tags, self.tags_ignore)
+        present = {
+            "repository": self.repository is not None,
+            "types": True,
+            "refs": any(r is not None for r in refs),
+            "labels": self.labels is not None,
+            "authors": self.authors is not None,
+            "actors": self.actors is not None,
+            "ignore-bots": self.ignore_bots,
+            "paths": self.needs_files,
+        }
+        return tuple(key for key, on in present.items() if on)
 
 
 @dataclass(frozen=True)

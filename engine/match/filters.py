@@ -7,6 +7,8 @@ https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-synt
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.lang import catalogue
 from engine.lang.model import EventTrigger, LabelFilter, PeopleFilter
 from engine.lang.patterns import PatternList
@@ -17,16 +19,11 @@ FILES_NEEDED = "files needed"  # sentinel reason: only the path filter is left t
 
 def evaluate(trigger: EventTrigger, event: Event) -> str | None:
     """None when every filter passes; FILES_NEEDED when only the paths are left; else why not."""
-    return (
-        _repository(trigger, event)
-        or _types(trigger, event)
-        or _refs(trigger, event)
-        or _labels(trigger.labels, event)
-        or _people("author", "authors", trigger.authors, event.author)
-        or _people("sender", "actors", trigger.actors, event.sender)
-        or _bots(trigger, event)
-        or _paths(trigger, event)
-    )
+    for key in trigger.decided_by:
+        reason = CHECKS[key](trigger, event)
+        if reason is not None:
+            return reason
+    return None
 
 
 def is_own_app(event: Event, app_login: str | None) -> bool:
@@ -162,3 +159,18 @@ def _paths(trigger: EventTrigger, event: Event) -> str | None:
 
 def _count(files: tuple[str, ...]) -> str:
     return f"{len(files)} file{'s' if len(files) != 1 else ''} changed"
+
+
+Check = Callable[[EventTrigger, Event], "str | None"]
+
+# filter key (EventTrigger.decided_by) -> its decision
+CHECKS: dict[str, Check] = {
+    "repository": _repository,
+    "types": _types,
+    "refs": _refs,
+    "labels": lambda trigger, event: _labels(trigger.labels, event),
+    "authors": lambda trigger, event: _people("author", "authors", trigger.authors, event.author),
+    "actors": lambda trigger, event: _people("sender", "actors", trigger.actors, event.sender),
+    "ignore-bots": _bots,
+    "paths": _paths,
+}

@@ -10,6 +10,7 @@ whose evaluator takes any JSON value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from engine.errors import InputError
@@ -41,6 +42,11 @@ def kind_of(value: Any) -> str:
     return "an object"
 
 
+@cache
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 class Reader:
     """Typed access to a payload: each method returns the value at a dotted path, None when it
     is absent or null, and raises PayloadError when it is there with another type."""
@@ -50,20 +56,19 @@ class Reader:
 
     def _at(self, path: str) -> Any:
         current: Any = self.payload
-        walked: list[str] = []
-        for part in path.split("."):
+        for part in _split(path):
             if current is None:
                 return None
-            if not isinstance(current, Mapping):
-                raise PayloadError(".".join(walked), f"must be an object, found {kind_of(current)}")
+            if type(current) is not dict and not isinstance(current, Mapping):
+                walked = path[: path.index(part)].rstrip(".")
+                raise PayloadError(walked, f"must be an object, found {kind_of(current)}")
             current = current.get(part)
-            walked.append(part)
         return current
 
     def mapping(self, path: str) -> Mapping[str, Any] | None:
         """An object, or None."""
         value = self._at(path)
-        if value is None or isinstance(value, Mapping):
+        if value is None or type(value) is dict or isinstance(value, Mapping):
             return value
         raise PayloadError(path, f"must be an object, found {kind_of(value)}")
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+import orjson
 
 from engine.server.verify import MAX_BODY_BYTES
 
@@ -42,15 +44,28 @@ class Gateway:
         self.app = app
         self.hookwise = hookwise
         self.paths = paths
+        self.state = app.state  # the FastAPI app's state: app.state.hookwise
+        self._ids = itertools.count(1)
+        self._prefix = os.urandom(8).hex()
+
+    def openapi(self) -> dict[str, Any]:
+        """The framework's OpenAPI description (the webhook route is documented there)."""
+        description: dict[str, Any] = self.app.openapi()
+        return description
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # ASGI servers send header names in lower case (uvicorn, hypercorn, the test client)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = (
+            given
+            if given and _REQUEST_ID.fullmatch(given)
+            else f"{self._prefix}{next(self._ids):016x}"
+        )
         client = scope["client"][0] if scope.get("client") else "unknown"
         path = scope["path"]
         hookwise = self.hookwise
@@ -140,8 +155,12 @@ async def _read_capped(
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
+    first = await receive()  # most bodies arrive in one message: no timer needed for those
+    if not first.get("more_body"):
+        body: bytes = first.get("body", b"")
+        return None if len(body) > limit else body
+    chunks: list[bytes] = [first.get("body", b"")]
+    size = len(chunks[0])
     try:
         async with asyncio.timeout(timeout):
             while True:
@@ -160,7 +179,7 @@ async def _read_capped(
 async def _respond(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> int:
-    data = json.dumps(body).encode()
+    data = orjson.dumps(body)
     await send(
         {
             "type": "http.response.start",

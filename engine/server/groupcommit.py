@@ -11,12 +11,14 @@ has not finished within `timeout` seconds is answered as not stored (GitHub give
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from engine.store.base import NewDelivery, StoreError
 from engine.store.interface import Store
 
 Pending = tuple[NewDelivery, "asyncio.Future[bool]"]
+WATCH = 0.25  # seconds between looks for commits that take too long
 
 
 class GroupCommitter:
@@ -27,26 +29,48 @@ class GroupCommitter:
         self.store = store
         self.max_batch = max_batch
         self.timeout = timeout
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookwise-commit")
+        self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Pending] = []
+        self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._flushing = False
         self._idle: asyncio.Event | None = None
         self._probed: tuple[float, bool] | None = None
         self._probing: asyncio.Future[bool] | None = None
         self.batches = 0
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The writer thread (started again after close, as a new lifespan would)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookwise-commit")
+        return self._executor
+
     async def record(self, item: NewDelivery) -> bool:
         """Queue one delivery for the next commit and wait for it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._pending.append((item, future))
+        self._waiting.append((loop.time(), future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(WATCH, self._expire)
         if not self._flushing:
             self._flushing = True
             loop.call_soon(self._start)  # after the requests already read in this turn
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
-        except TimeoutError:
-            raise StoreError(f"the database did not commit within {self.timeout:g}s") from None
+        return await future
+
+    def _expire(self) -> None:
+        """Answer, as not stored, the deliveries whose commit has taken longer than timeout
+        (one timer for all waiters, not one per request)."""
+        loop = asyncio.get_running_loop()
+        limit = loop.time() - self.timeout
+        while self._waiting and (self._waiting[0][1].done() or self._waiting[0][0] < limit):
+            _, future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(
+                    StoreError(f"the database did not commit within {self.timeout:g}s")
+                )
+        self._watchdog = loop.call_later(WATCH, self._expire) if self._waiting else None
 
     def _start(self) -> None:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
@@ -99,7 +123,12 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Wait for the commits in flight, then stop the writer thread."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._flushing:
             self._idle = asyncio.Event()
             await self._idle.wait()
-        self.executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None

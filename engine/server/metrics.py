@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -68,6 +69,14 @@ class Metrics:
             "hookwise_active_installations", "Active installations", registry=r
         )
         self._before_scrape: list[Callable[[], None]] = []
+        self._received: dict[str, Any] = {}
+
+    def count_received(self, event: str) -> None:
+        """One more delivery of an event accepted (the labelled child is looked up once)."""
+        child = self._received.get(event)
+        if child is None:
+            child = self._received[event] = self.received.labels(event)
+        child.inc()
 
     def on_scrape(self, update: Callable[[], None]) -> None:
         """Run `update` before each scrape (gauges read from the store or the client)."""

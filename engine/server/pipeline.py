@@ -260,7 +260,7 @@ class Hookwise:
             }
         if jobs:
             self.workers.wake()
-        self.metrics.received.labels(checked.event).inc()
+        self.metrics.count_received(checked.event)
         self.metrics.ingest.observe(time.perf_counter() - started)
         answer = {
             "delivery": checked.delivery,

@@ -111,6 +111,10 @@ class WorkerPool:
             with contextlib.suppress(StoreError):
                 await self._db(self.store.forget_worker, self.name)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = ThreadPoolExecutor(  # ready for another start (a new lifespan)
+            max_workers=max(2, self.concurrency + 2), thread_name_prefix="hookwise-worker"
+        )
+        self._stopping = False
 
     def wake(self) -> None:
         """New jobs are queued."""

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from engine.store.base import StoreError, StoreMissing
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
-from engine.store.sql import Row
+from engine.store.sql import DELIVERY_COLUMNS, Row
 
 CHANNEL = "hookwise_jobs"
 _PLACEHOLDER = re.compile(r"\?")
@@ -60,6 +60,18 @@ class _Tx:
     @property
     def rowcount(self) -> int:
         return self._rowcount
+
+    def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> set[str]:
+        """executemany with RETURNING (pipelined): the first column of every returned row."""
+        try:
+            self.cur.executemany(_pg(sql), rows, returning=True)
+            found: set[str] = set()
+            while True:
+                found.update(str(row["delivery_id"]) for row in self.cur.fetchall())
+                if not self.cur.nextset():
+                    return found
+        except (psycopg.Error, OverflowError, ValueError) as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
 
 
 class PostgresStore(Store):
@@ -124,6 +136,16 @@ class PostgresStore(Store):
                 yield _Tx(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def _insert_deliveries(self, tx: Any, rows: list[tuple[Any, ...]]) -> set[str]:
+        """One pipelined statement per row (psycopg's executemany with RETURNING): a delivery
+        another replica stored first is skipped by the unique constraint, not counted twice."""
+        inserted: set[str] = tx.insert_returning(
+            f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+            rows,
+        )
+        return inserted
 
     def _notify(self, tx: Any) -> None:
         tx.execute(f"NOTIFY {CHANNEL}")

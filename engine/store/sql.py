@@ -8,9 +8,12 @@ supplies connections and transactions (`_tx`, `_read`) and the few statements th
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
+
+import orjson
 
 from engine.store.base import (
     DeliveryFilter,
@@ -82,6 +85,10 @@ class SQLStore:
     def _apply_installation(self, tx: Tx, change: InstallationChange, now: float) -> None:
         """Keep the installations table in step (the accounts mixin does)."""
 
+    def _payload_value(self, text: str) -> Any:
+        """How a payload's text is stored (SQLite compresses; PostgreSQL's TOAST does)."""
+        return text
+
     def _migration_lock(self, tx: Tx) -> None:
         """Hold off other processes' migrations for this transaction (SQLite's write lock
         already does)."""
@@ -130,39 +137,63 @@ class SQLStore:
         return alone
 
     def _insert(self, tx: Tx, batch: Sequence[NewDelivery]) -> Iterator[bool]:
-        jobs: list[tuple[Any, ...]] = []
-        for item in batch:
-            d = item.delivery
-            rows = tx.execute(
-                f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
-                (
-                    d.delivery_id,
-                    d.event,
-                    d.action,
-                    d.installation_id,
-                    d.repository,
-                    d.raw_payload or json.dumps(d.payload),
-                    json.dumps(d.headers),
-                    d.received_at,
-                    d.status,
-                    json.dumps(d.match_trace),
-                ),
+        """Insert a batch with one statement per table (executemany: one trip into the driver,
+        not one per row); whether each delivery was new."""
+        fresh: dict[str, NewDelivery] = {}
+        for item in batch:  # an id twice in one batch: the first one counts
+            fresh.setdefault(item.delivery.delivery_id, item)
+        rows = [
+            (
+                d.delivery_id,
+                d.event,
+                d.action,
+                d.installation_id,
+                d.repository,
+                self._payload_value(d.raw_payload or json.dumps(d.payload)),
+                orjson.dumps(d.headers).decode(),
+                d.received_at,
+                d.status,
+                orjson.dumps(d.match_trace).decode(),
             )
-            if rows and item.installation is not None:
-                self._apply_installation(tx, item.installation, d.received_at)
-            if rows:
-                jobs.extend(
-                    (d.delivery_id, rule, kind, d.received_at, d.received_at)
-                    for rule, kind in item.jobs
-                )
-            yield bool(rows)
+            for d in (item.delivery for item in fresh.values())
+        ]
+        inserted = self._insert_deliveries(tx, rows)
+        jobs: list[tuple[Any, ...]] = []
+        for delivery_id in inserted:
+            item = fresh[delivery_id]
+            at = item.delivery.received_at
+            jobs.extend((delivery_id, rule, kind, at, at) for rule, kind in item.jobs)
+            if item.installation is not None:
+                self._apply_installation(tx, item.installation, at)
         if jobs:
             tx.executemany(
                 "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at, updated_at)"
                 " VALUES (?, ?, 0, ?, 'queued', ?, ?)",
                 jobs,
             )
+        claimed: set[str] = set()
+        for item in batch:
+            delivery_id = item.delivery.delivery_id
+            new = delivery_id in inserted and delivery_id not in claimed
+            claimed.add(delivery_id)
+            yield new
+
+    def _insert_deliveries(self, tx: Tx, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert delivery rows, skipping ids already stored; the ids inserted. (SQLite: the
+        write lock is held, so no other writer can insert one of them meanwhile.)"""
+        marks = ", ".join("?" for _ in rows)
+        known = tx.execute(
+            f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})",
+            [row[0] for row in rows],
+        )
+        existing = {r["delivery_id"] for r in known}
+        new_rows = [row for row in rows if row[0] not in existing]
+        if new_rows:
+            tx.executemany(
+                f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                new_rows,
+            )
+        return {row[0] for row in new_rows}
 
     def delivery(self, delivery_id: str) -> StoredDelivery | None:
         """One delivery by its X-GitHub-Delivery id, with its derived status."""
@@ -257,15 +288,22 @@ class SQLStore:
         return self._tx()
 
 
+def payload_text(value: Any) -> str | None:
+    """A stored payload as text: zlib-compressed bytes (SQLite) or text (PostgreSQL, 0.1)."""
+    if isinstance(value, bytes | memoryview):
+        return zlib.decompress(bytes(value)).decode("utf-8")
+    return value if value is None else str(value)
+
+
 def _delivery(row: Row) -> StoredDelivery:
-    payload = row.get("payload")
+    payload = payload_text(row.get("payload"))
     return StoredDelivery(
         delivery_id=row["delivery_id"],
         event=row["event"],
         action=row["action"],
         installation_id=row["installation_id"],
         repository=row["repository"],
-        payload=json.loads(payload) if payload is not None else None,
+        payload=orjson.loads(payload) if payload is not None else None,
         headers=json.loads(row["headers"]),
         received_at=float(row["received_at"]),
         status=row.get("derived") or row["status"],

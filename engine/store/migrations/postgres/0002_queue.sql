@@ -4,7 +4,6 @@
 ALTER TABLE jobs ADD COLUMN run_after DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN group_key TEXT;
-CREATE INDEX jobs_leases ON jobs (state, lease_until);
 CREATE TABLE concurrency_groups (
     group_key TEXT PRIMARY KEY,
     running_job BIGINT,
