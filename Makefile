@@ -48,7 +48,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 
+# wrk (the load generator) and PostgreSQL are needed; wrk comes from Debian's packages.
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py
 
 # Regenerate schemas/rule.schema.json from the node registry (a test checks it is current).

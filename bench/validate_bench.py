@@ -17,7 +17,7 @@ FILES = 1000
 RUNS = 3
 
 
-def run() -> dict[str, float]:
+def run() -> dict[str, str]:
     """Run the benchmark and print its figures."""
     header(f"validate: {FILES} rule files")
     bin_dir = Path(sys.executable).parent
@@ -51,7 +51,10 @@ def run() -> dict[str, float]:
     print(f"check-jsonschema (schema only):        {theirs:6.2f} s  {theirs_rate:8.0f} files/s")
     ratio = ours_rate / theirs_rate
     print(f"ratio hookwise / check-jsonschema:     {ratio:6.2f}x files/s (target >= 1.0)")
-    return {"validate_files_per_s": ours_rate, "validate_ratio": ours_rate / theirs_rate}
+    return {
+        "validate": f"validate, 1,000 files: hookwise {ours_rate:,.0f} files/s, check-jsonschema "
+        f"{theirs_rate:,.0f} files/s: {ours_rate / theirs_rate:.2f}x (target >= 1.0x)"
+    }
 
 
 if __name__ == "__main__":

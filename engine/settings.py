@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,6 +27,15 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
         raise SettingsError(f"{name} must be {word}, not {raw!r}") from None
 
 
+def _cache_dir(env: Mapping[str, str]) -> str | None:
+    """HOOKWISE_CACHE_DIR, else $XDG_CACHE_HOME/hookwise or ~/.cache/hookwise; `off` for none."""
+    given = env.get("HOOKWISE_CACHE_DIR")
+    if given is not None:
+        return None if given.strip().lower() in ("", "off", "none", "false") else given
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "hookwise")
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -39,6 +49,7 @@ class Settings:
     """Server configuration (DESIGN §5); secrets are kept out of repr()."""
 
     rules_path: str = "rules/"
+    rules_cache: str | None = None  # a folder for compiled rules (HOOKWISE_CACHE_DIR)
     database_url: str = "sqlite:///hookwise.db"
     github_api_base_url: str = "https://api.github.com"
     github_web_url: str = "https://github.com"
@@ -96,6 +107,7 @@ class Settings:
         slug = env.get("GITHUB_APP_SLUG") or None
         return cls(
             rules_path=env.get("HOOKWISE_RULES", "rules/"),
+            rules_cache=_cache_dir(env),
             database_url=env.get("DATABASE_URL", "sqlite:///hookwise.db"),
             github_api_base_url=env.get("GITHUB_API_BASE_URL", "https://api.github.com"),
             github_web_url=env.get("GITHUB_WEB_URL") or "https://github.com",

@@ -78,8 +78,8 @@ IO_LIBRARIES = frozenset(
         "jwt",
     }
 )
-# the one module of the core that reads files: finding and reading rule files
-CORE_IO_EXEMPT = frozenset({"engine.lang.files"})
+# the modules of the core that touch files: reading rule files and caching compiled ones
+CORE_IO_EXEMPT = frozenset({"engine.lang.files", "engine.lang.cache"})
 
 
 def layer_of(module: str) -> str:

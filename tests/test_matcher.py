@@ -13,7 +13,8 @@ import pytest
 from engine.lang.files import load_rules
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
-from engine.match.matcher import RuleIndex, match, match_delivery
+from engine.match.index import RuleIndex
+from engine.match.matcher import match, match_delivery
 from tests.conftest import REPO
 from tests.rulekit import compile_rule, matched_names, payload, run_match
 

@@ -175,7 +175,8 @@ def _replay(
     from engine.github.client import GitHubClient
     from engine.lang.files import load_rules
     from engine.match.events import parse_event
-    from engine.match.matcher import RuleIndex, match
+    from engine.match.index import RuleIndex
+    from engine.match.matcher import match
     from engine.nodes import default_registry
     from engine.server.metrics import Metrics
     from engine.server.workers import WorkerPool

@@ -76,7 +76,8 @@ def _match(
     args: argparse.Namespace, stderr: IO[str]
 ) -> tuple[RuleSet, Any, tuple[str, ...] | None]:
     from engine.match.events import parse_event
-    from engine.match.matcher import RuleIndex, complete, match
+    from engine.match.index import RuleIndex
+    from engine.match.matcher import complete, match
 
     payload = read_payload(args.payload)
     ruleset = load_ruleset(args.rules, stderr)

@@ -94,7 +94,7 @@ async def _work(settings: Any, concurrency: int) -> None:
     from engine.server.workers import WorkerPool
 
     registry = default_registry()
-    ruleset = load_rules([settings.rules_path], registry)
+    ruleset = load_rules([settings.rules_path], registry, cache_dir=settings.rules_cache)
     store = open_server_store(settings)
     credentials = settings.app_credentials()
     github = (

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from engine.errors import UsageError
-from engine.lang.diagnostics import RuleLoadError
+from engine.lang.cache import Entry, RuleCache
+from engine.lang.diagnostics import RuleLoadError, sort_diagnostics
 from engine.lang.model import Rule
-from engine.lang.validate import ValidationResult, validate_sources
-from engine.nodes.registry import Registry
+from engine.lang.validate import ValidationResult, check_entry, duplicate_names, validate_sources
+from engine.nodes.registry import Registry, declared_registry
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
@@ -52,9 +53,29 @@ def validate_paths(paths: Iterable[str], registry: Registry | None = None) -> Va
     return validate_sources(read_sources(paths), registry)
 
 
-def load_rules(paths: Iterable[str], registry: Registry | None = None) -> RuleSet:
-    """Load and compile rules; raise RuleLoadError listing every problem if any."""
-    result = validate_paths(paths, registry)
-    if result.errors:
-        raise RuleLoadError(result.errors)
-    return RuleSet(tuple(result.rules), result.files)
+def load_rules(
+    paths: Iterable[str], registry: Registry | None = None, *, cache_dir: str | None = None
+) -> RuleSet:
+    """Load and compile rules; raise RuleLoadError listing every problem if any.
+
+    With `cache_dir`, each file's compiled outcome is kept there and reused while the file,
+    hookwise and the node types are unchanged (engine.lang.cache).
+    """
+    folders = list(paths)
+    registry = registry or declared_registry()
+    sources = list(read_sources(folders))
+
+    def check(path: str, raw: bytes) -> Entry:
+        return check_entry(raw, path, registry)
+
+    if cache_dir:
+        entries = RuleCache(cache_dir, registry).cached(folders, sources, check)
+    else:
+        entries = [check(path, raw) for path, raw in sources]
+    named = list(zip((path for path, _ in sources), entries, strict=True))
+    errors = [d for entry in entries for d in entry.diagnostics if d.severity == "error"]
+    errors += duplicate_names(named)
+    if errors:
+        raise RuleLoadError(sort_diagnostics(errors))
+    rules = sorted((e.rule for e in entries if e.rule is not None), key=lambda r: (r.name, r.file))
+    return RuleSet(tuple(rules), len(sources))

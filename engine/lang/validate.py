@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from engine.lang.cache import Entry
 from engine.lang.compile import compile_document
 from engine.lang.diagnostics import Diagnostic, sort_diagnostics
 from engine.lang.model import Rule
@@ -56,6 +57,7 @@ def validate_sources(
     """Check many files (path, bytes) and the rules across them (unique names)."""
     registry = registry or declared_registry()
     result = ValidationResult()
+    named = []
     for path, raw in sources:
         result.files += 1
         rule, doc, diagnostics = check_source(raw, path, registry)
@@ -64,7 +66,9 @@ def validate_sources(
         result.diagnostics.extend(diagnostics)
         if rule is not None:
             result.rules.append(rule)
-    result.diagnostics.extend(_duplicate_names(result))
+        if doc is not None and isinstance(doc.data, dict):
+            named.append((path, _named(doc)))
+    result.diagnostics.extend(duplicate_names(named))
     result.diagnostics = sort_diagnostics(result.diagnostics)
     result.rules.sort(key=lambda r: (r.name, r.file))
     bad = {d.path for d in result.diagnostics if d.severity == "error"}
@@ -73,28 +77,49 @@ def validate_sources(
     return result
 
 
-def _duplicate_names(result: ValidationResult) -> list[Diagnostic]:
+def check_entry(raw: bytes, path: str, registry: Registry) -> Entry:
+    """Check one file into a cacheable entry: rule, problems, and its name with position."""
+    rule, doc, diagnostics = check_source(raw, path, registry)
+    name, at, ignores = None, (1, 1), frozenset[str]()
+    if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("name"), str):
+        pos = doc.source_map.value(("name",))
+        name, at = doc.data["name"], (pos.line, pos.column)
+        ignores = doc.ignores.get(pos.line, frozenset())
+    return Entry(rule, tuple(diagnostics), name, at, ignores)
+
+
+def duplicate_names(named: Iterable[tuple[str, Entry]]) -> list[Diagnostic]:
     """A name used by two files, reported at the later file's `name` (even if it has errors)."""
     first: dict[str, str] = {}
     problems = []
-    for path in sorted(result.documents):
-        doc = result.documents[path]
-        name = doc.data.get("name") if isinstance(doc.data, dict) else None
-        if not isinstance(name, str):
+    for path, entry in sorted(named, key=lambda item: item[0]):
+        if entry.name is None:
             continue
-        earlier = first.setdefault(name, path)
-        if earlier == path:
+        earlier = first.setdefault(entry.name, path)
+        if earlier == path or "duplicate-rule-name" in entry.name_ignores:
             continue
-        pos = doc.source_map.value(("name",))
-        diagnostic = Diagnostic(
-            path,
-            pos.line,
-            pos.column,
-            "duplicate-rule-name",
-            f'rule name "{name}" is already used by {earlier}',
+        problems.append(
+            Diagnostic(
+                path,
+                entry.name_at[0],
+                entry.name_at[1],
+                "duplicate-rule-name",
+                f'rule name "{entry.name}" is already used by {earlier}',
+            )
         )
-        problems.extend(_apply_ignores([diagnostic], doc))
     return problems
+
+
+def _named(doc: Document) -> Entry:
+    name = doc.data.get("name") if isinstance(doc.data, dict) else None
+    pos = doc.source_map.value(("name",))
+    return Entry(
+        None,
+        (),
+        name if isinstance(name, str) else None,
+        (pos.line, pos.column),
+        doc.ignores.get(pos.line, frozenset()),
+    )
 
 
 def _apply_ignores(diagnostics: list[Diagnostic], doc: Document) -> list[Diagnostic]:

@@ -5,23 +5,19 @@ whose only open question is their path filter while the changed files are not in
 (a pull request, a cut push) come back as `pending`; the caller fetches the files once and
 calls `complete`. `match_delivery` is the async helper that does exactly that.
 
-The index keeps matching cost flat as rule sets grow: rules are bucketed by event name and,
-where every `repository` pattern is a literal name, by repository, so an event only meets
+The index (engine.match.index) keeps matching cost flat as rule sets grow: an event only meets
 the rules that could fire for it. Reasons for the other rules are derived on demand.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from engine.lang.model import EventTrigger, Rule
-from engine.lang.patterns import PatternList, is_literal_name
 from engine.match.events import Event
 from engine.match.filters import FILES_NEEDED, evaluate, is_own_app, path_filter_name
-
-Entry = tuple[int, Rule, EventTrigger]  # (rule position, rule, trigger)
+from engine.match.index import RuleIndex
 
 
 @dataclass(frozen=True)
@@ -38,41 +34,6 @@ class Rejection:
 
     rule: Rule
     reason: str
-
-
-class RuleIndex:
-    """Rules bucketed by event name and literal repository."""
-
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        self.rules: tuple[Rule, ...] = tuple(rules)
-        self._by_event: dict[str | None, dict[str | None, list[Entry]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for position, rule in enumerate(self.rules):
-            for trigger in rule.triggers:
-                for repo in _literal_repositories(trigger.repository):
-                    self._by_event[trigger.event][repo].append((position, rule, trigger))
-
-    def candidates(self, event: Event) -> list[Entry]:
-        """The (rule, trigger) pairs that could fire for this event, in rule order."""
-        repo = (event.repository or "").lower()
-        found: list[Entry] = []
-        for name in (event.name, None):
-            buckets = self._by_event.get(name)
-            if buckets:
-                found.extend(buckets.get(repo, ()))
-                found.extend(buckets.get(None, ()))
-        if len(found) > 1:  # one entry per rule (a list may name an event twice), in rule order
-            found = sorted({e[0]: e for e in reversed(found)}.values(), key=lambda e: e[0])
-        return found
-
-
-def _literal_repositories(patterns: PatternList | None) -> list[str | None]:
-    """The index keys of a trigger: its literal repository names, or [None] for any."""
-    if patterns is None or not all(is_literal_name(p.source) for p in patterns.patterns):
-        return [None]
-    keys: list[str | None] = [*sorted({p.source.lower() for p in patterns.patterns})]
-    return keys
 
 
 @dataclass

@@ -25,6 +25,11 @@ class CallRecord:
         """The DESIGN §3 call shape: method, path, body, sent."""
         return {"method": self.method, "path": self.path, "body": self.body, "sent": self.sent}
 
+    def to_store(self) -> dict[str, Any]:
+        """Everything, as the delivery log keeps it."""
+        return {**self.to_json(), "status": self.status, "node": self.node,
+                "idempotency_key": self.idempotency_key}
+
 
 @dataclass
 class NodeRecord:
@@ -43,6 +48,17 @@ class NodeRecord:
     def to_json(self) -> dict[str, Any]:
         """The DESIGN §3 node shape: id, status, outputs, error."""
         return {"id": self.id, "status": self.status, "outputs": self.outputs, "error": self.error}
+
+    def to_store(self) -> dict[str, Any]:
+        """Everything, as the delivery log keeps it."""
+        return {
+            **self.to_json(),
+            "uses": self.uses,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "retryable": self.retryable,
+        }
 
 
 @dataclass
@@ -65,6 +81,23 @@ class RunRecord:
     def node(self, node_id: str) -> NodeRecord:
         """The record of one node."""
         return next(n for n in self.nodes if n.id == node_id)
+
+    def to_store(self) -> dict[str, Any]:
+        """Everything, as the delivery log keeps it (faster than dataclasses.asdict)."""
+        return {
+            "rule": self.rule,
+            "file": self.file,
+            "delivery": self.delivery,
+            "event": self.event,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "nodes": [n.to_store() for n in self.nodes],
+            "calls": [c.to_store() for c in self.calls],
+            "logs": list(self.logs),
+            "error": self.error,
+            "dry_run": self.dry_run,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN §3 run shape: rule, status, nodes, calls."""

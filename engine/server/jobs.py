@@ -9,7 +9,6 @@ GitHub's failures end as a run with a failed node and GitHub's message; those th
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -53,6 +52,22 @@ class JobRunner:
         self._db = db
         self._events: OrderedDict[str, Event] = OrderedDict()
 
+    async def prefetch(self, jobs: list[Job]) -> None:
+        """Read the deliveries of freshly claimed jobs in one query (not one per job)."""
+        missing = sorted({j.delivery_id for j in jobs if j.delivery_id not in self._events})
+        if not missing:
+            return
+        for delivery in await self._db(self.store.deliveries_by_id, missing):
+            if delivery.payload is not None:
+                self._remember(
+                    parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+                )
+
+    def _remember(self, event: Event) -> None:
+        self._events[event.delivery] = event
+        if len(self._events) > EVENT_CACHE:
+            self._events.popitem(last=False)
+
     async def _event(self, delivery_id: str) -> Event | None:
         event = self._events.get(delivery_id)
         if event is not None:
@@ -62,9 +77,7 @@ class JobRunner:
         if delivery is None or delivery.payload is None:
             return None
         event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
-        self._events[delivery_id] = event
-        if len(self._events) > EVENT_CACHE:
-            self._events.popitem(last=False)
+        self._remember(event)
         return event
 
     async def run(self, job: Job) -> None:
@@ -101,7 +114,8 @@ class JobRunner:
         options.on_node = lambda node: self._node_done(job, rule, event, node, buffered)
         started = time.monotonic()
         try:
-            options.completed = await self._db(self.store.completed_nodes, job.id)
+            if job.attempts > 1:  # only an earlier attempt can have completed nodes
+                options.completed = await self._db(self.store.completed_nodes, job.id)
             record = await execute(rule, event, self.pool.registry, options, cancel=cancel)
         finally:
             keeper.cancel()
@@ -143,7 +157,7 @@ class JobRunner:
         error: str | None = None,
         nodes: list[tuple[dict[str, Any], str]] | None = None,
     ) -> None:
-        run = dataclasses.asdict(record) if record is not None else None
+        run = record.to_store() if record is not None else None
         error = error or (record.error if record is not None else None)
         if await self._db(
             self.store.finish_job, job, self.pool.name, state=state, error=error, run=run,
@@ -196,7 +210,7 @@ class JobRunner:
     ) -> None:
         """Nodes that wrote to GitHub are recorded at once (a crash must not repeat their
         writes); the others go with the run, in the transaction that finishes the job."""
-        entry = (dataclasses.asdict(node), idempotency_key(event.delivery, rule.name, node.id))
+        entry = (node.to_store(), idempotency_key(event.delivery, rule.name, node.id))
         node_type = self.pool.registry.get(node.uses)
         writes = node_type is not None and node_type.writes and not self.settings.dry_run
         if writes and node.status == "success":

@@ -20,7 +20,8 @@ from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.lang.files import load_rules
 from engine.match.events import Event, parse_event
-from engine.match.matcher import MatchResult, RuleIndex, match
+from engine.match.index import RuleIndex
+from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
 from engine.nodes import default_registry
 from engine.server.groupcommit import GroupCommitter
@@ -110,7 +111,7 @@ class Hookwise:
             )
         self.settings = settings
         self.registry = default_registry()
-        self.ruleset = load_rules([settings.rules_path], self.registry)
+        self.ruleset = load_rules([settings.rules_path], self.registry, cache_dir=settings.rules_cache)
         self.index = RuleIndex(self.ruleset.rules)
         self.store = store or open_server_store(settings)
         self.metrics = Metrics()

@@ -169,6 +169,10 @@ class WorkerPool:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                 continue
+            try:
+                await self.runner.prefetch(jobs)
+            except StoreError as exc:  # each job reads its own delivery then
+                self.note_error(f"cannot read deliveries: {exc}")
             for job in jobs:
                 task = asyncio.create_task(self._guarded(job))
                 self._running.add(task)

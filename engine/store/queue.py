@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from engine.store.base import QUEUED, RUNNING, Job, QueueStats
 from engine.store.sql import Row, SQLStore, Tx
 
@@ -72,7 +74,7 @@ class QueueMixin(SQLStore):
                         run["status"],
                         run.get("started_at"),
                         run.get("finished_at"),
-                        json.dumps(run, default=str),
+                        orjson.dumps(run, default=str).decode(),
                     ),
                 )
         return True

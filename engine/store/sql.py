@@ -204,6 +204,18 @@ class SQLStore:
             )
         return _delivery(rows[0]) if rows else None
 
+    def deliveries_by_id(self, delivery_ids: Sequence[str]) -> list[StoredDelivery]:
+        """Several deliveries (with payloads) by id, in one query; absent ones are left out."""
+        if not delivery_ids:
+            return []
+        marks = ", ".join("?" for _ in delivery_ids)
+        with self._read() as tx:
+            rows = tx.execute(
+                f"SELECT d.*, d.status AS derived FROM deliveries d WHERE d.delivery_id IN ({marks})",
+                list(delivery_ids),
+            )
+        return [_delivery(r) for r in rows]
+
     def deliveries(
         self, limit: int = 50, where: DeliveryFilter | None = None
     ) -> list[StoredDelivery]:

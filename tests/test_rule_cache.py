@@ -1,0 +1,67 @@
+"""The compiled-rule cache: a second load reuses every unchanged file, misses a changed one,
+and ignores a bundle it did not sign."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.lang.cache import RuleCache
+from engine.lang.diagnostics import RuleLoadError
+from engine.lang.files import load_rules, read_sources
+from engine.lang.validate import check_entry
+from engine.nodes.registry import declared_registry
+from tests.conftest import REPO
+
+
+def copy_rules(target: Path) -> Path:
+    target.mkdir()
+    for source in (REPO / "rules").glob("*.yaml"):
+        (target / source.name).write_bytes(source.read_bytes())
+    return target
+
+
+def load_counting(rules: Path, cache: Path) -> tuple[int, int, list[str]]:
+    registry = declared_registry()
+    store = RuleCache(str(cache), registry)
+    sources = list(read_sources([str(rules)]))
+    entries = store.cached([str(rules)], sources, lambda p, r: check_entry(r, p, registry))
+    return store.hits, store.misses, sorted(e.rule.name for e in entries if e.rule)
+
+
+def test_a_second_load_compiles_only_what_changed(tmp_path: Path) -> None:
+    rules, cache = copy_rules(tmp_path / "rules"), tmp_path / "cache"
+    first = load_counting(rules, cache)
+    assert first[:2] == (0, len(first[2]))
+    assert load_counting(rules, cache)[:2] == (len(first[2]), 0)
+    changed = rules / "docs-label.yaml"
+    changed.write_text(changed.read_text().replace("Label pull requests", "Label PRs"))
+    hits, misses, names = load_counting(rules, cache)
+    assert (hits, misses, names) == (len(names) - 1, 1, first[2])
+    assert oct(os.stat(cache).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(cache / "key").st_mode & 0o777) == "0o600"
+
+
+def test_a_bundle_that_is_not_ours_is_ignored(tmp_path: Path) -> None:
+    rules, cache = copy_rules(tmp_path / "rules"), tmp_path / "cache"
+    load_counting(rules, cache)
+    [bundle] = cache.glob("rules-*.pickle")
+    data = bytearray(bundle.read_bytes())
+    data[40] ^= 0xFF  # damaged, or written by someone else: the signature no longer holds
+    bundle.write_bytes(bytes(data))
+    hits, misses, _ = load_counting(rules, cache)
+    assert hits == 0 and misses > 0
+
+
+def test_cached_loads_still_refuse_bad_rules(tmp_path: Path) -> None:
+    rules, cache = copy_rules(tmp_path / "rules"), tmp_path / "cache"
+    load_rules([str(rules)], cache_dir=str(cache))
+    (rules / "broken.yaml").write_text("name: docs-label\non: {events: [nope]}\nnodes: {}\n")
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules([str(rules)], cache_dir=str(cache))
+    checks = {d.check for d in caught.value.diagnostics}
+    assert {"unknown-event", "duplicate-rule-name"} <= checks
+    loaded = load_rules([str(REPO / "rules")], cache_dir=str(cache))
+    assert loaded.rules == load_rules([str(REPO / "rules")]).rules
