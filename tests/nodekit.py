@@ -55,6 +55,12 @@ def test_registry() -> Registry:
     return registry
 
 
+async def started(count: int) -> None:
+    """Yield to the loop until `count` sleep nodes have started (no wall-clock waits)."""
+    while len(STARTED) < count:
+        await asyncio.sleep(0)
+
+
 def reset() -> None:
     """Forget what earlier tests recorded."""
     ATTEMPTS.clear()

@@ -86,7 +86,17 @@ VALUES: list[tuple[str, Any]] = [
     ("event.issue.labels[2]", None),
     ("event.issue.labels[-1]", None),
     ("event.issue.labels['0']", None),
-    ("event.issue.labels[1.5]", None),
+    # GitHub's runner rounds a fractional index down (issue 12)
+    ("event.issue.labels[1.5]", {"name": "help wanted"}),
+    ("fromJSON('[0,1]')[1.1]", 1),
+    ("fromJSON('[0,1]')[0.99]", 0),
+    # format() shows arrays and objects as the runner does, not as JSON
+    ("format('{0}|{1}', fromJSON('[1,2]'), fromJSON('{\"a\": 1}'))", "Array|Object"),
+    # numbers in text: 15 significant digits, as the runner prints them
+    ("format('{0}', 12345678901234567890)", "1.23456789012346E+19"),
+    ("format('{0}', 0.1)", "0.1"),
+    ("format('{0}', 1000000000000000)", "1E+15"),
+    ("format('{0}', 123456789012345)", "123456789012345"),
     ("event['mixed-case']", "yes"),
     ("event.count", 3),
     ("vars.label", "docs"),

@@ -105,15 +105,42 @@ def test_token_is_refreshed_after_expiry(world: GitHubDouble) -> None:
     assert len(world.calls("apps/create-installation-access-token")) == 2
 
 
-def test_expired_token_is_refused_by_the_double(world: GitHubDouble) -> None:
-    async def body(client: GitHubClient) -> int:
+def test_a_401_drops_the_token_and_one_fresh_token_succeeds(world: GitHubDouble) -> None:
+    async def body(client: GitHubClient) -> Any:
         token = await client.installation_token(1)
-        world.world.tokens[token] = (1, time.time() - 1)
+        world.world.tokens[token] = (1, time.time() - 1)  # revoked (or the clock drifted)
+        return await client.installation(1).request("GET", f"/repos/{REPO}/pulls/7")
+
+    result = run(world, body)
+    assert result["number"] == 7
+    assert len(world.calls("apps/create-installation-access-token")) == 2
+    assert [r.status for r in world.calls("pulls/get")] == [401, 200]
+
+
+def test_a_second_401_is_not_retried_again(world: GitHubDouble) -> None:
+    world.inject("GET", r"/pulls/7$", status=401, times=2, body={"message": "Bad credentials"})
+
+    async def body(client: GitHubClient) -> None:
         with pytest.raises(GitHubError, match=r"GitHub 401 on GET .*: Bad credentials"):
             await client.installation(1).request("GET", f"/repos/{REPO}/pulls/7")
-        return 0
 
     run(world, body)
+    assert len(world.calls("apps/create-installation-access-token")) == 2
+    assert len(world.calls("pulls/get")) == 2
+
+
+def test_secondary_limits_back_off_exponentially_with_jitter(world: GitHubDouble) -> None:
+    body_403 = {"message": "You have exceeded a secondary rate limit."}
+    world.inject("GET", r"/pulls/7$", status=403, times=3, body=body_403)
+    sleeps = Sleeps()
+
+    async def body(client: GitHubClient) -> Any:
+        client.max_wait = 10_000
+        return await client.installation(1).request("GET", f"/repos/{REPO}/pulls/7")
+
+    run(world, body, sleep=sleeps)
+    assert [round(s / 60) for s in sleeps.calls] == [1, 2, 4]  # minutes, doubling
+    assert all(60 * 2**i <= s <= 66 * 2**i for i, s in enumerate(sleeps.calls))
 
 
 def test_5xx_then_success_is_retried(world: GitHubDouble) -> None:

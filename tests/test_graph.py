@@ -82,7 +82,7 @@ def test_failure_propagates_as_skipped() -> None:
     assert statuses(record) == {"a": "failure", "b": "skipped", "c": "skipped", "d": "success"}
     assert record.status == "failure"
     assert record.node("a").error == "boom"
-    assert record.node("b").error == "a needed node did not succeed"
+    assert record.node("b").reason == "a needed node did not succeed"
 
 
 def test_continue_on_error_lets_dependents_run_and_the_run_succeed() -> None:
@@ -122,7 +122,7 @@ def test_failure_function_is_false_when_nothing_failed() -> None:
     r = rule(f"  a:\n{OK}  notify:\n    needs: a\n    if: failure()\n{OK}")
     record = run(r)
     assert statuses(record) == {"a": "success", "notify": "skipped"}
-    assert record.node("notify").error == "`if: failure()` is false"
+    assert record.node("notify").reason == "`if: failure()` is false"
 
 
 def test_if_without_status_function_is_anded_with_success() -> None:
@@ -131,7 +131,7 @@ def test_if_without_status_function_is_anded_with_success() -> None:
     )
     record = run(r)
     assert statuses(record) == {"a": "failure", "b": "skipped", "c": "skipped"}
-    assert record.node("c").error == "`if: github.action == 'closed'` is false"
+    assert record.node("c").reason == "`if: github.action == 'closed'` is false"
 
 
 def test_if_evaluation_error_fails_the_node() -> None:
@@ -241,7 +241,7 @@ def _grouped(cancel: bool) -> Any:
 async def _two_runs(r: Any) -> tuple[RunRecord, RunRecord]:
     options = ExecutionOptions(groups=ConcurrencyGroups())
     first = asyncio.create_task(run_rule(r, EVENT, REGISTRY, options))
-    await asyncio.sleep(0.05)
+    await nodekit.started(1)  # the first run is running before the second asks for the group
     second = asyncio.create_task(run_rule(r, EVENT, REGISTRY, options))
     return await first, await second
 
@@ -266,9 +266,13 @@ def test_a_newer_waiting_run_supersedes_an_older_waiting_one() -> None:
         r = _grouped(False)
         options = ExecutionOptions(groups=ConcurrencyGroups())
         tasks = []
-        for _ in range(3):
+        for number in range(3):
             tasks.append(asyncio.create_task(run_rule(r, EVENT, REGISTRY, options)))
-            await asyncio.sleep(0.05)
+            if number == 0:
+                await nodekit.started(1)  # the first runs; the next two queue behind it
+            else:
+                for _ in range(10):  # let the new run take its place in the group
+                    await asyncio.sleep(0)
         return [await t for t in tasks]
 
     first, second, third = asyncio.run(three())

@@ -417,7 +417,7 @@ def test_simulate_json_has_the_design_shape(cli, tmp_path) -> None:
     )
     report = json.loads(out)
     assert (code, err) == (0, "")
-    assert list(report) == ["event", "action", "matched", "not_matched"]
+    assert list(report) == ["event", "action", "matched", "not_matched", "undecided"]
     assert (report["event"], report["action"]) == ("pull_request", "opened")
     assert all(list(m) == ["rule", "file"] for m in report["matched"])
     assert all(list(m) == ["rule", "file", "reason"] for m in report["not_matched"])

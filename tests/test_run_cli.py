@@ -226,7 +226,8 @@ def test_dry_run_plans_the_rules_calls(
     run = report["runs"][0]
     assert run["status"] == "success"
     assert list(run) == ["rule", "status", "nodes", "calls"]
-    assert all(list(n) == ["id", "status", "outputs", "error"] for n in run["nodes"])
+    assert all(list(n) == ["id", "status", "outputs", "error", "reason"] for n in run["nodes"])
+    assert all(n["error"] is None for n in run["nodes"] if n["status"] == "skipped")
     assert [(c["method"], c["path"], c["body"]) for c in run["calls"]] == calls
     assert all(c["sent"] is False for c in run["calls"])
 
@@ -260,8 +261,9 @@ def test_reads_without_credentials_are_skipped_with_a_reason(
     nodes = json.loads(out)["runs"][0]["nodes"]
     assert code == 0
     assert [(n["id"], n["status"]) for n in nodes] == [("pr", "skipped"), ("after", "skipped")]
+    assert nodes[0]["error"] is None  # skipped is not failed: the reason says why
     assert (
-        nodes[0]["error"]
+        nodes[0]["reason"]
         == "no GitHub App credentials: cannot read GET /repos/Codertocat/Hello-World/pulls/2 in a dry run"
     )
 

@@ -11,6 +11,7 @@ from engine.lang.diagnostics import RuleLoadError
 from engine.lang.files import RuleSet, load_rules
 from engine.lang.report import REPORTERS
 from engine.lang.schema import build_schema
+from engine.match.payload import PayloadError
 from engine.nodes import default_registry
 
 EXIT_OK = 0
@@ -20,7 +21,13 @@ EXIT_PROBLEMS = 1
 def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from engine.lang.files import validate_paths
 
-    result = validate_paths(args.paths or ["rules/"], default_registry(implementations=False))
+    paths = args.paths or ["rules/"]
+    result = validate_paths(paths, default_registry(implementations=False))
+    if result.files == 0:
+        stderr.write(
+            f"hookwise: no rule files (*.yaml, *.yml) under {', '.join(paths)}: nothing to check\n"
+        )
+        return EXIT_PROBLEMS
     lines = {path: doc.lines for path, doc in result.documents.items()}
     stdout.write(REPORTERS[args.format](result.files, result.diagnostics, lines))
     return EXIT_PROBLEMS if result.errors else EXIT_OK
@@ -72,6 +79,21 @@ def read_changed_files(path: str | None) -> tuple[str, ...] | None:
         raise UsageError(f"cannot read changed files {path}: {exc.strerror}") from None
 
 
+def check_event_name(name: str) -> None:
+    """An event GitHub sends (X-GitHub-Event), or an InputError with the closest name."""
+    from engine.lang import catalogue
+    from engine.text import suggest
+
+    if name in catalogue.webhook_events():
+        return
+    spelled = catalogue.spelled_as(name)
+    hint = f'; did you mean "{spelled}"?' if spelled else suggest(name, catalogue.event_names())
+    raise InputError(f'unknown event "{name}" (the X-GitHub-Event name){hint}')
+
+
+UNDECIDED_HERE = "which are not known here (pass --changed-files, or App credentials for run)"
+
+
 def _match(
     args: argparse.Namespace, stderr: IO[str]
 ) -> tuple[RuleSet, Any, tuple[str, ...] | None]:
@@ -79,9 +101,13 @@ def _match(
     from engine.match.index import RuleIndex
     from engine.match.matcher import complete, match
 
+    check_event_name(args.event)
     payload = read_payload(args.payload)
     ruleset = load_ruleset(args.rules, stderr)
-    event = parse_event(args.event, payload)
+    try:
+        event = parse_event(args.event, payload)
+    except PayloadError as exc:
+        raise InputError(f"{args.payload}: {exc}") from None
     result = match(event, RuleIndex(ruleset.rules))
     files = read_changed_files(args.changed_files)
     if result.needs_files and files is not None:
@@ -96,12 +122,17 @@ def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     not_matched = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason} for r in result.not_matched()
     ]
+    undecided = [
+        {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason}
+        for r in result.undecided(UNDECIDED_HERE)
+    ]
     if args.format == "json":
         report = {
             "event": event.name,
             "action": event.action,
             "matched": matched,
             "not_matched": not_matched,
+            "undecided": undecided,
         }
         stdout.write(json.dumps(report, indent=2) + "\n")
         return EXIT_OK
@@ -111,6 +142,10 @@ def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     stdout.write(f"matched ({len(matched)}):\n")
     for item in matched:
         stdout.write(f"  {item['rule']}  {item['file']}\n")
+    if undecided:
+        stdout.write(f"undecided ({len(undecided)}):\n")
+        for item in undecided:
+            stdout.write(f"  {item['rule']}  {item['file']}\n      {item['reason']}\n")
     stdout.write(f"not matched ({len(not_matched)}):\n")
     for item in not_matched:
         stdout.write(f"  {item['rule']}  {item['file']}\n      {item['reason']}\n")
@@ -159,17 +194,25 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
                 await client.aclose()
 
     records = asyncio.run(run_all())
+    undecided = [
+        {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason}
+        for r in result.undecided(UNDECIDED_HERE)
+    ]
     if args.format == "json":
-        stdout.write(json.dumps({"runs": [r.to_json() for r in records]}, indent=2) + "\n")
+        report = {"runs": [r.to_json() for r in records], "undecided": undecided}
+        stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        if not records:
+        if not records and not undecided:
             stdout.write("no rule matches this payload (see `hookwise simulate`)\n")
         for record in records:
             stdout.write(f"{record.rule}: {record.status}\n")
             for node in record.nodes:
-                error = f" ({node.error})" if node.error else ""
-                stdout.write(f"  {node.id}: {node.status}{error}\n")
+                why = node.error or node.reason
+                stdout.write(f"  {node.id}: {node.status}" + (f" ({why})" if why else "") + "\n")
             for call in record.calls:
                 state = "sent" if call.sent else "planned"
-                stdout.write(f"  {state} {call.method} {call.path}\n")
+                status = f" -> {call.status}" if call.status else ""
+                stdout.write(f"  {state} {call.method} {call.path}{status}\n")
+        for item in undecided:
+            stdout.write(f"{item['rule']}: undecided ({item['reason']})\n")
     return EXIT_OK if all(r.status == "success" for r in records) else EXIT_PROBLEMS

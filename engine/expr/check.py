@@ -46,6 +46,9 @@ GITHUB_PROPERTIES = frozenset(
         "number",
         "base_ref",
         "head_ref",
+        "ref_name",
+        "ref_type",
+        "repository_owner",
     }
 )
 RULE_PROPERTIES = frozenset({"name", "description", "file"})

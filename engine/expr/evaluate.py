@@ -144,9 +144,9 @@ def _access(target: Any, key: Any) -> Any:
     if isinstance(target, list):
         if isinstance(key, bool) or key is None:
             return None
-        if isinstance(key, int | float) and not math.isnan(key):
-            index = int(key)
-            if index == key and 0 <= index < len(target):
+        if isinstance(key, int | float) and not math.isnan(key) and not math.isinf(key):
+            index = math.floor(key)  # GitHub's runner reads a fractional index rounded down
+            if 0 <= index < len(target):
                 return target[index]
         return None
     return None
@@ -235,7 +235,10 @@ def format_number(value: float) -> str:
             return "Infinity" if value > 0 else "-Infinity"
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value)
+        # GitHub's runner prints 15 significant digits (G15): 1.23456789012346E+19
+        return f"{value:.15G}"
+    if abs(value) >= 10**15:
+        return f"{float(value):.15G}"
     return str(value)
 
 
@@ -275,7 +278,7 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
     if name == "endswith":
         return to_string(args[0]).casefold().endswith(to_string(args[1]).casefold())
     if name == "format":
-        return _format(to_string(args[0]), [to_string(a) for a in args[1:]])
+        return _format(to_string(args[0]), [_format_argument(a) for a in args[1:]])
     if name == "join":
         separator = to_string(args[1]) if len(args) > 1 else ","
         items = _plain(args[0])
@@ -295,6 +298,16 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
         except (json.JSONDecodeError, RecursionError):
             raise EvaluationError(f"fromJSON: not valid JSON: {text[:80]!r}") from None
     raise EvaluationError(f"unknown function {name}()")
+
+
+def _format_argument(value: Any) -> str:
+    """format() shows arrays and objects as `Array` and `Object`, as GitHub's runner does."""
+    value = _plain(value)
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, Mapping):
+        return "Object"
+    return to_string(value)
 
 
 def _format(template: str, args: list[str]) -> str:

@@ -6,7 +6,7 @@ one implementation is engine.github.client, and tests use the shared double behi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from engine.errors import HookwiseError
@@ -23,12 +23,19 @@ class GitHubAPI(Protocol):
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         accept: str | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> Any:
-        """One REST call; returns the decoded body (None for a planned dry-run write)."""
+        """One REST call; returns the decoded body (None for a planned dry-run write);
+        `on_status` hears the HTTP status of the answer."""
         ...
 
     async def paginate(
-        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """Every item of a paginated list (following the Link header)."""
         ...

@@ -24,6 +24,7 @@ import httpx
 from engine import __version__
 from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
 from engine.github.app import AppCredentials
+from engine.github.limits import RateBudget, RateLimits
 
 API_VERSION = "2022-11-28"
 USER_AGENT = f"hookwise/{__version__} (+https://github.com/hookwise/hookwise)"
@@ -52,6 +53,7 @@ class GitHubClient:
         max_retries: int = 3,
         backoff: float = 0.5,
         max_wait: float = 60.0,
+        budget: RateBudget | None = None,
     ) -> None:
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
@@ -63,7 +65,8 @@ class GitHubClient:
         self.max_wait = max_wait  # the longest rate-limit wait without a caller deadline
         self._tokens: dict[int, _Token] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        self.rate_remaining: dict[str, int] = {}  # installation id (or "app") -> remaining
+        self.limits = RateLimits(lambda: self.clock(), budget)
+        self.rate_remaining = self.limits.remaining  # installation id (or "app") -> remaining
         self.token_refreshes = 0
 
     async def aclose(self) -> None:
@@ -77,6 +80,10 @@ class GitHubClient:
             raise ConfigError("no GitHub App credentials")
         # GitHub checks iat/exp against real time, so the JWT never uses the test clock
         return f"Bearer {self.credentials.jwt(time.time())}"
+
+    def forget_token(self, installation_id: int) -> None:
+        """Drop a cached token GitHub no longer accepts."""
+        self._tokens.pop(installation_id, None)
 
     async def installation_token(self, installation_id: int) -> str:
         """A valid token for the installation, fetched at most once at a time."""
@@ -163,6 +170,7 @@ class GitHubClient:
         accept: str | None = None,
         deadline: float | None = None,
         raw: bool = False,
+        on_status: Callable[[int], None] | None = None,
     ) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         headers = {
@@ -172,6 +180,11 @@ class GitHubClient:
             "User-Agent": USER_AGENT,
         }
         attempt = 0
+        blocked = await self.limits.blocked(key)
+        if blocked:  # another process hit a limit of this bucket: wait with it
+            if not self._within(deadline, blocked):
+                raise RateLimited(429, "rate limited (shared budget)", method=method, path=path)
+            await self.sleep(blocked)
         while True:
             attempt += 1
             try:
@@ -183,10 +196,8 @@ class GitHubClient:
                     await self._backoff(attempt, deadline)
                     continue
                 raise GitHubError(0, f"network error: {exc}", method=method, path=path) from None
-            remaining = response.headers.get("x-ratelimit-remaining")
-            if remaining is not None and remaining.isdigit():
-                self.rate_remaining[key] = int(remaining)
-            wait = self._rate_limit_wait(response)
+            self.limits.note(key, response)
+            wait = await self.limits.wait_for(key, response, _message(response))
             if wait is not None:
                 if self._within(deadline, wait) and attempt <= self.max_retries + 2:
                     await self.sleep(wait)
@@ -207,6 +218,9 @@ class GitHubClient:
                 raise GitHubError(
                     response.status_code, _message(response), method=method, path=path
                 )
+            await self.limits.succeeded(key)
+            if on_status is not None:
+                on_status(response.status_code)
             if raw:
                 return response
             if response.status_code == 204 or not response.content:
@@ -214,25 +228,6 @@ class GitHubClient:
             if "json" in response.headers.get("content-type", ""):
                 return response.json()
             return response.text
-
-    def _rate_limit_wait(self, response: httpx.Response) -> float | None:
-        """Seconds to wait for a primary or secondary rate limit, or None if not limited."""
-        status = response.status_code
-        if status not in (403, 429):
-            return None
-        retry_after = response.headers.get("retry-after")
-        if retry_after is not None:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                return 60.0
-        if response.headers.get("x-ratelimit-remaining") == "0":
-            reset = response.headers.get("x-ratelimit-reset", "")
-            if reset.isdigit():
-                return max(0.0, int(reset) - self.clock()) + 1.0
-        if status == 429 or "secondary rate limit" in _message(response).lower():
-            return 60.0  # GitHub: wait at least a minute when no header says how long
-        return None
 
     def _within(self, deadline: float | None, wait: float) -> bool:
         if deadline is None:
@@ -256,6 +251,7 @@ class GitHubClient:
         limit: int | None = None,
         deadline: float | None = None,
         field: str = "items",
+        on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """Follow Link rel="next" until the end or `limit` items (`field`: where an object page
         holds its list, as `installations` in GET /user/installations)."""
@@ -264,7 +260,14 @@ class GitHubClient:
         query: Mapping[str, Any] | None = params
         while url is not None:
             response = await self._send(
-                "GET", url, auth=await auth(), key=key, params=query, deadline=deadline, raw=True
+                "GET",
+                url,
+                auth=await auth(),
+                key=key,
+                params=query,
+                deadline=deadline,
+                raw=True,
+                on_status=on_status,
             )
             page = response.json()
             items.extend(page if isinstance(page, list) else page.get(field, []))
@@ -295,31 +298,54 @@ class InstallationAPI:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         accept: str | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> Any:
-        """One REST call as the installation."""
-        return await self.client._send(
-            method,
-            path,
-            auth=await self._auth(),
-            key=str(self.installation_id),
-            params=params,
-            body=body,
-            accept=accept,
-            deadline=self.deadline,
-        )
+        """One REST call as the installation; a 401 (a revoked token, clock drift) drops the
+        cached token and tries once more with a new one."""
+        for fresh in (False, True):
+            try:
+                return await self.client._send(
+                    method,
+                    path,
+                    auth=await self._auth(),
+                    key=str(self.installation_id),
+                    params=params,
+                    body=body,
+                    accept=accept,
+                    deadline=self.deadline,
+                    on_status=on_status,
+                )
+            except GitHubError as exc:
+                if exc.status != 401 or fresh:
+                    raise
+                self.client.forget_token(self.installation_id)
+        raise AssertionError("unreachable")
 
     async def paginate(
-        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
-        """Every item of a list endpoint."""
-        return await self.client.paginate_with(
-            path,
-            auth=self._auth,
-            key=str(self.installation_id),
-            params=params,
-            limit=limit,
-            deadline=self.deadline,
-        )
+        """Every item of a list endpoint (a 401 renews the token once, as `request`)."""
+        for fresh in (False, True):
+            try:
+                return await self.client.paginate_with(
+                    path,
+                    auth=self._auth,
+                    key=str(self.installation_id),
+                    params=params,
+                    limit=limit,
+                    deadline=self.deadline,
+                    on_status=on_status,
+                )
+            except GitHubError as exc:
+                if exc.status != 401 or fresh:
+                    raise
+                self.client.forget_token(self.installation_id)
+        raise AssertionError("unreachable")
 
 
 def _message(response: httpx.Response) -> str:

@@ -9,6 +9,8 @@ file without errors compiles into a Rule; warnings do not stop it.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -31,6 +33,7 @@ def compile_document(
     """Check a parsed rule file: the compiled Rule (None when it has errors) and every problem."""
     if doc.data is None:
         return None, list(doc.diagnostics)
+    doc = _short_forms(doc)
     checker = _Checker(doc, registry)
     checker.diagnostics.extend(doc.diagnostics)
     checker.diagnostics.extend(
@@ -94,6 +97,27 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
             concurrency=_concurrency(data.get("concurrency")),
             timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         )
+
+
+def _short_forms(doc: Document) -> Document:
+    """GitHub Actions' `on: push` and `on: [push, pull_request]`: the same as
+    `on: {events: [...]}` (the positions of the events are the ones written)."""
+    on = doc.data.get("on") if isinstance(doc.data, dict) else None
+    if not isinstance(on, str | list):
+        return doc
+    names = [on] if isinstance(on, str) else on
+    smap = copy.copy(doc.source_map)
+    smap.values = dict(smap.values)
+    smap.keys = dict(smap.keys)
+    smap.values[("on", "events")] = smap.value(("on",))
+    smap.keys[("on", "events")] = smap.key(("on",))
+    for index in range(len(names)):
+        written = ("on",) if isinstance(on, str) else ("on", index)
+        smap.values[("on", "events", index)] = smap.value(written)
+        if written in smap.styles:
+            smap.styles[("on", "events", index)] = smap.styles[written]
+    data = {**doc.data, "on": {"events": list(names)}}
+    return dataclasses.replace(doc, data=data, source_map=smap)
 
 
 def _concurrency(raw: Any) -> Concurrency | None:

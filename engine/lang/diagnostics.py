@@ -38,6 +38,7 @@ CHECKS: dict[str, str] = {
     "not-upstream": "an expression reads a node that does not run before this one",
     "unknown-output": "an expression reads an output the node type does not declare",
     "bad-duration": "a duration that does not parse",
+    "unknown-ignore": "an ignore comment names a check that does not exist (a warning)",
 }
 
 

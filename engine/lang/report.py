@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from engine import __version__
 from engine.lang.diagnostics import CHECKS, Diagnostic
@@ -102,10 +104,7 @@ def report_sarif(files: int, diagnostics: Sequence[Diagnostic]) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {
-                            "uri": d.path.replace("\\", "/"),
-                            "uriBaseId": "%SRCROOT%",
-                        },
+                        "artifactLocation": _artifact(d.path),
                         "region": {"startLine": d.line, "startColumn": d.column},
                     }
                 }
@@ -132,6 +131,13 @@ def report_sarif(files: int, diagnostics: Sequence[Diagnostic]) -> str:
         ],
     }
     return json.dumps(log, indent=2) + "\n"
+
+
+def _artifact(path: str) -> dict[str, str]:
+    """A relative path is relative to the checkout (%SRCROOT%); an absolute one is a file URI."""
+    if Path(path).is_absolute():
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(path.replace("\\", "/")), "uriBaseId": "%SRCROOT%"}
 
 
 Reporter = Callable[[int, Sequence[Diagnostic], Mapping[str, list[str]]], str]

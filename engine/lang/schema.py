@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from engine.lang import catalogue
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.source import Path, SourceMap, type_name
 from engine.nodes.registry import Registry
@@ -209,7 +210,20 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
                 "description": "Unique name of the rule: lowercase letters, digits, - and _",
             },
             "description": {"type": "string", "description": "What the rule is for"},
-            "on": {"$ref": "#/$defs/trigger"},
+            "on": {
+                "anyOf": [
+                    {"$ref": "#/$defs/trigger"},
+                    {"type": "string", "minLength": 1, "description": "One event, no filters"},
+                    {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                        "minItems": 1,
+                        "description": "Events, no filters",
+                    },
+                ],
+                "description": "When the rule runs: filters and events, or GitHub Actions' "
+                "short forms `on: push` and `on: [push, pull_request]`",
+            },
             "concurrency": {
                 "type": ["string", "object"],
                 "additionalProperties": False,
@@ -288,13 +302,16 @@ def _convert(
         for key in extras:
             pos = smap.key((*path, key))
             noun = "input" if subject else "key"
+            hint = suggest(key, known)
+            if path == ("on",) and key in catalogue.webhook_events():
+                hint = f'; "{key}" is an event: list it under "events" (on: {{events: {{{key}: ...}}}})'
             out.append(
                 Diagnostic(
                     file,
                     pos.line,
                     pos.column,
                     "node-input" if subject else "unknown-key",
-                    f'unknown {noun} "{key}" in {where}{suggest(key, known)}',
+                    f'unknown {noun} "{key}" in {where}{hint}',
                 )
             )
         return out

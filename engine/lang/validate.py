@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from engine.lang.cache import Entry
 from engine.lang.compile import compile_document
-from engine.lang.diagnostics import Diagnostic, sort_diagnostics
+from engine.lang.diagnostics import CHECKS, Diagnostic, sort_diagnostics
 from engine.lang.model import Rule
 from engine.lang.schema import rule_validator
 from engine.lang.source import Document, decode, load_document
 from engine.nodes.registry import Registry, declared_registry
+from engine.text import suggest
 
 
 @dataclass
@@ -125,4 +126,26 @@ def _named(doc: Document) -> Entry:
 def _apply_ignores(diagnostics: list[Diagnostic], doc: Document) -> list[Diagnostic]:
     if not doc.ignores:
         return diagnostics
-    return [d for d in diagnostics if d.check not in doc.ignores.get(d.line, frozenset())]
+    kept = [d for d in diagnostics if d.check not in doc.ignores.get(d.line, frozenset())]
+    return kept + _unknown_ignores(doc)
+
+
+def _unknown_ignores(doc: Document) -> list[Diagnostic]:
+    """An ignore comment naming a check that does not exist silences nothing: say so."""
+    problems = []
+    lines = doc.lines
+    for number, names in sorted(doc.ignores.items()):
+        line = lines[number - 1] if 0 < number <= len(lines) else ""
+        for name in sorted(names - set(CHECKS)):
+            column = line.rfind(name) + 1 or 1
+            problems.append(
+                Diagnostic(
+                    doc.path,
+                    number,
+                    column,
+                    "unknown-ignore",
+                    f'ignore comment names unknown check "{name}"{suggest(name, CHECKS)}',
+                    "warning",
+                )
+            )
+    return problems

@@ -159,6 +159,9 @@ def github_context(event: Event) -> dict[str, Any]:
         "number": event.number,
         "base_ref": event.base_ref,
         "head_ref": event.head_ref,
+        "ref_name": event.ref_name,
+        "ref_type": event.ref_kind,
+        "repository_owner": event.owner,
     }
 
 

@@ -52,16 +52,21 @@ class MatchResult:
         """Whether some rule's decision waits for the changed files."""
         return bool(self.pending)
 
-    def not_matched(self) -> list[Rejection]:
-        """Every rule that does not fire, each with its reason, in rule order."""
-        decided = {id(m.rule) for m in self.matched}
-        reasons = {id(r.rule): r for r in self.rejected}
-        for waiting in self.pending:
-            reasons[id(waiting.rule)] = Rejection(
+    def undecided(self, why: str | None = None) -> list[Rejection]:
+        """The rules left waiting for the changed files, each with why they are undecided."""
+        return [
+            Rejection(
                 waiting.rule,
                 f"{path_filter_name(waiting.trigger)} needs the changed files of the "
-                f"{self.event.subject}, which are not known (pass --changed-files)",
+                f"{self.event.subject}, {why or 'which are not known here'}",
             )
+            for waiting in self.pending
+        ]
+
+    def not_matched(self) -> list[Rejection]:
+        """Every rule that does not fire (undecided ones aside), with its reason, in order."""
+        decided = {id(m.rule) for m in self.matched} | {id(m.rule) for m in self.pending}
+        reasons = {id(r.rule): r for r in self.rejected}
         result = []
         for rule in self.index.rules:
             if id(rule) in decided:

@@ -121,7 +121,7 @@ def failed_record(
     node_status = CANCELLED if status == CANCELLED else SKIPPED
     for node in record.nodes:
         node.status = node_status
-        node.error = error
+        node.reason = error
     record.finished_at = options.clock()
     return record
 
@@ -230,7 +230,10 @@ class _Run:
         self.outcomes[node_id] = outcome
         node_record = self.record.node(node_id)
         node_record.status = outcome.status
-        node_record.error = outcome.error
+        if outcome.status in (SKIPPED, CANCELLED):
+            node_record.reason, node_record.error = outcome.error, None
+        else:
+            node_record.error = outcome.error
         if node_record.finished_at is None:
             node_record.finished_at = self.options.clock()
         self.contexts["nodes"][node_id] = {"outputs": node_record.outputs, "status": outcome.status}

@@ -42,12 +42,19 @@ class NodeRecord:
     started_at: float | None = None
     finished_at: float | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # why it failed
+    reason: str | None = None  # why it was skipped or cancelled (not an error)
     retryable: bool = False  # its failure may pass on another try (GitHub 5xx, rate limits)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §3 node shape: id, status, outputs, error."""
-        return {"id": self.id, "status": self.status, "outputs": self.outputs, "error": self.error}
+        """The DESIGN §3 node shape: id, status, outputs, error; and why it was skipped."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "outputs": self.outputs,
+            "error": self.error,
+            "reason": self.reason,
+        }
 
     def to_store(self) -> dict[str, Any]:
         """Everything, as the delivery log keeps it."""

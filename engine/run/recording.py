@@ -6,7 +6,7 @@ and network errors are retryable by the node's `retry` policy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.github.api import GitHubAPI, GitHubError, RateLimited, ServerError
@@ -47,6 +47,7 @@ class RecordingGitHub:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         accept: str | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> Any:
         """Send (or in dry-run, for writes, only record) one REST call."""
         method = method.upper()
@@ -61,9 +62,12 @@ class RecordingGitHub:
             raise NodeSkipped(
                 f"no GitHub App credentials: cannot read {method} {path} in a dry run"
             )
+        def heard(status: int) -> None:
+            record.status = status
+
         try:
             result = await self.inner.request(
-                method, path, params=params, body=body, accept=accept
+                method, path, params=params, body=body, accept=accept, on_status=heard
             )
         except GitHubError as exc:
             record.sent = exc.status != 0
@@ -73,15 +77,23 @@ class RecordingGitHub:
         return result
 
     async def paginate(
-        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """Every item of a list endpoint (reads only)."""
         if self.inner is None:
             raise NodeSkipped(f"no GitHub App credentials: cannot read GET {path} in a dry run")
         record = CallRecord("GET", path, None, node=self.node)
         self.calls.append(record)
+        def heard(status: int) -> None:
+            record.status = status
+
         try:
-            items = await self.inner.paginate(path, params=params, limit=limit)
+            items = await self.inner.paginate(path, params=params, limit=limit, on_status=heard)
         except GitHubError as exc:
             record.sent = exc.status != 0
             record.status = exc.status or None
