@@ -300,12 +300,12 @@ EXAMPLES = [
         ["src/app.py"],
         "no changed file is matched by paths [docs/**, *.md, !docs/internal/**] (1 file changed)",
     ),
-    ("welcome-first-time", _tweak("issues", "opened.1"), None, None),
+    ("welcome-first-time", _tweak("pull_request", "opened.1"), None, None),
     (
         "welcome-first-time",
-        _tweak("issues", "edited.1"),
+        _tweak("issues", "opened.1"),
         None,
-        "action 'edited' is not in types [opened]",
+        "event 'issues' is not in [pull_request]",
     ),
     ("pr-size-summary", _tweak("pull_request", "synchronize.1"), None, None),
     (

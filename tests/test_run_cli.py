@@ -49,20 +49,23 @@ CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] 
     ),
     (
         "welcome-first-time",
-        "issues",
-        lambda: _set(payload("issues", "opened.1"), issue__author_association="NONE"),
+        "pull_request",
+        lambda: _set(
+            payload("pull_request", "opened.1"),
+            pull_request__author_association="FIRST_TIME_CONTRIBUTOR",
+        ),
         None,
         [
             (
                 "POST",
-                "/repos/Codertocat/Hello-World/issues/1/comments",
+                "/repos/Codertocat/Hello-World/issues/2/comments",
                 {
                     "body": "Welcome, @Codertocat, and thank you for your first contribution to Codertocat/Hello-World!\nA maintainer will look at it soon. Please read CONTRIBUTING.md while you wait.\n"
                 },
             ),
             (
                 "POST",
-                "/repos/Codertocat/Hello-World/issues/1/labels",
+                "/repos/Codertocat/Hello-World/issues/2/labels",
                 {"labels": ["first-contribution"]},
             ),
         ],
@@ -165,8 +168,8 @@ CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] 
                 "POST",
                 "/repos/Codertocat/Hello-World/issues",
                 {
-                    "title": "Release checklist for refs/tags/v1.2.3",
-                    "body": "Tag refs/tags/v1.2.3 was pushed by @Codertocat at 6113728f27ae82c7b1a177c8d03f9e96e0adf246.\n- [ ] Release notes drafted\n- [ ] Packages published\n- [ ] Announcement sent\n",
+                    "title": "Release checklist for v1.2.3",
+                    "body": "Tag v1.2.3 was pushed by @Codertocat at 6113728f27ae82c7b1a177c8d03f9e96e0adf246.\n- [ ] Release notes drafted\n- [ ] Packages published\n- [ ] Announcement sent\n",
                     "labels": ["release"],
                 },
             ),

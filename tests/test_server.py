@@ -16,7 +16,7 @@ from engine.server.app import create_app
 from engine.server.verify import sign, verify_signature
 from engine.settings import SettingsError
 from engine.store.sqlite import SQLiteStore
-from tests.conftest import REPO, shared
+from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
 from tests.serverkit import SECRET, server_settings, signed, wait_until, write_rule
@@ -28,6 +28,7 @@ def rules_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy(REPO / "rules" / "docs-label.yaml", folder)
     shutil.copy(REPO / "rules" / "welcome-first-time.yaml", folder)
+    shutil.copy(DATA / "server-rules" / "greet-issues.yaml", folder)
     return folder
 
 
@@ -96,7 +97,7 @@ def test_end_to_end_signed_real_payload_comments_on_the_double(
         "matched": ["welcome-first-time"],
         "pending": ["docs-label"],
         "not_matched": [],
-        "not_candidates": 0,
+        "not_candidates": 1,
     }
     assert "x-hub-signature-256" not in delivery.headers
 
@@ -110,7 +111,7 @@ def test_duplicate_delivery_answers_200_and_starts_nothing(tmp_path: Path, rules
     assert (first.status_code, first.json()["duplicate"], first.json()["matched"]) == (
         202,
         False,
-        ["welcome-first-time"],
+        ["greet-issues"],
     )
     assert (second.status_code, second.json()) == (
         200,
@@ -452,7 +453,7 @@ def test_delivery_and_jobs_are_committed_together(tmp_path: Path, rules_dir: Pat
     rows = db.execute(
         "SELECT d.delivery_id, j.rule, j.state FROM deliveries d JOIN jobs j USING (delivery_id)"
     ).fetchall()
-    assert rows == [("tx-1", "welcome-first-time", "queued")]
+    assert rows == [("tx-1", "greet-issues", "queued")]
 
 
 def test_the_apps_own_deliveries_never_match(tmp_path: Path, github: GitHubDouble) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from engine.server import logs
 from engine.server.app import create_app
 from engine.store.sqlite import SQLiteStore
-from tests.conftest import REPO, shared
+from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
 from tests.serverkit import SECRET, free_port, server_settings, signed, start_server, wait_until
@@ -28,7 +28,7 @@ from tests.serverkit import SECRET, free_port, server_settings, signed, start_se
 def rules_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "rules"
     folder.mkdir()
-    shutil.copy(REPO / "rules" / "welcome-first-time.yaml", folder)
+    shutil.copy(DATA / "server-rules" / "greet-issues.yaml", folder)
     shutil.copy(REPO / "rules" / "issue-template-check.yaml", folder)
     return folder
 
@@ -60,8 +60,8 @@ def test_deliver_signs_and_posts_like_github(cli, tmp_path: Path, rules_dir: Pat
         )
         assert (code, err) == (0, "")
         assert out.startswith("202 ") and json.loads(out[4:])["matched"] == [
+            "greet-issues",
             "issue-template-check",
-            "welcome-first-time",
         ]
         code, out, _ = cli(
             "deliver", str(issue), "--event", "issues", "--url", url, "--secret", "wrong"
@@ -113,25 +113,25 @@ def test_deliveries_list_show_and_replay(
     code, out, _ = cli("deliveries", "show", "d-1", "--format", "json")
     shown = json.loads(out)
     assert code == 0
-    assert shown["match_trace"]["matched"] == ["issue-template-check", "welcome-first-time"]
+    assert shown["match_trace"]["matched"] == ["greet-issues", "issue-template-check"]
     assert sorted((r["rule"], r["generation"], r["status"]) for r in shown["runs"]) == [
+        ("greet-issues", 0, "success"),
         ("issue-template-check", 0, "success"),
-        ("welcome-first-time", 0, "success"),
     ]
 
     code, out, _ = cli("deliveries", "replay", "d-1", "--format", "json")
     replayed = json.loads(out)
     assert (code, replayed["generation"]) == (0, 1)
     assert sorted(r["rule"] for r in replayed["runs"]) == [
+        "greet-issues",
         "issue-template-check",
-        "welcome-first-time",
     ]
     code, out, _ = cli("deliveries", "show", "d-1", "--format", "json")
     assert sorted((r["rule"], r["generation"]) for r in json.loads(out)["runs"]) == [
+        ("greet-issues", 0),
+        ("greet-issues", 1),
         ("issue-template-check", 0),
         ("issue-template-check", 1),
-        ("welcome-first-time", 0),
-        ("welcome-first-time", 1),
     ]
 
     code, out, _ = cli("deliveries", "show", "d-1")
@@ -144,7 +144,7 @@ def test_replay_uses_the_rules_as_they_are_now(
     cli, tmp_path: Path, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _ingest(tmp_path, rules_dir, [("issues", "opened.1", "d-1")])
-    (rules_dir / "welcome-first-time.yaml").unlink()
+    (rules_dir / "greet-issues.yaml").unlink()
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("HOOKWISE_RULES", str(rules_dir))
     monkeypatch.delenv("GITHUB_APP_ID", raising=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 import uuid
 from typing import IO, TYPE_CHECKING, Any
 
@@ -91,27 +90,14 @@ def open_log(url: str | None) -> Store:
         raise InputError(f"{exc}; is DATABASE_URL (or --database) right?") from None
 
 
-def _iso(moment: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
-
-
-def _summary(d: StoredDelivery) -> dict[str, Any]:
-    return {
-        "delivery": d.delivery_id,
-        "event": d.event,
-        "action": d.action,
-        "repository": d.repository,
-        "received_at": _iso(d.received_at),
-        "status": d.status,
-    }
-
-
 def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """The delivery log."""
     store = open_log(args.database)
     try:
         if args.action == "list":
-            items = [_summary(d) for d in store.deliveries(args.limit)]
+            from engine.server.deliverylog import summary
+
+            items = [summary(d) for d in store.deliveries(args.limit)]
             if args.format == "json":
                 stdout.write(json.dumps(items, indent=2) + "\n")
             else:
@@ -133,37 +119,46 @@ def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
 
 def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:
-    jobs = store.jobs(delivery.delivery_id)
-    runs = store.runs(delivery.delivery_id)
+    from engine.server.deliverylog import MATCHED, NOT_MATCHED, UNDECIDED, WAITING, describe
+
+    view = describe(delivery, store.jobs(delivery.delivery_id), store.runs(delivery.delivery_id))
     if fmt == "json":
         detail = {
-            **_summary(delivery),
+            **view.summary(),
             "installation": delivery.installation_id,
+            "rules": [
+                {"rule": r.rule, "outcome": r.outcome, "reason": r.reason} for r in view.rules
+            ],
             "match_trace": delivery.match_trace,
             "jobs": [
                 {k: j[k] for k in ("rule", "generation", "kind", "state", "attempts", "error")}
-                for j in jobs
+                for j in view.jobs
             ],
             "runs": [
-                {"rule": r["rule"], "generation": r["generation"], **r["record"]} for r in runs
+                {"rule": r["rule"], "generation": r["generation"], **r["record"]} for r in view.runs
             ],
             "payload_kept": delivery.payload is not None,
         }
         stdout.write(json.dumps(detail, indent=2, default=str) + "\n")
         return 0
-    summary = _summary(delivery)
-    stdout.write(f"delivery {summary['delivery']}: {summary['event']} {summary['action'] or ''}\n")
-    stdout.write(f"  repository {summary['repository']}, received {summary['received_at']}\n")
-    trace = delivery.match_trace
-    stdout.write(f"  matched: {', '.join(trace.get('matched', [])) or '-'}\n")
-    for item in trace.get("not_matched", []):
-        stdout.write(f"  not matched: {item['rule']}: {item['reason']}\n")
-    for run in runs:
+    head = view.summary()
+    stdout.write(f"delivery {head['delivery']}: {head['event']} {head['action'] or ''}\n")
+    stdout.write(
+        f"  repository {head['repository']}, received {head['received_at']}, "
+        f"status {head['status']}\n"
+    )
+    for outcome in (MATCHED, WAITING, UNDECIDED, NOT_MATCHED):
+        for item in view.outcomes(outcome):
+            why = f": {item.reason}" if item.reason else ""
+            stdout.write(f"  {outcome}: {item.rule}{why}\n")
+    if view.not_candidates:
+        stdout.write(f"  ({view.not_candidates} more rules do not listen to this event)\n")
+    for run in view.runs:
         record = run["record"]
         stdout.write(f"  run {run['rule']} #{run['generation']}: {run['status']}\n")
         for node in record["nodes"]:
-            error = f" ({node['error']})" if node.get("error") else ""
-            stdout.write(f"    {node['id']}: {node['status']}{error}\n")
+            why = node.get("error") or node.get("reason")
+            stdout.write(f"    {node['id']}: {node['status']}" + (f" ({why})" if why else "") + "\n")
     return 0
 
 

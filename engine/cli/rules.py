@@ -156,7 +156,7 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import asyncio
     import os
 
-    from engine.github.changed_files import fetch_changed_files
+    from engine.github.changed_files import FilesUnknown, fetch_changed_files
     from engine.github.client import GitHubClient
     from engine.match.matcher import complete
     from engine.run.executor import ExecutionOptions, run_rule
@@ -181,7 +181,12 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         try:
             shared: dict[str, Any] = {}
             if result.needs_files and github is not None:
-                result = complete(result, await fetch_changed_files(github, result.event, shared))
+                try:
+                    changed = await fetch_changed_files(github, result.event, shared)
+                except FilesUnknown as exc:
+                    stderr.write(f"hookwise: the changed files are unknown: {exc}\n")
+                else:
+                    result = complete(result, changed)
             options = ExecutionOptions(
                 github=github,
                 dry_run=args.dry_run or settings.dry_run,

@@ -89,6 +89,7 @@ async def _work(settings: Any, concurrency: int) -> None:
     from engine.github.client import GitHubClient
     from engine.lang.files import load_rules
     from engine.nodes import default_registry
+    from engine.server.budget import StoreRateBudget
     from engine.server.metrics import Metrics
     from engine.server.pipeline import open_server_store
     from engine.server.workers import WorkerPool
@@ -98,7 +99,11 @@ async def _work(settings: Any, concurrency: int) -> None:
     store = open_server_store(settings)
     credentials = settings.app_credentials()
     github = (
-        GitHubClient(credentials, base_url=settings.github_api_base_url) if credentials else None
+        GitHubClient(
+            credentials, base_url=settings.github_api_base_url, budget=StoreRateBudget(store)
+        )
+        if credentials
+        else None
     )
     pool = WorkerPool(
         store,

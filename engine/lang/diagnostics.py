@@ -68,6 +68,13 @@ class RuleLoadError(InputError):
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
-        first = diagnostics[0] if diagnostics else None
-        where = f"{first.path}:{first.line}:{first.column}: {first.message}" if first else ""
-        super().__init__(f"{len(diagnostics)} problem(s) in the rules; first: {where}")
+        count = len(diagnostics)
+        lines = [
+            f"{d.path}:{d.line}:{d.column}: {d.severity} [{d.check}] {d.message}"
+            for d in diagnostics
+        ]
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(
+            f"the rules have {count} {noun} (as `hookwise validate` reports them):\n  "
+            + "\n  ".join(lines)
+        )

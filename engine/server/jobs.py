@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.github.api import GitHubError
-from engine.github.changed_files import fetch_changed_files
+from engine.github.changed_files import FilesUnknown, fetch_changed_files
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
 from engine.match.filters import FILES_NEEDED, evaluate
@@ -51,6 +51,8 @@ class JobRunner:
         self.metrics = pool.metrics
         self._db = db
         self._events: OrderedDict[str, Event] = OrderedDict()
+        self._files: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._files_locks: dict[str, asyncio.Lock] = {}
 
     async def prefetch(self, jobs: list[Job]) -> None:
         """Read the deliveries of freshly claimed jobs in one query (not one per job)."""
@@ -172,6 +174,22 @@ class JobRunner:
                        "job": job.id},
             )
 
+    async def _changed_files(
+        self, api: Any, event: Event, options: ExecutionOptions
+    ) -> tuple[str, ...]:
+        """The delivery's changed files, fetched once per delivery however many of its rules
+        wait for them (the jobs of a delivery are claimed together, so they meet here)."""
+        lock = self._files_locks.setdefault(event.delivery, asyncio.Lock())
+        async with lock:
+            known = self._files.get(event.delivery)
+            if known is None:
+                known = await fetch_changed_files(api, event, options.shared)
+                self._files[event.delivery] = known
+                if len(self._files) > EVENT_CACHE:
+                    dropped, _ = self._files.popitem(last=False)
+                    self._files_locks.pop(dropped, None)
+            return known
+
     async def _decide_paths(
         self, job: Job, rule: Rule, event: Event, options: ExecutionOptions
     ) -> Event | None:
@@ -182,7 +200,10 @@ class JobRunner:
             await self._finish(job, UNDECIDED, error=why)
             return None
         try:
-            files = await fetch_changed_files(api, event, options.shared)
+            files = await self._changed_files(api, event, options)
+        except FilesUnknown as exc:
+            await self._finish(job, UNDECIDED, error=f"undecided: {exc}")
+            return None
         except GitHubError as exc:
             failure = node_error(exc)
             message = f"could not read the changed files: {failure.message}"

@@ -24,6 +24,7 @@ from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
 from engine.nodes import default_registry
+from engine.server.budget import StoreRateBudget
 from engine.server.groupcommit import GroupCommitter
 from engine.server.integrations import IntegrationService
 from engine.server.limits import RateLimiter
@@ -117,7 +118,11 @@ class Hookwise:
         self.metrics = Metrics()
         credentials = settings.app_credentials()
         self.github = (
-            GitHubClient(credentials, base_url=settings.github_api_base_url)
+            GitHubClient(
+                credentials,
+                base_url=settings.github_api_base_url,
+                budget=StoreRateBudget(self.store),
+            )
             if credentials
             else None
         )

@@ -54,3 +54,19 @@ class Lookups(World):
         """A pull request's reviews (for tests)."""
         owner, name = repo.split("/")
         return list(self.repo(owner, name).pulls[number].reviews)
+
+    def op_git__get_tree(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        files = repo.trees.get(request.params["tree_sha"])
+        if files is None:
+            return 404, NOT_FOUND, {}
+        body = self.spec.example("git-tree-default-response")
+        template = dict(body["tree"][0])
+        body["sha"] = request.params["tree_sha"]
+        body["truncated"] = False
+        body["tree"] = [
+            dict(template, path=path, sha=sha, type="blob", mode="100644")
+            for path, sha in sorted(files.items())
+        ]
+        return 200, body, {}

@@ -56,16 +56,29 @@ class Spec:
         )
         self.operations: list[Operation] = []
         for template, ops in self.doc["paths"].items():
-            pattern = (
-                "^" + re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
-            )
             for method, spec in ops.items():
                 if method in METHODS:
+                    pattern = self._pattern(template, spec)
                     self.operations.append(
                         Operation(method.upper(), template, re.compile(pattern), spec)
                     )
         # literal segments beat parameters: /pulls/{n}/files before /contents/{path}
         self.operations.sort(key=lambda op: (-op.template.count("/"), op.template.count("{")))
+
+    def _pattern(self, template: str, spec: dict[str, Any]) -> str:
+        """A path template as a regex: a parameter is one segment, unless it is marked
+        `x-multi-segment` (a file path such as docs/a.md in /contents/{path})."""
+        multi = {
+            p.get("name")
+            for p in (self.resolve(q) for q in spec.get("parameters", []))
+            if p.get("x-multi-segment")
+        }
+
+        def group(found: re.Match[str]) -> str:
+            name = found.group(1)
+            return f"(?P<{name}>.+)" if name in multi else f"(?P<{name}>[^/]+)"
+
+        return "^" + re.sub(r"\\\{([a-z_]+)\\\}", group, re.escape(template)) + "$"
 
     def find(self, method: str, path: str) -> tuple[Operation | None, dict[str, str], bool]:
         """(operation, path params, path exists) for a request."""

@@ -30,6 +30,8 @@ from tests.double.openapi import Spec, load_spec
 from tests.double.state import Request
 
 APP_ID = "424242"
+# what GitHub serves: its JSON media type, a custom one (diff, raw...), plain JSON, anything
+ACCEPTED = re.compile(r"application/vnd\.github(\+json|\.[a-z0-9.+-]+)|application/json|\*/\*")
 
 
 @cache
@@ -195,11 +197,22 @@ class GitHubDouble:
                     problems.append(f"header {header} must be {wanted}")
             if not handler.headers.get("User-Agent"):
                 problems.append("no User-Agent (GitHub rejects such requests)")
+            accept = handler.headers.get("Accept", "")
+            if not ACCEPTED.fullmatch(accept.split(",")[0].strip()):
+                problems.append(f"Accept {accept!r} is not a GitHub media type")
         if problems:
             with self.lock:
                 self.violations += [f"{method} {path}: {p}" for p in problems]
-            if status == 0:
-                status, answer = 422, {"message": "Validation Failed", "errors": problems}
+            if status == 0:  # GitHub's own validation-error shape
+                status, answer = 422, {
+                    "message": "Validation Failed",
+                    "documentation_url": "https://docs.github.com/rest",
+                    "errors": [
+                        {"resource": op.operation_id if op else "", "code": "invalid",
+                         "field": "", "message": problem}
+                        for problem in problems
+                    ],
+                }
         installation: int | None = None
         if status == 0 and op is not None:
             status, answer, installation = self._authenticate(path, auth)

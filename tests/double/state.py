@@ -63,6 +63,7 @@ class Repo:
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
+    trees: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> {path: blob sha}
 
     @property
     def full_name(self) -> str:
@@ -439,7 +440,16 @@ class World:
         return 200, body, {}
 
     def op_repos__compare_commits_with_basehead(self, request: Request) -> Response:
-        return 200, self.spec.example("commit-comparison"), {}
+        body = self.spec.example("commit-comparison")
+        repo = self._repo(request)
+        base, _, head = request.params["basehead"].partition("...")
+        if repo is not None and base in repo.trees and head in repo.trees:
+            old, new = repo.trees[base], repo.trees[head]
+            changed = sorted({p for p in new if old.get(p) != new[p]} | (set(old) - set(new)))
+            template = dict(body["files"][0]) if body.get("files") else {}
+            body["files"] = [dict(template, filename=name) for name in changed[:300]]
+            body["merge_base_commit"]["sha"] = base  # GitHub caps a comparison's files at 300
+        return 200, body, {}
 
     def op_repos__get_content(self, request: Request) -> Response:
         from urllib.parse import unquote
