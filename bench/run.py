@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark, each printing its figures as ratios to a same-run baseline."""
+"""`make bench`: every benchmark, each printing its figures as ratios to a same-run baseline
+(or against the absolute target its issue names)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import graph_bench, match_bench, server_bench, validate_bench
+from bench import (
+    conditions_bench,
+    graph_bench,
+    ingest_bench,
+    pipeline_bench,
+    rules_bench,
+    validate_bench,
+)
 
 BENCHMARKS = {
     "validate": validate_bench.run,
-    "match": match_bench.run,
+    "rules": rules_bench.run,
+    "conditions": conditions_bench.run,
     "graph": graph_bench.run,
-    "server": server_bench.run,
+    "ingest": ingest_bench.run,
+    "pipeline": pipeline_bench.run,
 }
 
 

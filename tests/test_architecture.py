@@ -25,7 +25,11 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "base": ("engine.errors", "engine.text"),
     "api": ("engine",),  # engine/__init__.py: the public API re-exports
     "expr": ("engine.expr",),
-    "declarations": ("engine.nodes.registry", "engine.nodes.specs"),
+    "declarations": (
+        "engine.nodes.registry",
+        "engine.nodes.specs",
+        "engine.nodes.condition_specs",
+    ),
     "lang": ("engine.lang",),
     "match": ("engine.match",),
     "scheduler": ("engine.run.graph", "engine.run.record"),

@@ -238,6 +238,23 @@ VALUES: list[tuple[str, Any]] = [
     ("cancelled()", False),
     ("SUCCESS()", True),
     ("always() && vars.flag", True),
+    # matches(text, regex): RE2, unanchored unless the pattern says ^ or $
+    ("matches('[WIP] parser', '^\\[WIP\\]')", True),
+    ("matches('Wipe the cache', '(?i)^\\[?wip\\b')", False),
+    ("matches('wip: parser', '(?i)^\\[?wip\\b')", True),
+    ("matches('v1.2.3', '^v[0-9]+\\.[0-9]+\\.[0-9]+$')", True),
+    ("matches(github.ref, 'heads/ma')", True),
+    ("matches(12, '^1')", True),  # the text is converted to a string first
+    ("matches(null, '^$')", True),
+    ("matches('café', '^caf.$')", True),  # characters, not bytes
+    ("MATCHES('a', 'A')", False),  # case-sensitive unless (?i)
+    # length(value)
+    ("length('héllo')", 5),
+    ("length(vars.list)", 2),
+    ("length(vars)", 4),
+    ("length(null)", 0),
+    ("length(event.issue.labels.*.name)", 2),
+    ("length('')", 0),
 ]
 
 
@@ -335,6 +352,10 @@ EVALUATION_ERRORS: list[tuple[str, str]] = [
     ("format('{', 1)", "format: invalid placeholder"),
     ("format('}', 1)", "format: unmatched '}'"),
     ("format('{2}', 'a', 'b')", "format: {2} has no argument"),
+    ("matches('a', vars.label == 'x' || '(')", "matches: invalid regular expression '(': missing )"),
+    ("matches('a', 1)", "matches: the pattern must be a string, found a number"),
+    ("length(1)", "length: expects a string, array or object, found a number"),
+    ("length(true)", "length: expects a string, array or object, found a boolean"),
 ]
 
 

@@ -115,6 +115,20 @@ CASES: list[tuple[str, dict[str, Any], Callable[[GitHubDouble, RunRecord], None]
         lambda g, r: _eq(repo(g).pulls[7].requested, ["octocat", "core"]),
     ),
     (
+        "github.pull_request.status",
+        node("github.pull_request.status"),
+        lambda g, r: _eq(
+            {k: r.node("n").outputs[k] for k in ("approvals", "checks", "green", "labels", "sha")},
+            {
+                "approvals": 0,
+                "checks": {"success": 0, "failure": 0, "pending": 0, "neutral": 0, "skipped": 0, "total": 0},
+                "green": False,  # no check at all is not green
+                "labels": ["bug"],
+                "sha": HEAD,
+            },
+        ),
+    ),
+    (
         "github.pull_request.merge",
         node("github.pull_request.merge", merge_method="squash"),
         lambda g, r: (

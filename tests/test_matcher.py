@@ -13,8 +13,9 @@ import pytest
 from engine.lang.files import load_rules
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
+from engine.match.filters import membership_key
 from engine.match.index import RuleIndex
-from engine.match.matcher import match, match_delivery
+from engine.match.matcher import complete, match, match_delivery
 from tests.conftest import REPO
 from tests.rulekit import compile_rule, matched_names, payload, run_match
 
@@ -323,21 +324,56 @@ EXAMPLES = [
     ),
     (
         "automerge-dependency-patches",
-        _tweak(
-            "pull_request",
-            "labeled.1",
-            sender=DEPENDABOT,
-            pull_request__user=DEPENDABOT,
-            pull_request__labels=[{"name": "dependencies"}],
-        ),
+        _tweak("pull_request", "opened.1", sender=DEPENDABOT, pull_request__user=DEPENDABOT),
         None,
         None,
     ),
     (
         "automerge-dependency-patches",
+        _tweak("pull_request", "opened.1"),
+        None,
+        "author 'Codertocat' is not matched by authors.include [dependabot[bot]]",
+    ),
+    ("automerge-dependency-patches", _tweak("check_suite", "completed.1", check_suite__head_branch="dependabot/pip/x-1.0.1"), None, None),
+    (
+        "automerge-dependency-patches",
+        _tweak("check_suite", "completed.1"),
+        None,
+        "branch 'changes' is not matched by [dependabot/**]",
+    ),
+    ("docs-only", _tweak("pull_request", "opened.1"), ["docs/guide.md", "README.md"], None),
+    (
+        "docs-only",
+        _tweak("pull_request", "opened.1"),
+        ["docs/guide.md", "src/app.py"],
+        "files.all: src/app.py is not matched by [docs/**, **.md, !docs/internal/**]",
+    ),
+    ("merge-when-ready", _tweak("pull_request_review", "submitted.1"), None, None),
+    (
+        "merge-when-ready",
+        _tweak("pull_request", "opened.1"),
+        None,
+        "action 'opened' is not in types [ready_for_review, synchronize, unlabeled]",
+    ),
+    ("thank-contributors", _tweak("pull_request", "opened.1", sender={"login": "renovate[bot]", "type": "Bot"}), None, None),
+    (
+        "thank-contributors",
+        _tweak("pull_request", "opened.1", pull_request__title="[WIP] parser"),
+        None,
+        "if: !matches(event.pull_request.title, '(?i)^\\[?wip\\b') was false",
+    ),
+    (
+        "team-review-on-label",
         _tweak("pull_request", "labeled.1"),
         None,
-        "labels.all pattern 'dependencies' matches none of the labels [bug]",
+        "label 'bug' is not matched by labels.added [security]",
+    ),
+    ("team-review-on-label", _tweak("pull_request", "labeled.1", label__name="security"), None, None),
+    (
+        "team-review-on-label",
+        _tweak("pull_request", "labeled.1", label__name="security", sender={"login": "hubot", "type": "User"}),
+        None,
+        "sender hubot is not in team octo-org/triagers",
     ),
     ("request-reviewers-by-path", _tweak("pull_request", "opened.1"), ["engine/matcher.py"], None),
     (
@@ -374,10 +410,17 @@ def test_shipped_rule_on_real_payload(
     name: str, make_event: Callable[[], Event], files: list[str] | None, reason: str | None
 ) -> None:
     result = run_match([SHIPPED[name]], make_event(), files)
+    needs = result.needs
+    if needs is not None and needs.memberships:  # answered as GitHub would for TEAMS
+        asked = [membership_key(team, login) for team, login in needs.memberships]
+        result = complete(result, memberships={key: key in TEAMS for key in asked})
     if reason is None:
         assert [m.rule.name for m in result.matched] == [name]
     else:
         assert [r.reason for r in result.not_matched()] == [reason]
+
+
+TEAMS = {("octo-org/triagers", "codertocat")}  # (team, login) memberships the examples assume
 
 
 def test_every_shipped_rule_has_match_and_no_match_cases() -> None:

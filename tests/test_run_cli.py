@@ -108,26 +108,51 @@ CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] 
         ],
     ),
     (
+        # without credentials the reads are skipped with their reason, so nothing is planned
         "automerge-dependency-patches",
         "pull_request",
-        lambda: _set(
-            payload("pull_request", "labeled.1"),
-            sender=DEPENDABOT,
-            pull_request__user=DEPENDABOT,
-            pull_request__labels=[{"name": "dependencies"}, {"name": "semver:patch"}],
-        ),
+        lambda: _set(payload("pull_request", "opened.1"), sender=DEPENDABOT, pull_request__user=DEPENDABOT),
+        None,
+        [],
+    ),
+    (
+        "merge-when-ready",
+        "pull_request_review",
+        lambda: payload("pull_request_review", "submitted.1"),
+        None,
+        [],
+    ),
+    (
+        "docs-only",
+        "pull_request",
+        lambda: payload("pull_request", "opened.1"),
+        ["docs/guide.md", "README.md"],
+        [("POST", "/repos/Codertocat/Hello-World/issues/2/labels", {"labels": ["docs"]})],
+    ),
+    (
+        "team-review-on-label",
+        "pull_request",
+        lambda: _set(payload("pull_request", "labeled.1"), label__name="security"),
         None,
         [
             (
                 "POST",
-                "/repos/Codertocat/Hello-World/pulls/2/reviews",
-                {"event": "APPROVE", "body": "Patch-level update; approved by hookwise."},
-            ),
+                "/repos/Codertocat/Hello-World/pulls/2/requested_reviewers",
+                {"team_reviewers": ["security"]},
+            )
+        ],
+    ),
+    (
+        "thank-contributors",
+        "pull_request",
+        lambda: _set(payload("pull_request", "opened.1"), sender={"login": "renovate[bot]", "type": "Bot"}),
+        None,
+        [
             (
-                "PUT",
-                "/repos/Codertocat/Hello-World/pulls/2/merge",
-                {"merge_method": "squash", "sha": HEAD},
-            ),
+                "POST",
+                "/repos/Codertocat/Hello-World/issues/2/comments",
+                {"body": "<!-- hookwise:thanks -->\nThanks @renovate[bot]! A maintainer will look at this soon."},
+            )
         ],
     ),
     (
@@ -222,6 +247,7 @@ def test_dry_run_plans_the_rules_calls(
     if files is not None:
         (tmp_path / "files.txt").write_text("\n".join(files))
         argv += ["--changed-files", str(tmp_path / "files.txt")]
+    argv += TEAMS.get(rule, [])
     code, out, err = cli(*argv)
     report = json.loads(out)
     assert (code, err) == (0, "")
@@ -233,6 +259,10 @@ def test_dry_run_plans_the_rules_calls(
     assert all(n["error"] is None for n in run["nodes"] if n["status"] == "skipped")
     assert [(c["method"], c["path"], c["body"]) for c in run["calls"]] == calls
     assert all(c["sent"] is False for c in run["calls"])
+
+
+# the team memberships a case assumes (`run --team`: no credentials here to read them)
+TEAMS = {"team-review-on-label": ["--team", "octo-org/triagers=codertocat,hubot"]}
 
 
 def test_every_shipped_rule_has_a_dry_run_case() -> None:

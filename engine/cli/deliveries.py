@@ -186,7 +186,7 @@ def _replay(
     event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
     result = match(event, RuleIndex(ruleset.rules), app_login=settings.app_login)
     jobs = [(m.rule.name, "run") for m in result.matched] + [
-        (m.rule.name, "files") for m in result.pending
+        (m.rule.name, "facts") for m in result.pending
     ]
     generation = store.add_jobs(delivery.delivery_id, jobs) if jobs else None
 

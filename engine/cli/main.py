@@ -42,6 +42,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+TEAM_HELP = (
+    "the members of a team that a `teams:` filter asks about, as org/team=login,login "
+    "(repeatable; logins not listed are not members)"
+)
+
 def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     _Parser.stream = stderr
@@ -64,6 +69,9 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     simulate.add_argument(
         "--changed-files", help="a file with one changed path per line (a pull request's files)"
     )
+    simulate.add_argument(
+        "--team", action="append", default=[], metavar="ORG/TEAM=LOGINS", help=TEAM_HELP
+    )
     simulate.add_argument("--format", choices=["text", "json"], default="text")
 
     run = sub.add_parser("run", help="execute the rules that match a payload")
@@ -71,6 +79,9 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     run.add_argument("--payload", required=True, help="a JSON payload file")
     run.add_argument("--rules", default="rules/", help="rules path (default rules/)")
     run.add_argument("--changed-files", help="a file with one changed path per line")
+    run.add_argument(
+        "--team", action="append", default=[], metavar="ORG/TEAM=LOGINS", help=TEAM_HELP
+    )
     run.add_argument(
         "--dry-run", action="store_true", help="record GitHub writes, do not send them"
     )

@@ -91,7 +91,37 @@ def check_event_name(name: str) -> None:
     raise InputError(f'unknown event "{name}" (the X-GitHub-Event name){hint}')
 
 
-UNDECIDED_HERE = "which are not known here (pass --changed-files, or App credentials for run)"
+UNDECIDED_HERE = (
+    "which are not known here (pass --changed-files and --team, or App credentials for run)"
+)
+
+
+def read_teams(values: list[str]) -> dict[str, set[str]]:
+    """`--team org/slug=alice,bob`: each declared team's members (lower-cased)."""
+    from engine.lang.checks.triggers import TEAM_PATTERN
+
+    declared: dict[str, set[str]] = {}
+    for value in values:
+        team, sep, logins = value.partition("=")
+        if not sep or not TEAM_PATTERN.fullmatch(team.strip()):
+            raise UsageError(f"--team {value!r}: write org/team=login,login")
+        members = declared.setdefault(team.strip().lower(), set())
+        members.update(login.strip().lower() for login in logins.split(",") if login.strip())
+    return declared
+
+
+def answer_teams(
+    declared: dict[str, set[str]], asks: tuple[tuple[str, str], ...]
+) -> dict[tuple[str, str], bool | str]:
+    """The asked memberships that the declared teams settle (others stay unknown)."""
+    from engine.match.filters import membership_key
+
+    answers: dict[tuple[str, str], bool | str] = {}
+    for team, login in asks:
+        key = membership_key(team, login)
+        if key[0] in declared:
+            answers[key] = key[1] in declared[key[0]]
+    return answers
 
 
 def _match(
@@ -112,6 +142,10 @@ def _match(
     files = read_changed_files(args.changed_files)
     if result.needs_files and files is not None:
         result = complete(result, files)
+    teams = read_teams(getattr(args, "team", []))
+    needs = result.needs
+    if teams and needs is not None and needs.memberships:
+        result = complete(result, memberships=answer_teams(teams, needs.memberships))
     return ruleset, result, files
 
 
@@ -156,8 +190,10 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import asyncio
     import os
 
+    from engine.github.api import GitHubError
     from engine.github.changed_files import FilesUnknown, fetch_changed_files
     from engine.github.client import GitHubClient
+    from engine.github.teams import read_memberships
     from engine.match.matcher import complete
     from engine.run.executor import ExecutionOptions, run_rule
     from engine.settings import Settings
@@ -187,6 +223,14 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
                     stderr.write(f"hookwise: the changed files are unknown: {exc}\n")
                 else:
                     result = complete(result, changed)
+            needs = result.needs
+            if needs is not None and needs.memberships and github is not None and installation:
+                try:
+                    facts = await read_memberships(github, installation, needs.memberships)
+                except GitHubError as exc:
+                    stderr.write(f"hookwise: team membership could not be read: {exc}\n")
+                else:
+                    result = complete(result, memberships=facts)
             options = ExecutionOptions(
                 github=github,
                 dry_run=args.dry_run or settings.dry_run,

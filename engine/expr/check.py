@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from engine.expr.parse import ExpressionError, parse_condition, split_template
+from engine.expr.regex import RegexError, compile_regex
 from engine.expr.tree import (
     FUNCTION_NAMES,
     FUNCTIONS,
@@ -142,6 +143,25 @@ def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
         )
     if call.name in STATUS_FUNCTIONS and not scope.allow_status_functions:
         report("bad-expression", f"{shown}() can only be used in a node's if", base + call.pos)
+    if call.name == "matches" and count == 2:
+        _check_regex(call.args[1], report, base)
+
+
+def _check_regex(pattern: Expr, report: Report, base: int) -> None:
+    """A literal pattern is compiled now, so a typo is reported at its column, not at run time."""
+    if not isinstance(pattern, Literal):
+        return
+    if not isinstance(pattern.value, str):
+        report("bad-regex", "matches() takes its pattern as a string", base + pattern.pos)
+        return
+    try:
+        compile_regex(pattern.value)
+    except RegexError as exc:
+        report(
+            "bad-regex",
+            f"invalid regular expression {pattern.value!r} (RE2 syntax): {exc}",
+            base + pattern.pos,
+        )
 
 
 def _check_access(context: Context, names: list[str | None], scope: Scope, report: Report) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.expr.parse import split_template
+from engine.expr.regex import RegexError, regex_search
 from engine.expr.tree import (
     Binary,
     Call,
@@ -297,7 +298,40 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
             return json.loads(text)
         except (json.JSONDecodeError, RecursionError):
             raise EvaluationError(f"fromJSON: not valid JSON: {text[:80]!r}") from None
+    if name == "matches":
+        return _matches(to_string(args[0]), args[1])
+    if name == "length":
+        return _length(args[0])
     raise EvaluationError(f"unknown function {name}()")
+
+
+def _matches(text: str, pattern: Any) -> bool:
+    if not isinstance(pattern, str):
+        raise EvaluationError(f"matches: the pattern must be a string, found {_kind(pattern)}")
+    try:
+        return regex_search(text, pattern)
+    except RegexError as exc:
+        raise EvaluationError(f"matches: invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _length(value: Any) -> int:
+    """length(): characters of a string, items of an array, keys of an object; null is 0."""
+    value = _plain(value)
+    if value is None:
+        return 0
+    if isinstance(value, str | list | Mapping):
+        return len(value)
+    raise EvaluationError(f"length: expects a string, array or object, found {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return type(value).__name__
 
 
 def _format_argument(value: Any) -> str:

@@ -21,6 +21,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "failure": (0, 0),
     "always": (0, 0),
     "cancelled": (0, 0),
+    "matches": (2, 2),
+    "length": (1, 1),
 }
 FUNCTION_NAMES = {
     "contains": "contains",
@@ -34,6 +36,8 @@ FUNCTION_NAMES = {
     "failure": "failure",
     "always": "always",
     "cancelled": "cancelled",
+    "matches": "matches",
+    "length": "length",
 }
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
 

@@ -49,11 +49,12 @@ FILTER_EVENTS: dict[str, frozenset[str]] = {
     "tags-ignore": TAG_EVENTS,
     "paths": PATH_EVENTS,
     "paths-ignore": PATH_EVENTS,
+    "files": PATH_EVENTS,
     "labels": LABEL_EVENTS,
 }
 
-# Filter keys, in the order the matcher tries them (cheapest first); `paths` is last
-# because it may need an API call.
+# Filter keys, in the order the matcher tries them (cheapest first); `paths` and `files`
+# are last because they may need an API call.
 FILTER_KEYS = (
     "repository",
     "types",
@@ -67,6 +68,7 @@ FILTER_KEYS = (
     "ignore-bots",
     "paths",
     "paths-ignore",
+    "files",
 )
 EXCLUSIVE_PAIRS = (
     ("branches", "branches-ignore"),

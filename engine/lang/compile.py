@@ -16,13 +16,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from engine.expr.parse import ExpressionError, has_expression, parse_condition
+from engine.expr.tree import Expr
 from engine.lang.checks.expressions import ExpressionChecker
 from engine.lang.checks.graph import GraphChecker, ancestors
 from engine.lang.checks.nodes import NodeChecker
 from engine.lang.checks.triggers import TriggerChecker
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Concurrency, Node, Retry, Rule, Template, parse_duration
-from engine.lang.schema import schema_diagnostics
+from engine.lang.schema_errors import schema_diagnostics
 from engine.lang.source import Document
 from engine.nodes.registry import Registry
 
@@ -83,6 +84,7 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
             )
         if self.has_errors():
             return None
+        condition, condition_source = _rule_condition(data.get("if"))
         nodes = {
             nid: _build_node(nid, nodes_data[nid], needs[nid], upstream[nid]) for nid in order
         }
@@ -96,7 +98,19 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
             vars={k: _templated(v) for k, v in variables.items()},
             concurrency=_concurrency(data.get("concurrency")),
             timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
+            condition=condition,
+            condition_source=condition_source,
         )
+
+
+def _rule_condition(raw: Any) -> tuple[Expr | None, str | None]:
+    """The top-level `if:` parsed (it was checked, so it parses), with its source."""
+    if isinstance(raw, bool):
+        source = "true" if raw else "false"
+        return parse_condition(source), source
+    if isinstance(raw, str):
+        return parse_condition(raw), raw
+    return None, None
 
 
 def _short_forms(doc: Document) -> Document:

@@ -38,6 +38,8 @@ CHECKS: dict[str, str] = {
     "not-upstream": "an expression reads a node that does not run before this one",
     "unknown-output": "an expression reads an output the node type does not declare",
     "bad-duration": "a duration that does not parse",
+    "bad-regex": "a literal `matches()` pattern that RE2 cannot compile",
+    "bad-team": "a `teams:` entry that is not written org/team-slug",
     "unknown-ignore": "an ignore comment names a check that does not exist (a warning)",
 }
 

@@ -47,10 +47,23 @@ class LabelFilter:
 
 @dataclass(frozen=True)
 class PeopleFilter:
-    """`authors:` or `actors:` — include / exclude login patterns."""
+    """`authors:` or `actors:` — include / exclude login patterns, and team membership.
+
+    A login passes when no `exclude` pattern selects it and, if `include` or `teams` is
+    given, an `include` pattern selects it or it belongs to one of `teams` (org/slug)."""
 
     include: PatternList | None = None
     exclude: PatternList | None = None
+    teams: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FilesFilter:
+    """`files:` — any / all / none of the changed files matched by filter patterns."""
+
+    any: PatternList | None = None
+    all: PatternList | None = None
+    none: PatternList | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +83,19 @@ class EventTrigger:
     authors: PeopleFilter | None = None
     actors: PeopleFilter | None = None
     ignore_bots: bool = True
+    bots_allowed: PatternList | None = None  # ignore-bots: {except: [...]}
+    files: FilesFilter | None = None
+
+    @property
+    def has_path_filter(self) -> bool:
+        """Whether `paths` or `paths-ignore` is set."""
+        return self.paths is not None or self.paths_ignore is not None
 
     @property
     def needs_files(self) -> bool:
-        """Whether this trigger needs the changed files (the one filter that may cost a call)."""
-        return self.paths is not None or self.paths_ignore is not None
+        """Whether this trigger reads the changed files (`paths*` or `files`), which may cost
+        a call."""
+        return self.has_path_filter or self.files is not None
 
     @cached_property
     def decided_by(self) -> tuple[str, ...]:
@@ -90,7 +111,8 @@ class EventTrigger:
             "authors": self.authors is not None,
             "actors": self.actors is not None,
             "ignore-bots": self.ignore_bots,
-            "paths": self.needs_files,
+            "paths": self.has_path_filter,
+            "files": self.files is not None,
         }
         return tuple(key for key, on in present.items() if on)
 
@@ -141,6 +163,8 @@ class Rule:
     vars: dict[str, Any] = field(default_factory=dict)
     concurrency: Concurrency | None = None
     timeout: float | None = None
+    condition: Expr | None = None  # the top-level `if:`, decided at match time
+    condition_source: str | None = None  # the `if:` as written, for reasons
 
     @property
     def events(self) -> frozenset[str] | None:

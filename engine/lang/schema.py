@@ -1,4 +1,5 @@
-"""The rule file's JSON Schema, built from the node registry, and schema errors as diagnostics.
+"""The rule file's JSON Schema, built from the node registry (its errors become diagnostics
+in engine.lang.schema_errors).
 
 One function builds two variants from the same declarations: the published schema
 (schemas/rule.schema.json, for editors) selects each node's `with` schema by `uses` and lets
@@ -9,23 +10,17 @@ per-node-type check (engine.lang.compile), which gives sharper messages and is f
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
-from engine.lang import catalogue
-from engine.lang.diagnostics import Diagnostic
-from engine.lang.source import Path, SourceMap, type_name
+from engine.lang.schema_errors import DURATION_PATTERN, schema_diagnostics
 from engine.nodes.registry import Registry
-from engine.text import suggest
 
 SCHEMA_ID = "https://hookwise.dev/schemas/rule.schema.json"
 RULE_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
 NODE_ID_PATTERN = "^[a-z][a-z0-9_]*$"
-DURATION_PATTERN = "^(?:[0-9]+(?:ms|s|m|h))+$"
 EXPRESSION_PATTERN = r"^\s*\$\{\{[\s\S]*\}\}\s*$"
 
 
@@ -73,6 +68,7 @@ def _filter_properties() -> dict[str, Any]:
             {
                 "include": _patterns("Login patterns of authors to run for"),
                 "exclude": _patterns("Login patterns of authors to skip"),
+                "teams": _teams("authors"),
             },
             "The subject's author: PR/issue/comment/review author, else pusher, else sender",
         ),
@@ -80,13 +76,41 @@ def _filter_properties() -> dict[str, Any]:
             {
                 "include": _patterns("Login patterns of senders to run for"),
                 "exclude": _patterns("Login patterns of senders to skip"),
+                "teams": _teams("senders"),
             },
             "The sender who triggered this delivery (the labeler, the merger)",
         ),
         "ignore-bots": {
-            "type": "boolean",
-            "description": "Skip deliveries sent by bots (default true)",
+            "anyOf": [
+                {"type": "boolean"},
+                _object(
+                    {"except": _patterns("Login patterns of the bots still let through")},
+                    "Skip bots except these",
+                    required=["except"],
+                ),
+            ],
+            "description": "Skip deliveries sent by bots (default true); "
+            "{except: [login patterns]} lets those bots through",
         },
+        "files": _object(
+            {
+                "any": _patterns(f"At least one changed file matches. {ref}"),
+                "all": _patterns(f"Every changed file matches (e.g. docs-only changes). {ref}"),
+                "none": _patterns(f"No changed file matches. {ref}"),
+            },
+            "Filter patterns over the changed files; an empty change set satisfies only none",
+            minProperties=1,
+        ),
+    }
+
+
+def _teams(who: str) -> dict[str, Any]:
+    return {
+        "type": ["string", "array"],
+        "minLength": 1,
+        "minItems": 1,
+        "items": {"type": "string", "minLength": 1},
+        "description": f"Run for {who} who are members of one of these teams (org/team-slug)",
     }
 
 
@@ -237,6 +261,11 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
                 },
                 "description": "At most one run per group at a time",
             },
+            "if": {
+                "type": ["string", "boolean"],
+                "description": "Run only when this expression is true; decided at match time "
+                "from the contexts event, github, rule and vars (e.g. a title check)",
+            },
             "timeout": {"$ref": "#/$defs/duration", "description": "Deadline for the whole run"},
             "vars": {
                 "type": "object",
@@ -261,146 +290,4 @@ def rule_validator() -> Draft202012Validator:
     return Draft202012Validator(build_schema(Registry(), editor=False))
 
 
-# --- errors -> diagnostics ------------------------------------------------------------
-
-
-def schema_diagnostics(
-    errors: Iterable[ValidationError],
-    *,
-    file: str,
-    source_map: SourceMap,
-    base: Path = (),
-    subject: str | None = None,
-) -> list[Diagnostic]:
-    """Turn schema errors into diagnostics placed at the offending key or value."""
-    result: list[Diagnostic] = []
-    for error in errors:
-        result.extend(_convert(error, file, source_map, base, subject))
-    return result
-
-
-def _convert(
-    error: ValidationError, file: str, smap: SourceMap, base: Path, subject: str | None
-) -> list[Diagnostic]:
-    relative: Path = tuple(error.absolute_path)
-    path: Path = (*base, *relative)
-    keyword = error.validator
-    # the stubs type these as possibly unset; for a reported error they are always set
-    rule_value: Any = error.validator_value
-    instance: Any = error.instance
-    schema: Any = error.schema
-    where = _where(relative, subject)
-
-    def at_value(check: str, message: str) -> Diagnostic:
-        pos = smap.value(path)
-        return Diagnostic(file, pos.line, pos.column, check, message)
-
-    if keyword == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        extras = [k for k in instance if k not in known]
-        out = []
-        for key in extras:
-            pos = smap.key((*path, key))
-            noun = "input" if subject else "key"
-            hint = suggest(key, known)
-            if path == ("on",) and key in catalogue.webhook_events():
-                hint = f'; "{key}" is an event: list it under "events" (on: {{events: {{{key}: ...}}}})'
-            out.append(
-                Diagnostic(
-                    file,
-                    pos.line,
-                    pos.column,
-                    "node-input" if subject else "unknown-key",
-                    f'unknown {noun} "{key}" in {where}{hint}',
-                )
-            )
-        return out
-    if keyword == "required":
-        missing = [k for k in rule_value if k not in instance]
-        pos = smap.key(path) if path else smap.value(path)
-        check = "node-input" if subject else "missing-key"
-        noun = "input" if subject else "key"
-        return [
-            Diagnostic(
-                file, pos.line, pos.column, check, f'{where} is missing required {noun} "{k}"'
-            )
-            for k in missing
-        ]
-    if "propertyNames" in error.schema_path and isinstance(instance, str):
-        # jsonschema reports a bad key as the key itself failing `pattern`
-        name = instance
-        pos = smap.key((*path, name))
-        pattern = str(schema.get("pattern", "")).strip("^$")
-        what = "node id" if path[-1:] == ("nodes",) else "name"
-        return [
-            Diagnostic(
-                file,
-                pos.line,
-                pos.column,
-                "bad-value",
-                f'{what} "{name}" in {where} must match {pattern}',
-            )
-        ]
-    check = "node-input" if subject else "bad-value"
-    if keyword == "type":
-        expected = rule_value
-        expected = [expected] if isinstance(expected, str) else expected
-        wanted = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
-        found = type_name(instance)
-        return [
-            at_value(check if subject else "bad-type", f"{where} must be {wanted}, found {found}")
-        ]
-    if keyword == "enum":
-        choices = ", ".join(str(c) for c in sorted(rule_value, key=str))
-        return [at_value(check, f"{where} must be one of {choices}; found {_show(instance)}")]
-    if keyword == "pattern":
-        if rule_value == DURATION_PATTERN:
-            return [
-                at_value(
-                    "bad-duration",
-                    f"{where}: {_show(instance)} is not a duration; "
-                    "write a number with ms, s, m or h, such as 30s, 5m or 1m30s",
-                )
-            ]
-        pattern = str(rule_value).strip("^$")
-        return [at_value(check, f"{where} must match {pattern}; found {_show(instance)}")]
-    if keyword in ("minLength", "minItems", "minProperties"):
-        return [at_value(check, f"{where} must not be empty")]
-    if keyword in ("maxItems", "maxProperties", "maxLength"):
-        return [at_value(check, f"{where} has more than {rule_value} entries")]
-    if keyword in ("minimum", "maximum"):
-        word = "at least" if keyword == "minimum" else "at most"
-        return [at_value(check, f"{where} must be {word} {rule_value}")]
-    if keyword in ("anyOf", "oneOf") and error.context:
-        return _convert(error.context[0], file, smap, base, subject)
-    return [at_value(check, f"{where}: {error.message}")]
-
-
-_TYPE_WORDS = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "null": "null",
-}
-
-
-def _where(path: Path, subject: str | None) -> str:
-    if subject is not None:
-        inner = ".".join(str(p) for p in path)
-        return f'input "{inner}" of {subject}' if inner else subject
-    if not path:
-        return "the rule"
-    return '"' + ".".join(str(p) for p in path) + '"'
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
+__all__ = ["build_schema", "rule_validator", "schema_diagnostics"]

@@ -8,7 +8,7 @@ changed files. https://docs.github.com/en/actions/reference/workflows-and-action
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.lang import catalogue
@@ -47,6 +47,9 @@ class Event:
     # None: not in the payload (a pull request's files, a cut push); see files_source
     changed_files: tuple[str, ...] | None = None
     files_source: str | None = None  # "payload", "pull_request", "compare" or None
+    # (org/team, login), lower-cased -> member?, or why it could not be read (filled in by
+    # the caller when a `teams:` filter asks; see engine.match.filters.Needed)
+    memberships: Mapping[tuple[str, str], bool | str] = field(default_factory=dict, repr=False)
 
     @property
     def owner(self) -> str | None:
@@ -69,9 +72,11 @@ class Event:
 
     def with_files(self, files: tuple[str, ...]) -> Event:
         """A copy with the changed files filled in."""
-        from dataclasses import replace
-
         return replace(self, changed_files=files)
+
+    def with_memberships(self, facts: Mapping[tuple[str, str], bool | str]) -> Event:
+        """A copy that also knows these team memberships (keyed by membership_key)."""
+        return replace(self, memberships={**self.memberships, **facts})
 
 
 def is_bot(login: str | None, kind: str | None) -> bool:
@@ -110,6 +115,8 @@ def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") ->
         labels = read.names(f"{subject}.labels")
     else:
         number = read.integer("number")
+        if number is None and name in _CHECK_SUBJECTS:
+            number = _check_pull_request(name, read)
         labels = ()
     installation = read.integer("installation.id", low=1) if read.mapping("installation") else None
     sender = read.login("sender")
@@ -217,6 +224,20 @@ _SHA_FIELDS = {
     "deployment_status": "deployment.sha",
     "status": "sha",
 }
+
+
+_CHECK_SUBJECTS = {"check_run": "check_run.pull_requests", "check_suite": "check_suite.pull_requests"}
+
+
+def _check_pull_request(name: str, read: Reader) -> int | None:
+    """The pull request a check run or suite belongs to: GitHub lists those whose head is
+    the checked commit; hookwise takes the first, so `github.number` works there too."""
+    field = _CHECK_SUBJECTS[name]
+    for index, entry in enumerate(read.items(field)):
+        if isinstance(entry, Mapping):
+            return Reader(entry).integer("number")
+        raise PayloadError(f"{field}[{index}]", f"must be an object, found {kind_of(entry)}")
+    return None
 
 
 def _branch_of(name: str, read: Reader) -> str | None:

@@ -8,22 +8,54 @@ https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-synt
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.lang import catalogue
-from engine.lang.model import EventTrigger, LabelFilter, PeopleFilter
+from engine.lang.model import EventTrigger, FilesFilter, LabelFilter, PeopleFilter
 from engine.lang.patterns import PatternList
 from engine.match.events import Event
 
-FILES_NEEDED = "files needed"  # sentinel reason: only the path filter is left to decide
+
+@dataclass(frozen=True)
+class Needed:
+    """Facts a trigger still needs before it can be decided: the changed files, and/or
+    whether some logins belong to some teams. The caller reads them and decides again."""
+
+    files: bool = False
+    memberships: tuple[tuple[str, str], ...] = ()  # (org/team-slug, login)
+
+    def __or__(self, other: Needed) -> Needed:
+        asks = dict.fromkeys(self.memberships + other.memberships)
+        return Needed(self.files or other.files, tuple(asks))
+
+    def describe(self, trigger: EventTrigger, subject: str) -> str:
+        """What is missing, in words: `paths needs the changed files of the pull request`."""
+        parts = []
+        if self.files:
+            parts.append(f"{files_filter_name(trigger)} needs the changed files of the {subject}")
+        if self.memberships:
+            asked = ", ".join(f"{login} in {team}" for team, login in self.memberships)
+            parts.append(f"teams needs the team membership of {asked}")
+        return " and ".join(parts)
 
 
-def evaluate(trigger: EventTrigger, event: Event) -> str | None:
-    """None when every filter passes; FILES_NEEDED when only the paths are left; else why not."""
+FILES_NEEDED = Needed(files=True)
+Reason = str | Needed | None
+
+
+def evaluate(trigger: EventTrigger, event: Event) -> Reason:
+    """None when every filter passes; why not, in words, when one rejects the event; else the
+    facts still needed (a rejection by a cheaper filter wins, so no fact is read in vain)."""
+    needed: Needed | None = None
     for key in trigger.decided_by:
         reason = CHECKS[key](trigger, event)
-        if reason is not None:
-            return reason
-    return None
+        if reason is None:
+            continue
+        if isinstance(reason, Needed):
+            needed = reason if needed is None else needed | reason
+            continue
+        return reason
+    return needed
 
 
 def is_own_app(event: Event, app_login: str | None) -> bool:
@@ -112,30 +144,80 @@ def _labels(labels: LabelFilter | None, event: Event) -> str | None:
     return None
 
 
-def _people(role: str, key: str, people: PeopleFilter | None, login: str | None) -> str | None:
+def _people(
+    role: str, key: str, people: PeopleFilter | None, login: str | None, event: Event
+) -> Reason:
     if people is None:
         return None
     name = login or ""
     if people.exclude is not None and people.exclude.selects(name):
         return f"{role} '{name}' is excluded by {key}.exclude {people.exclude.describe()}"
-    if people.include is not None and not people.include.selects(name):
+    if people.include is None and people.teams is None:
+        return None
+    if people.include is not None and people.include.selects(name):
+        return None
+    if not people.teams:
+        assert people.include is not None
         return f"{role} '{name}' is not matched by {key}.include {people.include.describe()}"
-    return None
+    return _teams(role, key, people, name, event)
+
+
+def _teams(role: str, key: str, people: PeopleFilter, name: str, event: Event) -> Reason:
+    """Membership of one of the teams; a bot account is never a team member."""
+    teams = people.teams or ()
+    unknown, unreadable = [], []
+    for team in teams:
+        fact = False if is_bot_login(name) else event.memberships.get(membership_key(team, name))
+        if fact is True:
+            return None
+        if fact is None:
+            unknown.append((team, name))
+        elif isinstance(fact, str):
+            unreadable.append(f"{team} ({fact})")
+    if unknown:
+        return Needed(memberships=tuple(unknown))
+    if unreadable:
+        return (
+            f"{role} {name}: membership of {', '.join(unreadable)} could not be read, "
+            "so the rule does not match"
+        )
+    shown = teams[0] if len(teams) == 1 else "any of " + ", ".join(teams)
+    also = ""
+    if people.include is not None:
+        also = f" and is not matched by {key}.include {people.include.describe()}"
+    return f"{role} {name} is not in team {shown}{also}"
+
+
+def membership_key(team: str, login: str) -> tuple[str, str]:
+    """How a membership fact is keyed: team and login, both as GitHub compares them."""
+    return team.lower(), login.lower()
+
+
+def is_bot_login(login: str) -> bool:
+    """App accounts (`name[bot]`) cannot belong to teams."""
+    return login.lower().endswith("[bot]")
 
 
 def _bots(trigger: EventTrigger, event: Event) -> str | None:
-    if trigger.ignore_bots and event.sender_is_bot:
+    if not (trigger.ignore_bots and event.sender_is_bot):
+        return None
+    allowed = trigger.bots_allowed
+    if allowed is None:
         return f"sender '{event.sender}' is a bot and ignore-bots is true"
-    return None
+    if allowed.selects(event.sender or ""):
+        return None
+    return f"sender '{event.sender}' is a bot not matched by ignore-bots.except {allowed.describe()}"
 
 
-def path_filter_name(trigger: EventTrigger) -> str:
-    """`paths` or `paths-ignore`, whichever the trigger has."""
-    return "paths" if trigger.paths is not None else "paths-ignore"
+def files_filter_name(trigger: EventTrigger) -> str:
+    """`paths`, `paths-ignore` or `files`: the first filter of the trigger that reads files."""
+    if trigger.paths is not None:
+        return "paths"
+    return "paths-ignore" if trigger.paths_ignore is not None else "files"
 
 
-def _paths(trigger: EventTrigger, event: Event) -> str | None:
-    if not trigger.needs_files or not _applies("paths", event):
+def _paths(trigger: EventTrigger, event: Event) -> Reason:
+    if not trigger.has_path_filter or not _applies("paths", event):
         return None
     if event.ref_kind == "tag" and event.name == "push":
         return None  # GitHub: path filters are not evaluated for pushes of tags
@@ -157,11 +239,38 @@ def _paths(trigger: EventTrigger, event: Event) -> str | None:
     return None
 
 
+def _files(trigger: EventTrigger, event: Event) -> Reason:
+    """`files: {any, all, none}`; an empty change set satisfies only `none` (DESIGN §2.1)."""
+    wanted: FilesFilter | None = trigger.files
+    if wanted is None or not _applies("files", event):
+        return None
+    files = event.changed_files
+    if files is None:
+        return FILES_NEEDED
+    if not files and (wanted.any is not None or wanted.all is not None):
+        which = "files.any" if wanted.any is not None else "files.all"
+        why = "the push deletes the branch, so no files changed" if event.deleted else (
+            "no files changed"
+        )
+        return f"{which}: {why} (an empty change set satisfies only files.none)"
+    if wanted.any is not None and not any(wanted.any.selects(path) for path in files):
+        return f"files.any: no changed file is matched by {wanted.any.describe()} ({_count(files)})"
+    if wanted.all is not None:
+        missed = next((path for path in files if not wanted.all.selects(path)), None)
+        if missed is not None:
+            return f"files.all: {missed} is not matched by {wanted.all.describe()}"
+    if wanted.none is not None:
+        hit = next((path for path in files if wanted.none.selects(path)), None)
+        if hit is not None:
+            return f"files.none: {hit} is matched by {wanted.none.describe()}"
+    return None
+
+
 def _count(files: tuple[str, ...]) -> str:
     return f"{len(files)} file{'s' if len(files) != 1 else ''} changed"
 
 
-Check = Callable[[EventTrigger, Event], "str | None"]
+Check = Callable[[EventTrigger, Event], Reason]
 
 # filter key (EventTrigger.decided_by) -> its decision
 CHECKS: dict[str, Check] = {
@@ -169,8 +278,13 @@ CHECKS: dict[str, Check] = {
     "types": _types,
     "refs": _refs,
     "labels": lambda trigger, event: _labels(trigger.labels, event),
-    "authors": lambda trigger, event: _people("author", "authors", trigger.authors, event.author),
-    "actors": lambda trigger, event: _people("sender", "actors", trigger.actors, event.sender),
+    "authors": lambda trigger, event: _people(
+        "author", "authors", trigger.authors, event.author, event
+    ),
+    "actors": lambda trigger, event: _people(
+        "sender", "actors", trigger.actors, event.sender, event
+    ),
     "ignore-bots": _bots,
     "paths": _paths,
+    "files": _files,
 }

@@ -1,9 +1,10 @@
 """match(event, index) -> which rules fire, and for the others the first filter that said no.
 
-Pure and two-phase (sans-I/O): `match` evaluates every filter it can from the payload. Rules
-whose only open question is their path filter while the changed files are not in the payload
-(a pull request, a cut push) come back as `pending`; the caller fetches the files once and
-calls `complete`. `match_delivery` is the async helper that does exactly that.
+Pure and two-phase (sans-I/O): `match` evaluates every filter it can from the payload, then
+the rule's own `if:`. Rules whose only open questions are facts the payload lacks (the changed
+files of a pull request or a cut push, a login's team membership) come back as `pending`,
+each with what it needs; the caller reads those facts once and calls `complete`.
+`match_delivery` is the async helper that does exactly that.
 
 The index (engine.match.index) keeps matching cost flat as rule sets grow: an event only meets
 the rules that could fire for it. Reasons for the other rules are derived on demand.
@@ -11,21 +12,32 @@ the rules that could fire for it. Reasons for the other rules are derived on dem
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engine.lang.model import EventTrigger, Rule
+from engine.match.condition import condition_reason
 from engine.match.events import Event
-from engine.match.filters import FILES_NEEDED, evaluate, is_own_app, path_filter_name
+from engine.match.filters import Needed, Reason, evaluate, is_own_app
 from engine.match.index import RuleIndex
 
 
 @dataclass(frozen=True)
 class Match:
-    """A rule that fires, with the trigger (event entry) that let it."""
+    """A rule that fires (or may, once `needs` is read), with the trigger that let it."""
 
     rule: Rule
     trigger: EventTrigger
+    needs: Needed | None = None
+
+
+def decide(rule: Rule, trigger: EventTrigger, event: Event) -> Reason:
+    """The filters of `trigger`, then the rule's `if:` (which needs no facts, so it is decided
+    even while facts are missing: a false `if:` spares their reading)."""
+    reason = evaluate(trigger, event)
+    if reason is None or isinstance(reason, Needed):
+        return condition_reason(rule, event) or reason
+    return reason
 
 
 @dataclass(frozen=True)
@@ -44,21 +56,32 @@ class MatchResult:
     index: RuleIndex
     matched: list[Match] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)  # candidates that did not fire
-    pending: list[Match] = field(default_factory=list)  # waiting for the changed files
+    pending: list[Match] = field(default_factory=list)  # waiting for facts (Match.needs)
     app_login: str | None = None
 
     @property
     def needs_files(self) -> bool:
         """Whether some rule's decision waits for the changed files."""
-        return bool(self.pending)
+        return any(m.needs is not None and m.needs.files for m in self.pending)
+
+    @property
+    def needs(self) -> Needed | None:
+        """Every fact some pending rule waits for, or None."""
+        found = [m.needs for m in self.pending if m.needs is not None]
+        if not found:
+            return None
+        total = found[0]
+        for more in found[1:]:
+            total = total | more
+        return total
 
     def undecided(self, why: str | None = None) -> list[Rejection]:
-        """The rules left waiting for the changed files, each with why they are undecided."""
+        """The rules left waiting for facts, each with why they are undecided."""
         return [
             Rejection(
                 waiting.rule,
-                f"{path_filter_name(waiting.trigger)} needs the changed files of the "
-                f"{self.event.subject}, {why or 'which are not known here'}",
+                f"{(waiting.needs or Needed()).describe(waiting.trigger, self.event.subject)}, "
+                f"{why or 'which are not known here'}",
             )
             for waiting in self.pending
         ]
@@ -82,43 +105,60 @@ def match(event: Event, index: RuleIndex, *, app_login: str | None = None) -> Ma
     if is_own_app(event, app_login):
         return result  # every rule is rejected; not_matched() explains why
     for _, rule, trigger in index.candidates(event):
-        reason = evaluate(trigger, event)
-        if reason is None:
-            result.matched.append(Match(rule, trigger))
-        elif reason is FILES_NEEDED:
-            result.pending.append(Match(rule, trigger))
-        else:
-            result.rejected.append(Rejection(rule, reason))
+        _place(result, rule, trigger, decide(rule, trigger, event))
     return result
 
 
-def complete(result: MatchResult, files: Iterable[str]) -> MatchResult:
-    """Decide the pending rules now that the changed files are known."""
-    event = result.event.with_files(tuple(files))
+def _place(result: MatchResult, rule: Rule, trigger: EventTrigger, reason: Reason) -> None:
+    if reason is None:
+        result.matched.append(Match(rule, trigger))
+    elif isinstance(reason, Needed):
+        result.pending.append(Match(rule, trigger, reason))
+    else:
+        result.rejected.append(Rejection(rule, reason))
+
+
+def complete(
+    result: MatchResult,
+    files: Iterable[str] | None = None,
+    memberships: Mapping[tuple[str, str], bool | str] | None = None,
+) -> MatchResult:
+    """Decide the pending rules again with the facts now known (files, memberships); rules
+    that still lack a fact stay pending."""
+    event = result.event
+    if files is not None:
+        event = event.with_files(tuple(files))
+    if memberships:
+        event = event.with_memberships(memberships)
     done = MatchResult(
         event, result.index, list(result.matched), list(result.rejected), [], result.app_login
     )
     for waiting in result.pending:
-        reason = evaluate(waiting.trigger, event)
-        if reason is None:
-            done.matched.append(waiting)
-        else:
-            done.rejected.append(Rejection(waiting.rule, reason))
+        _place(done, waiting.rule, waiting.trigger, decide(waiting.rule, waiting.trigger, event))
     order = {id(rule): i for i, rule in enumerate(result.index.rules)}
     done.matched.sort(key=lambda m: order[id(m.rule)])
     return done
 
 
 ChangedFiles = Callable[[Event], Awaitable[Iterable[str]]]
+Memberships = Callable[[Event, Needed], Awaitable[Mapping[tuple[str, str], bool | str]]]
 
 
 async def match_delivery(
-    event: Event, index: RuleIndex, changed_files: ChangedFiles, *, app_login: str | None = None
+    event: Event,
+    index: RuleIndex,
+    changed_files: ChangedFiles,
+    *,
+    app_login: str | None = None,
+    memberships: Memberships | None = None,
 ) -> MatchResult:
-    """Match, fetching the changed files (once) only if some rule is left waiting for them."""
+    """Match, reading each missing fact once and only if some rule is left waiting for it."""
     result = match(event, index, app_login=app_login)
     if result.needs_files:
         result = complete(result, await changed_files(event))
+    needs = result.needs
+    if needs is not None and needs.memberships and memberships is not None:
+        result = complete(result, memberships=await memberships(result.event, needs))
     return result
 
 
@@ -131,9 +171,9 @@ def explain(rule: Rule, event: Event, app_login: str | None = None) -> str:
     if trigger is None:
         names = sorted(t.event for t in rule.triggers if t.event is not None)
         return f"event '{event.name}' is not in [{', '.join(names)}]"
-    reason = evaluate(trigger, event)
-    if reason is FILES_NEEDED:
-        return f"{path_filter_name(trigger)} needs the changed files, which are not known"
+    reason = decide(rule, trigger, event)
+    if isinstance(reason, Needed):
+        return f"{reason.describe(trigger, event.subject)}, which are not known"
     return reason or "the rule matches"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.nodes import issues, pulls, repos
+from engine.nodes import dependabot, issues, pulls, readiness, repos
 
 IMPLEMENTATIONS = {
     "github.pull_request.get": pulls.pull_request_get,
@@ -10,6 +10,8 @@ IMPLEMENTATIONS = {
     "github.pull_request.review": pulls.pull_request_review,
     "github.pull_request.request_reviewers": pulls.request_reviewers,
     "github.pull_request.merge": pulls.merge,
+    "github.pull_request.status": readiness.pull_request_status,
+    "dependabot.metadata": dependabot.metadata,
     "github.issue.comment": issues.comment,
     "github.issue.upsert_comment": issues.upsert_comment,
     "github.issue.add_labels": issues.add_labels,

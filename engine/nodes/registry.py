@@ -96,6 +96,7 @@ class Registry:
 
 def declared_registry() -> Registry:
     """The built-in node types' declarations only: what validation and the schema need."""
+    from engine.nodes.condition_specs import CONDITION_TYPES
     from engine.nodes.specs import BUILTIN_TYPES
 
-    return Registry(BUILTIN_TYPES)
+    return Registry(BUILTIN_TYPES + CONDITION_TYPES)

@@ -19,7 +19,7 @@ def _i(description: str, **extra: Any) -> dict[str, Any]:
     return {"type": "integer", "description": description, **extra}
 
 
-def _strings(description: str, **extra: Any) -> dict[str, Any]:
+def strings(description: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "array",
         "items": {"type": "string", "minLength": 1},
@@ -28,7 +28,7 @@ def _strings(description: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _obj(
+def object_schema(
     properties: dict[str, Any], *, required: tuple[str, ...] = (), description: str = ""
 ) -> dict[str, Any]:
     schema: dict[str, Any] = {
@@ -47,7 +47,7 @@ _REPO_TARGET = {
     "owner": _s("Repository owner; defaults to the event's repository owner"),
     "repo": _s("Repository name; defaults to the event's repository"),
 }
-_ISSUE_TARGET = {
+ISSUE_TARGET = {
     **_REPO_TARGET,
     "number": _i("Issue or pull request number; defaults to the event's", minimum=1),
 }
@@ -56,7 +56,7 @@ _COMMIT_TARGET = {
     "sha": _s("Commit SHA; defaults to the event's head SHA"),
 }
 
-_ANNOTATION = _obj(
+_ANNOTATION = object_schema(
     {
         "path": _s("File path relative to the repository root"),
         "start_line": _i("First line of the annotation", minimum=1),
@@ -71,7 +71,7 @@ _ANNOTATION = _obj(
     required=("path", "start_line", "end_line", "annotation_level", "message"),
     description="A check run annotation",
 )
-_CHECK_OUTPUT = _obj(
+_CHECK_OUTPUT = object_schema(
     {
         "title": _s("Title of the check run output"),
         "summary": _s("Summary, Markdown"),
@@ -103,7 +103,7 @@ _CHECK_FIELDS = {
     "details_url": _s("URL with the full details", format="uri"),
     "external_id": _s("Your own reference for this check run"),
 }
-_REVIEW_COMMENT = _obj(
+_REVIEW_COMMENT = object_schema(
     {
         "path": _s("File path the comment is on"),
         "body": _s("Comment text, Markdown"),
@@ -125,10 +125,10 @@ def _github(
     *,
     outputs: tuple[str, ...] = (),
     required: tuple[str, ...] = (),
-    target: dict[str, Any] = _ISSUE_TARGET,
+    target: dict[str, Any] = ISSUE_TARGET,
     writes: bool = True,
 ) -> NodeType:
-    inputs = _obj({**target, **properties}, required=required)
+    inputs = object_schema({**target, **properties}, required=required)
     return NodeType(name, description, inputs, outputs, writes=writes)
 
 
@@ -167,8 +167,8 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
         "github.pull_request.request_reviewers",
         "Request reviews from users or teams",
         {
-            "reviewers": _strings("User logins to request a review from"),
-            "team_reviewers": _strings("Team slugs to request a review from"),
+            "reviewers": strings("User logins to request a review from"),
+            "team_reviewers": strings("Team slugs to request a review from"),
         },
         outputs=("reviewers", "team_reviewers"),
     ),
@@ -203,21 +203,21 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
     _github(
         "github.issue.add_labels",
         "Add labels (only those not already present are sent)",
-        {"labels": _strings("Label names to add", minItems=1)},
+        {"labels": strings("Label names to add", minItems=1)},
         outputs=("labels", "added"),
         required=("labels",),
     ),
     _github(
         "github.issue.remove_labels",
         "Remove labels that are present",
-        {"labels": _strings("Label names to remove", minItems=1)},
+        {"labels": strings("Label names to remove", minItems=1)},
         outputs=("removed",),
         required=("labels",),
     ),
     _github(
         "github.issue.assign",
         "Add assignees",
-        {"assignees": _strings("User logins to assign", minItems=1)},
+        {"assignees": strings("User logins to assign", minItems=1)},
         outputs=("assignees",),
         required=("assignees",),
     ),
@@ -240,8 +240,8 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
         {
             "title": _s("Issue title", minLength=1),
             "body": _s("Issue body, Markdown"),
-            "labels": _strings("Labels to set"),
-            "assignees": _strings("Logins to assign"),
+            "labels": strings("Labels to set"),
+            "assignees": strings("Logins to assign"),
         },
         outputs=("number", "url"),
         required=("title",),
@@ -352,13 +352,13 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
     NodeType(
         "core.log",
         "Write a message into the run record",
-        _obj({"message": _s("The message")}, required=("message",)),
+        object_schema({"message": _s("The message")}, required=("message",)),
         ("message",),
     ),
     NodeType(
         "core.set",
         "Compute values; the node's outputs are the given map",
-        _obj(
+        object_schema(
             {
                 "outputs": {
                     "type": "object",
@@ -373,6 +373,6 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
     NodeType(
         "core.fail",
         "Fail the node with a message",
-        _obj({"message": _s("Why the node fails")}, required=("message",)),
+        object_schema({"message": _s("Why the node fails")}, required=("message",)),
     ),
 )

@@ -17,7 +17,8 @@ from engine.expr.evaluate import EvaluationError, render_segments, to_string, tr
 from engine.expr.parse import ExpressionError
 from engine.github.api import GitHubAPI
 from engine.lang.model import Node, Rule, Template
-from engine.match.events import Event, github_context
+from engine.match.condition import render_value, rule_contexts
+from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.nodes.registry import Registry
 from engine.run.concurrency import ConcurrencyGroups
@@ -54,26 +55,7 @@ def idempotency_key(delivery: str, rule: str, node: str) -> str:
 
 def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
     """event, github, rule and the rendered vars (no nodes yet)."""
-    contexts: dict[str, Any] = {
-        "event": event.payload,
-        "github": github_context(event),
-        "rule": {"name": rule.name, "description": rule.description, "file": rule.file},
-        "vars": {},
-        "nodes": {},
-    }
-    contexts["vars"] = {k: render_value(v, contexts) for k, v in rule.vars.items()}
-    return contexts
-
-
-def render_value(value: Any, contexts: Mapping[str, Any]) -> Any:
-    """Render every Template inside a value (dicts and lists are walked)."""
-    if isinstance(value, Template):
-        return render_segments(value.segments, contexts)
-    if isinstance(value, dict):
-        return {k: render_value(v, contexts) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render_value(v, contexts) for v in value]
-    return value
+    return rule_contexts(rule, event)
 
 
 def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:

@@ -89,7 +89,7 @@ def schedule(
                 step.start.append(node_id)
             else:
                 outcome = (
-                    Outcome(SKIPPED, error=_skip_reason(node.condition_source, state))
+                    Outcome(SKIPPED, error=_skip_reason(node.condition, node.condition_source, state))
                     if decision is False
                     else Outcome(FAILURE, error=decision)
                 )
@@ -112,10 +112,11 @@ def _condition(condition: Any, contexts: Mapping[str, Any], state: RunState) -> 
         return f"if: {exc}"
 
 
-def _skip_reason(source: str, state: RunState) -> str:
+def _skip_reason(condition: Any, source: str, state: RunState) -> str:
     if not state.upstream_ok and source.strip() in ("success()", "${{ success() }}"):
         return "a needed node did not succeed"
-    if not state.upstream_ok:
+    calls_status = condition is not None and uses_status_function(condition)
+    if not state.upstream_ok and not calls_status:
         return f"a needed node did not succeed and `if: {source.strip()}` calls no status function"
     return f"`if: {source.strip()}` is false"
 

@@ -1,6 +1,6 @@
 """Running one claimed job: read its delivery (once per delivery), decide a rule that
-waited for the changed files, take its concurrency group, execute its graph, keep its lease,
-and finish it with its run record, or put it back to try again later.
+waited for facts (the changed files, team memberships), take its concurrency group, execute
+its graph, keep its lease, and finish it with its run record, or put it back to try again later.
 
 GitHub's failures end as a run with a failed node and GitHub's message; those that may pass
 (5xx, rate limits, the network) put the job back with backoff until its attempts run out.
@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine.github.api import GitHubError
 from engine.github.changed_files import FilesUnknown, fetch_changed_files
+from engine.github.teams import read_memberships
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
-from engine.match.filters import FILES_NEEDED, evaluate
+from engine.match.filters import Needed
+from engine.match.matcher import decide
 from engine.run.executor import (
     ExecutionOptions,
     concurrency_key,
@@ -95,8 +97,8 @@ class JobRunner:
             why = "superseded by a newer run in its concurrency group before it started"
             await self._finish(job, DONE, failed_record(rule, event, options, why, status=CANCELLED))
             return
-        if job.kind == "files":
-            decided = await self._decide_paths(job, rule, event, options)
+        if job.kind != "run":  # "facts" (or "files", as earlier releases queued it)
+            decided = await self._decide(job, rule, event, options)
             if decided is None:
                 return
             event = decided
@@ -190,36 +192,51 @@ class JobRunner:
                     self._files_locks.pop(dropped, None)
             return known
 
-    async def _decide_paths(
+    async def _decide(
         self, job: Job, rule: Rule, event: Event, options: ExecutionOptions
     ) -> Event | None:
-        """Fetch the changed files and decide a rule that waited for them (None: finished)."""
-        api = options.github
-        if api is None:
-            why = "undecided: the changed files can only be read with App credentials"
-            await self._finish(job, UNDECIDED, error=why)
+        """Read the facts the rule waits for and decide it (None: the job is finished)."""
+        trigger = next((t for t in rule.triggers if t.event in (event.name, None)), None)
+        if trigger is None:
+            await self._finish(job, NOT_MATCHED, error="not matched: no trigger for this event")
             return None
-        try:
-            files = await self._changed_files(api, event, options)
-        except FilesUnknown as exc:
-            await self._finish(job, UNDECIDED, error=f"undecided: {exc}")
-            return None
-        except GitHubError as exc:
-            failure = node_error(exc)
-            message = f"could not read the changed files: {failure.message}"
-            if failure.retryable and job.attempts < self.settings.job_attempts:
-                await self._requeue(job, f"attempt {job.attempts}: {message}", "changed_files")
-            else:
-                record = failed_record(rule, event, options, message)
-                await self._finish(job, FAILED, record)
-            return None
-        decided = event.with_files(files)
-        trigger = next((t for t in rule.triggers if t.event in (decided.name, None)), None)
-        reason = evaluate(trigger, decided) if trigger is not None else "no trigger for this event"
-        if reason is not None and reason is not FILES_NEEDED:
-            await self._finish(job, NOT_MATCHED, error=f"not matched: {reason}")
-            return None
-        return decided
+        for _ in range(3):  # files, then memberships: at most two reads
+            reason = decide(rule, trigger, event)
+            if reason is None:
+                return event
+            if not isinstance(reason, Needed):
+                await self._finish(job, NOT_MATCHED, error=f"not matched: {reason}")
+                return None
+            api, installation = options.github, event.installation_id
+            if api is None or installation is None:
+                what = "the changed files" if reason.files else "team membership"
+                await self._finish(
+                    job, UNDECIDED, error=f"undecided: {what} can only be read with App credentials"
+                )
+                return None
+            try:
+                if reason.files:
+                    event = event.with_files(await self._changed_files(api, event, options))
+                else:
+                    facts = await read_memberships(
+                        api, installation, reason.memberships, self.pool.memberships
+                    )
+                    event = event.with_memberships(facts)
+            except FilesUnknown as exc:
+                await self._finish(job, UNDECIDED, error=f"undecided: {exc}")
+                return None
+            except GitHubError as exc:
+                failure = node_error(exc)
+                what = "the changed files" if reason.files else "team membership"
+                message = f"could not read {what}: {failure.message}"
+                if failure.retryable and job.attempts < self.settings.job_attempts:
+                    kind = "changed_files" if reason.files else "memberships"
+                    await self._requeue(job, f"attempt {job.attempts}: {message}", kind)
+                else:
+                    await self._finish(job, FAILED, failed_record(rule, event, options, message))
+                return None
+        await self._finish(job, UNDECIDED, error="undecided: the facts could not be settled")
+        return None
 
     async def _node_done(
         self,

@@ -234,7 +234,7 @@ class Hookwise:
         result = match(event, self.index, app_login=self.app_login)
         jobs = tuple(
             [(m.rule.name, "run") for m in result.matched]
-            + [(m.rule.name, "files") for m in result.pending]
+            + [(m.rule.name, "facts") for m in result.pending]
         )
         trace = match_trace(result, len(self.index.rules))
         stored = StoredDelivery(

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from engine.github.client import GitHubClient
+from engine.github.teams import MembershipCache
 from engine.lang.model import Rule
 from engine.nodes.registry import Registry
 from engine.server.jobs import JobRunner
@@ -69,6 +70,7 @@ class WorkerPool:
         )
         self.jobs_done = 0
         self.last_error: str | None = None
+        self.memberships = MembershipCache()  # team answers, a few minutes per installation
         self._wake = asyncio.Event()
         self._slot = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -110,7 +112,10 @@ class WorkerPool:
         if self.concurrency > 0:
             with contextlib.suppress(StoreError):
                 await self._db(self.store.forget_worker, self.name)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        # a cancelled task does not stop the database call its thread is making: wait for
+        # those calls, or the store would close a connection under them (SQLite segfaults)
+        finished = self.executor
+        await asyncio.to_thread(finished.shutdown, wait=True, cancel_futures=True)
         self.executor = ThreadPoolExecutor(  # ready for another start (a new lifespan)
             max_workers=max(2, self.concurrency + 2), thread_name_prefix="hookwise-worker"
         )

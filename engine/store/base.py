@@ -42,7 +42,7 @@ class Job:
     delivery_id: str
     rule: str
     generation: int
-    kind: str  # "run", or "files" when the rule waits for the changed files
+    kind: str  # "run"; "facts" (earlier: "files") when the rule waits for facts to be read
     attempts: int
     cancel_requested: bool = False
 

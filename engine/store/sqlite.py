@@ -91,6 +91,11 @@ class SQLiteStore(Store):
         self._connections: list[sqlite3.Connection] = []
         self._query_only = False
         self._shared: sqlite3.Connection | None = None
+        # operations in progress; close() waits for them (closing a connection that another
+        # thread is using crashes the process)
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._closing = False
         db = self._connection()
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -137,17 +142,43 @@ class SQLiteStore(Store):
         if self.memory and self._shared is not None:
             self._shared.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
 
-    def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for db in connections:
-            db.close()
-        self._local = threading.local()
-        self._shared = None
+    def close(self, timeout: float = 30.0) -> None:
+        """Close every connection once the operations in progress have finished (a later
+        operation opens a new one)."""
+        with self._idle:
+            self._closing = True
+            try:
+                self._idle.wait_for(lambda: self._busy == 0, timeout)
+                connections, self._connections = self._connections, []
+                for db in connections:
+                    db.close()
+                self._local = threading.local()
+                self._shared = None
+            finally:
+                self._closing = False
+                self._idle.notify_all()
+
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, counted as in use until the block ends."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._closing)
+            self._busy += 1
+        try:
+            yield self._connection()
+        finally:
+            with self._idle:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.notify_all()
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
-        db = self._connection()
+        with self._using() as db, self._transaction(db) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, db: sqlite3.Connection) -> Iterator[_Tx]:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -167,18 +198,19 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _read(self) -> Iterator[_Tx]:
-        yield _Tx(self._connection())
+        with self._using() as db:
+            yield _Tx(db)
 
     @contextmanager
     def _probe(self) -> Iterator[_Tx]:
         """/health's write: this thread's connection, waiting at most two seconds for the lock."""
-        db = self._connection()
-        db.execute("PRAGMA busy_timeout = 2000")
-        try:
-            with self._tx() as tx:
-                yield tx
-        finally:
-            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        with self._using() as db:
+            db.execute("PRAGMA busy_timeout = 2000")
+            try:
+                with self._transaction(db) as tx:
+                    yield tx
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def _payload_value(self, text: str) -> Any:
         """Payloads over 1 KB go in zlib-compressed (level 1): a pull request's 21 KB becomes

@@ -51,6 +51,7 @@ class Spec:
                 self.doc["paths"].setdefault(path, {}).update(ops)
             for kind, items in extra.get("components", {}).items():
                 self.doc["components"].setdefault(kind, {}).update(items)
+        _nullable_enums(self.doc["components"].get("schemas", {}))
         self.registry = referencing.Registry().with_resource(
             "urn:github", referencing.Resource.from_contents(self.doc, default_specification=DRAFT4)
         )
@@ -236,6 +237,21 @@ class Spec:
     def example(self, name: str) -> Any:
         """A deep copy of one of GitHub's example bodies (components/examples)."""
         return copy.deepcopy(self.doc["components"]["examples"][name]["value"])
+
+
+def _nullable_enums(node: Any) -> None:
+    """`nullable: true` beside an `enum` without null: GitHub means null is allowed (a check
+    run's `conclusion` is null until it completes), but the validator reads the enum
+    strictly, so null is added to such enums."""
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if node.get("nullable") is True and isinstance(enum, list) and None not in enum:
+            node["enum"] = [*enum, None]
+        for value in node.values():
+            _nullable_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_enums(value)
 
 
 @cache

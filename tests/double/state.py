@@ -39,6 +39,11 @@ class Pull:
     merged: bool = False
     reviews: list[dict[str, Any]] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
+    # each {"sha", "message", "author"}; the first is the one Dependabot's metadata is read from
+    commits: list[dict[str, str]] = field(default_factory=list)
+    draft: bool = False
+    mergeable: bool | None = True
+    mergeable_state: str = "clean"
 
 
 @dataclass
@@ -99,6 +104,8 @@ class World:
         self.oauth_codes: dict[str, tuple[str, set[int]]] = {}
         self.user_tokens: dict[str, tuple[str, set[int]]] = {}
         self.token_ttl = 3600.0
+        # "org/team" (lower-cased) -> login (lower-cased) -> membership state (active, pending)
+        self.teams: dict[str, dict[str, str]] = {}
         self._ids = itertools.count(1000)
 
     def next_id(self) -> int:
@@ -183,6 +190,9 @@ class World:
     def _pull(self, repo: Repo, pull: Pull) -> dict[str, Any]:
         body = self.spec.example("pull-request")
         body.update(number=pull.number, title=pull.title, state=pull.state, merged=pull.merged)
+        body.update(
+            draft=pull.draft, mergeable=pull.mergeable, mergeable_state=pull.mergeable_state
+        )
         body["head"]["sha"], body["head"]["ref"] = pull.head_sha, pull.head_ref
         body["base"]["ref"] = pull.base_ref
         body["user"]["login"] = pull.user

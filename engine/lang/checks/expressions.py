@@ -1,6 +1,7 @@
 """Checks of every `${{ }}` in a rule, each with the scope of what it may read at its place.
 
-Rule-level values (vars, concurrency) see event, github and rule; a node sees vars too and the
+Rule-level values (vars, concurrency, the rule's `if`) see event, github and rule (and vars,
+but vars themselves not); a node sees vars too and the
 outputs of the nodes that run before it; a node's `if` may call the status functions.
 """
 
@@ -28,6 +29,14 @@ class ExpressionChecker(DocumentChecker):
                 self.templates(("vars", key), value, base.at("vars"))
         concurrency = base.at("concurrency", contexts=RULE_CONTEXTS | {"vars"})
         self.templates(("concurrency",), self.data.get("concurrency"), concurrency)
+        condition = self.data.get("if")
+        if isinstance(condition, str):
+
+            def report(check: str, message: str, offset: int) -> None:
+                self.in_string(("if",), offset, check, message)
+
+            scope = base.at("the rule's if", contexts=RULE_CONTEXTS | {"vars"})
+            check_condition(condition, scope, report)
 
     def node_expressions(
         self,

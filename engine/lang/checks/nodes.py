@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.expr.parse import ExpressionError, has_expression, single_expression
 from engine.lang.checks.base import DocumentChecker
-from engine.lang.schema import schema_diagnostics
+from engine.lang.schema_errors import schema_diagnostics
 from engine.nodes.registry import NodeType, Registry
 from engine.text import suggest
 

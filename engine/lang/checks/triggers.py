@@ -6,11 +6,12 @@ one event replace the top-level value of the same key for that event (DESIGN §2
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from engine.lang import catalogue
 from engine.lang.checks.base import DocumentChecker, as_list
-from engine.lang.model import EventTrigger, LabelFilter, PeopleFilter
+from engine.lang.model import EventTrigger, FilesFilter, LabelFilter, PeopleFilter
 from engine.lang.patterns import (
     PatternError,
     PatternList,
@@ -27,12 +28,15 @@ _FILTER_PATTERN_KEYS = {
     "tags-ignore",
     "paths",
     "paths-ignore",
+    "files",
 }
 _INCLUDE_KEYS = {"branches", "tags", "paths", "repository"}
 _SUB_LISTS = {
     "labels": ("any", "all", "none", "added"),
     "authors": ("include", "exclude"),
     "actors": ("include", "exclude"),
+    "files": ("any", "all", "none"),
+    "ignore-bots": ("except",),
 }
 _SUB_INCLUDE = {
     ("labels", "any"),
@@ -40,7 +44,12 @@ _SUB_INCLUDE = {
     ("labels", "added"),
     ("authors", "include"),
     ("actors", "include"),
+    ("files", "any"),
+    ("files", "all"),
+    ("ignore-bots", "except"),
 }
+# org/team-slug as GitHub spells a team in CODEOWNERS and in its REST paths
+TEAM_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+")
 
 
 class TriggerChecker(DocumentChecker):
@@ -171,16 +180,42 @@ class TriggerChecker(DocumentChecker):
         """Compile one filter's patterns (reporting problems); return the compiled form."""
         if key in _SUB_LISTS:
             if not isinstance(value, dict):
-                return None
+                return value if key == "ignore-bots" else None
             parts = {
                 sub: self.patterns(key, sub, value[sub], (*path, sub))
                 for sub in _SUB_LISTS[key]
                 if sub in value
             }
-            return LabelFilter(**parts) if key == "labels" else PeopleFilter(**parts)
-        if key in ("types", "ignore-bots"):
+            if key == "labels":
+                return LabelFilter(**parts)
+            if key == "files":
+                return FilesFilter(**parts)
+            if key == "ignore-bots":
+                return parts.get("except")
+            return PeopleFilter(**parts, teams=self.teams(value.get("teams"), (*path, "teams")))
+        if key == "types":
             return value
         return self.patterns(key, None, value, path)
+
+    def teams(self, value: Any, path: Path) -> tuple[str, ...] | None:
+        """`teams: [org/team-slug]`, each checked for its shape."""
+        items = as_list(value)
+        if items is None:
+            return None
+        good = []
+        for i, team in enumerate(items):
+            if not isinstance(team, str):
+                continue
+            if TEAM_PATTERN.fullmatch(team):
+                good.append(team)
+                continue
+            item = path if isinstance(value, str) else (*path, i)
+            self.at_value(
+                item,
+                "bad-team",
+                f'team "{team}" must be written as org/team-slug, e.g. "octo-org/reviewers"',
+            )
+        return tuple(good)
 
     def patterns(self, key: str, sub: str | None, value: Any, path: Path) -> PatternList | None:
         items = as_list(value)
@@ -217,6 +252,7 @@ class TriggerChecker(DocumentChecker):
     ) -> EventTrigger:
         types = as_list(filters.get("types"))
         ignore_bots = filters.get("ignore-bots", True)
+        bots_allowed = ignore_bots if isinstance(ignore_bots, PatternList) else None
         return EventTrigger(
             event=event,
             types=frozenset(t for t in types if isinstance(t, str)) if types is not None else None,
@@ -231,6 +267,8 @@ class TriggerChecker(DocumentChecker):
             authors=filters.get("authors"),
             actors=filters.get("actors"),
             ignore_bots=ignore_bots if isinstance(ignore_bots, bool) else True,
+            bots_allowed=bots_allowed,
+            files=filters.get("files"),
         )
 
     # --- the graph -------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""A rule's top-level `if:`, decided at match time after the filters. Pure.
+
+It sees what the delivery itself carries: the contexts `event` (the payload), `github`, `rule`
+and `vars` (DESIGN §2.1), so it costs no API call and is decided before any fact is read.
+False, or an expression that cannot be evaluated, means the rule does not match; the reason
+quotes the expression as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.expr.evaluate import EvaluationError, evaluate, render_segments, truthy
+from engine.lang.model import Rule, Template
+from engine.match.events import Event, github_context
+
+SHOWN_LIMIT = 120  # characters of the expression quoted in a reason
+
+
+def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
+    """event, github, rule and the rendered vars (no nodes yet)."""
+    contexts: dict[str, Any] = {
+        "event": event.payload,
+        "github": github_context(event),
+        "rule": {"name": rule.name, "description": rule.description, "file": rule.file},
+        "vars": {},
+        "nodes": {},
+    }
+    contexts["vars"] = {k: render_value(v, contexts) for k, v in rule.vars.items()}
+    return contexts
+
+
+def render_value(value: Any, contexts: Mapping[str, Any]) -> Any:
+    """Render every Template inside a value (dicts and lists are walked)."""
+    if isinstance(value, Template):
+        return render_segments(value.segments, contexts)
+    if isinstance(value, dict):
+        return {k: render_value(v, contexts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, contexts) for v in value]
+    return value
+
+
+def condition_reason(rule: Rule, event: Event) -> str | None:
+    """None when the rule has no `if:` or it is true; else why the rule does not match."""
+    if rule.condition is None:
+        return None
+    shown = shown_condition(rule.condition_source or "")
+    try:
+        value = evaluate(rule.condition, rule_contexts(rule, event))
+    except EvaluationError as exc:
+        return f"if: {shown} could not be evaluated: {exc}"
+    return None if truthy(value) else f"if: {shown} was false"
+
+
+def shown_condition(source: str) -> str:
+    """The expression as written, without `${{ }}`, cut to a readable length."""
+    text = source.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2].strip()
+    text = " ".join(text.split())
+    return text if len(text) <= SHOWN_LIMIT else text[: SHOWN_LIMIT - 1] + "…"
