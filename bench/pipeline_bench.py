@@ -240,6 +240,7 @@ def _scale(rule: str, count: int, *, github_latency: float | None) -> tuple[floa
         double.inject("POST", r"/comments$", delay=github_latency, times=10**9)
         env = {
             "GITHUB_APP_ID": double.app_id,
+            "HOOKWISE_REPO_RULES": "false",  # the server rules alone, as measured before
             "GITHUB_APP_PRIVATE_KEY": double.private_key_pem,
             "GITHUB_API_BASE_URL": double.url,
             "GITHUB_APP_SLUG": "hookwise-bench",
@@ -316,6 +317,7 @@ def idle_latency() -> str:
                 **peerkit.hookwise_env(f"sqlite:///{Path(folder) / 'h.db'}"),
                 "HOOKWISE_RULES": str(rules),
                 "GITHUB_APP_ID": double.app_id,
+                "HOOKWISE_REPO_RULES": "false",  # the server rules alone, as measured before
                 "GITHUB_APP_PRIVATE_KEY": double.private_key_pem,
                 "GITHUB_API_BASE_URL": double.url,
                 "GITHUB_APP_SLUG": "hookwise-bench",

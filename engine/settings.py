@@ -70,6 +70,11 @@ class Settings:
     access_log: bool = False
     max_defer_seconds: float = 30.0  # during a burst, jobs wait at most this long
     retention_days: float = 30.0
+    # repository rules (.github/hookwise) and organisation defaults (<owner>/.github)
+    repo_rules: bool = True
+    repo_rules_ttl: float = 600.0  # seconds a version is used before the branch is looked at
+    repo_rules_max_files: int = 50
+    repo_rules_max_bytes: int = 64 * 1024
     rate_webhooks: int = 60  # failed verifications per minute per client IP
     rate_auth: int = 100
     rate_api: int = 500  # per minute per user
@@ -128,6 +133,11 @@ class Settings:
             access_log=_flag(env, "HOOKWISE_ACCESS_LOG"),
             max_defer_seconds=_number(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
             retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
+            repo_rules=env.get("HOOKWISE_REPO_RULES", "true").strip().lower()
+            not in ("0", "false", "no", "off"),
+            repo_rules_ttl=_number(env, "HOOKWISE_REPO_RULES_TTL", 600.0),
+            repo_rules_max_files=_number(env, "HOOKWISE_REPO_RULES_MAX_FILES", 50, int),
+            repo_rules_max_bytes=_number(env, "HOOKWISE_REPO_RULES_MAX_BYTES", 65536, int),
             rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 60, int),
             rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
             rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),
@@ -144,6 +154,11 @@ class Settings:
     def with_rules(self, path: str) -> Settings:
         """A copy with another rules path."""
         return replace(self, rules_path=path)
+
+    @property
+    def reads_repository_rules(self) -> bool:
+        """Repository rules are on and can be read (they need App credentials)."""
+        return self.repo_rules and self.app_id is not None
 
     @property
     def dry_run(self) -> bool:

@@ -27,6 +27,8 @@ def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides
         "webhook_secrets": (SECRET,),
         "workers": 2,
         "lease_seconds": 5.0,
+        # repository rules add jobs to every delivery; their own tests switch them on
+        "repo_rules": False,
     }
     if github is not None:
         values.update(

@@ -52,7 +52,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lang": frozenset({"base", "expr", "declarations"}),
     "match": frozenset({"base", "expr", "lang"}),
     "scheduler": frozenset({"base", "expr", "lang", "match"}),
-    "github": frozenset({"base", "match"}),
+    "github": frozenset({"base", "match", "lang"}),
     "nodes": frozenset({"base", "expr", "lang", "match", "declarations", "github"}),
     "run": frozenset(
         {"base", "expr", "lang", "match", "scheduler", "declarations", "nodes", "github"}

@@ -125,6 +125,7 @@ def test_a_write_survives_a_crash_between_github_and_the_record(
         "DATABASE_URL": f"sqlite:///{database}",
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_APP_ID": github.app_id,
+        "HOOKWISE_REPO_RULES": "false",  # this test is about its own rules
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
         "GITHUB_APP_SLUG": "hookwise-test",

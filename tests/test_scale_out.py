@@ -75,6 +75,7 @@ def test_two_replicas_and_two_workers_on_postgres_survive_kills(
         "DATABASE_URL": database,
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_APP_ID": github.app_id,
+        "HOOKWISE_REPO_RULES": "false",  # this test is about its own rules
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
         "GITHUB_APP_SLUG": "hookwise-test",

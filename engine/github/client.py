@@ -63,8 +63,10 @@ class GitHubClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait  # the longest rate-limit wait without a caller deadline
-        self._tokens: dict[int, _Token] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        # (installation, repository id or None) -> token; a repository rule's token reaches
+        # only its own repository (POST .../access_tokens with repository_ids)
+        self._tokens: dict[tuple[int, int | None], _Token] = {}
+        self._locks: dict[tuple[int, int | None], asyncio.Lock] = {}
         self.limits = RateLimits(lambda: self.clock(), budget)
         self.rate_remaining = self.limits.remaining  # installation id (or "app") -> remaining
         self.token_refreshes = 0
@@ -81,15 +83,19 @@ class GitHubClient:
         # GitHub checks iat/exp against real time, so the JWT never uses the test clock
         return f"Bearer {self.credentials.jwt(time.time())}"
 
-    def forget_token(self, installation_id: int) -> None:
+    def forget_token(self, installation_id: int, repository_id: int | None = None) -> None:
         """Drop a cached token GitHub no longer accepts."""
-        self._tokens.pop(installation_id, None)
+        self._tokens.pop((installation_id, repository_id), None)
 
-    async def installation_token(self, installation_id: int) -> str:
-        """A valid token for the installation, fetched at most once at a time."""
-        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+    async def installation_token(
+        self, installation_id: int, repository_id: int | None = None
+    ) -> str:
+        """A valid token for the installation (only for one repository when given), fetched
+        at most once at a time."""
+        key = (installation_id, repository_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            token = self._tokens.get(installation_id)
+            token = self._tokens.get(key)
             if token is not None and token.expires_at - TOKEN_MARGIN > self.clock():
                 return token.value
             body = await self._send(
@@ -97,9 +103,10 @@ class GitHubClient:
                 f"/app/installations/{installation_id}/access_tokens",
                 auth=self._app_auth(),
                 key="app",
+                body={"repository_ids": [repository_id]} if repository_id is not None else None,
             )
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-            self._tokens[installation_id] = _Token(str(body["token"]), expires.timestamp())
+            self._tokens[key] = _Token(str(body["token"]), expires.timestamp())
             self.token_refreshes += 1
             return str(body["token"])
 
@@ -151,10 +158,15 @@ class GitHubClient:
         return {int(i["id"]) for i in found if isinstance(i, dict) and isinstance(i.get("id"), int)}
 
     def installation(
-        self, installation_id: int, *, deadline: float | None = None
+        self,
+        installation_id: int,
+        *,
+        deadline: float | None = None,
+        repository_id: int | None = None,
     ) -> InstallationAPI:
-        """The GitHubAPI of one installation."""
-        return InstallationAPI(self, installation_id, deadline)
+        """The GitHubAPI of one installation (whose token reaches only one repository when
+        `repository_id` is given)."""
+        return InstallationAPI(self, installation_id, deadline, repository_id)
 
     # --- requests ----------------------------------------------------------------------
 
@@ -282,13 +294,21 @@ class GitHubClient:
 class InstallationAPI:
     """GitHubAPI for one installation; GitHub's errors are raised as GitHubError."""
 
-    def __init__(self, client: GitHubClient, installation_id: int, deadline: float | None) -> None:
+    def __init__(
+        self,
+        client: GitHubClient,
+        installation_id: int,
+        deadline: float | None,
+        repository_id: int | None = None,
+    ) -> None:
         self.client = client
         self.installation_id = installation_id
         self.deadline = deadline
+        self.repository_id = repository_id
 
     async def _auth(self) -> str:
-        return f"token {await self.client.installation_token(self.installation_id)}"
+        token = await self.client.installation_token(self.installation_id, self.repository_id)
+        return f"token {token}"
 
     async def request(
         self,
@@ -318,7 +338,7 @@ class InstallationAPI:
             except GitHubError as exc:
                 if exc.status != 401 or fresh:
                     raise
-                self.client.forget_token(self.installation_id)
+                self.client.forget_token(self.installation_id, self.repository_id)
         raise AssertionError("unreachable")
 
     async def paginate(
@@ -344,7 +364,7 @@ class InstallationAPI:
             except GitHubError as exc:
                 if exc.status != 401 or fresh:
                     raise
-                self.client.forget_token(self.installation_id)
+                self.client.forget_token(self.installation_id, self.repository_id)
         raise AssertionError("unreachable")
 
 

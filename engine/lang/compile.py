@@ -100,6 +100,7 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
             timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
             condition=condition,
             condition_source=condition_source,
+            disabled=data.get("disabled") is True,
         )
 
 

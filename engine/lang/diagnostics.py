@@ -40,6 +40,7 @@ CHECKS: dict[str, str] = {
     "bad-duration": "a duration that does not parse",
     "bad-regex": "a literal `matches()` pattern that RE2 cannot compile",
     "bad-team": "a `teams:` entry that is not written org/team-slug",
+    "repository-limit": "a repository rule file beyond a limit: files, bytes, expression or pattern size",
     "unknown-ignore": "an ignore comment names a check that does not exist (a warning)",
 }
 

@@ -30,7 +30,11 @@ def find_rule_files(paths: Iterable[str]) -> list[str]:
     for path in paths:
         if os.path.isdir(path):
             for folder, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if os.path.basename(folder) == ".github":
+                    # a checkout's .github holds workflows too: only its hookwise/ is rules
+                    dirs[:] = [d for d in dirs if d == "hookwise"]
+                    continue
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") or d == ".github")
                 found.extend(
                     os.path.join(folder, f) for f in sorted(files) if f.endswith(RULE_SUFFIXES)
                 )

@@ -151,6 +151,50 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class RuleSource:
+    """Where a rule came from: the server's rules path, a repository's `.github/hookwise/`
+    at a commit, or the organisation defaults in `<owner>/.github` at a commit."""
+
+    kind: str = "server"  # "server", "repository" or "defaults"
+    repository: str | None = None  # owner/name of the repository the files were read from
+    commit: str | None = None
+
+    def describe(self) -> str:
+        """`server`, `repository octo-org/hello at 1a2b3c4`, `organisation defaults ...`."""
+        if self.kind == "server":
+            return "server"
+        what = "repository" if self.kind == "repository" else "organisation defaults"
+        return f"{what} {self.repository} at {(self.commit or '')[:7]}"
+
+    @property
+    def key(self) -> str:
+        """A stable id of this version of the rules: `repository:octo/hello@<sha>`."""
+        return "server" if self.kind == "server" else f"{self.kind}:{self.repository}@{self.commit}"
+
+
+SERVER = RuleSource()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a repository rule may act: one repository, or (organisation defaults) every
+    repository of one owner. Enforced by the executor, not trusted."""
+
+    owner: str
+    repository: str | None = None  # owner/name; None: any repository of the owner
+
+    def allows(self, owner: str, repo: str) -> bool:
+        """Whether a node may read or write owner/repo."""
+        if owner.lower() != self.owner.lower():
+            return False
+        return self.repository is None or f"{owner}/{repo}".lower() == self.repository.lower()
+
+    def describe(self) -> str:
+        """`octo-org/hello`, or `the repositories of octo-org`."""
+        return self.repository or f"the repositories of {self.owner}"
+
+
+@dataclass(frozen=True)
 class Rule:
     """A compiled rule: where it came from, when it runs and what it runs."""
 
@@ -165,6 +209,9 @@ class Rule:
     timeout: float | None = None
     condition: Expr | None = None  # the top-level `if:`, decided at match time
     condition_source: str | None = None  # the `if:` as written, for reasons
+    disabled: bool = False  # `disabled: true`: never runs (and switches off a default)
+    source: RuleSource = SERVER
+    scope: Scope | None = None  # repository rules: where they may act
 
     @property
     def events(self) -> frozenset[str] | None:

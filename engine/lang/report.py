@@ -148,3 +148,38 @@ REPORTERS: dict[str, Reporter] = {
     "github": lambda files, diagnostics, _lines: report_github(files, diagnostics),
     "sarif": lambda files, diagnostics, _lines: report_sarif(files, diagnostics),
 }
+
+
+ANNOTATIONS_PER_REQUEST = 50  # GitHub takes at most 50 annotations in one check run request
+
+
+def check_run_output(
+    files: int, rules: int, diagnostics: Sequence[Diagnostic]
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """The `hookwise / rules` check run for a set of rule files: its conclusion, its output
+    (title and summary) and one annotation per problem (GitHub's check run annotation shape).
+    https://docs.github.com/en/rest/checks/runs#create-a-check-run"""
+    errors = [d for d in diagnostics if d.severity == "error"]
+    annotations = [
+        {
+            "path": d.path,
+            "start_line": d.line,
+            "end_line": d.line,
+            "start_column": d.column,
+            "end_column": d.column,
+            "annotation_level": "failure" if d.severity == "error" else "warning",
+            "title": d.check,
+            "message": f"[{d.check}] {d.message}",
+        }
+        for d in diagnostics
+    ]
+    if errors:
+        title = f"{_count(len(errors), 'problem')} in {_count(len({d.path for d in errors}), 'file')}"
+    else:
+        title = f"{_count(rules, 'rule')} in {_count(files, 'file')}: no problems"
+    lines = [f"- `{d.path}:{d.line}:{d.column}` [{d.check}] {d.message}" for d in diagnostics]
+    summary = (
+        "The repository's hookwise rules as they would be after merging, checked as "
+        "`hookwise validate` checks them.\n\n" + ("\n".join(lines) if lines else "Every file is valid.")
+    )
+    return ("failure" if errors else "success"), {"title": title, "summary": summary[:65000]}, annotations

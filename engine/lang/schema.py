@@ -266,6 +266,11 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
                 "description": "Run only when this expression is true; decided at match time "
                 "from the contexts event, github, rule and vars (e.g. a title check)",
             },
+            "disabled": {
+                "type": "boolean",
+                "description": "true: the rule never runs; in a repository, it also switches "
+                "off the organisation default of the same name",
+            },
             "timeout": {"$ref": "#/$defs/duration", "description": "Deadline for the whole run"},
             "vars": {
                 "type": "object",

@@ -59,9 +59,15 @@ def validate_sources(
     registry = registry or declared_registry()
     result = ValidationResult()
     named = []
+    from engine.lang.repository import repository_file_problems  # (it imports this module)
+
     for path, raw in sources:
         result.files += 1
         rule, doc, diagnostics = check_source(raw, path, registry)
+        limited = repository_file_problems(path, raw)
+        if limited:
+            diagnostics = [*diagnostics, *limited]
+            rule = None
         if doc is not None:
             result.documents[path] = doc
         result.diagnostics.extend(diagnostics)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.github.api import GitHubAPI
+from engine.lang.model import Scope
 from engine.match.events import Event
 
 
@@ -45,6 +46,7 @@ class NodeContext:
     idempotency_key: str = ""  # delivery:rule:node, the same in every retry of this node
     # an earlier attempt of this run was interrupted (a crash): writes may already be done
     recovering: bool = False
+    scope: Scope | None = None  # a repository rule acts only where its scope allows
 
     def log(self, message: str) -> None:
         """Append a line to the run record."""
@@ -62,6 +64,11 @@ class NodeContext:
         repo = self.inputs.get("repo") or self.event.repo
         if not owner or not repo:
             raise NodeError("no repository: the event has none and owner/repo are not given")
+        if self.scope is not None and not self.scope.allows(str(owner), str(repo)):
+            raise NodeError(
+                f"a repository rule may act only on {self.scope.describe()}; "
+                f"this node's owner/repo point at {owner}/{repo}"
+            )
         return str(owner), str(repo)
 
     def number(self) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from engine.expr.evaluate import EvaluationError, render_segments, to_string, truthy
 from engine.expr.parse import ExpressionError
 from engine.github.api import GitHubAPI
-from engine.lang.model import Node, Rule, Template
+from engine.lang.model import Node, Rule, Scope, Template
 from engine.match.condition import render_value, rule_contexts
 from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
@@ -46,6 +46,7 @@ class ExecutionOptions:
     on_node: Callable[[NodeRecord], Awaitable[None]] | None = None
     recovering: bool = False  # this run resumes one that was interrupted
     shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
+    scope: Scope | None = None  # a repository rule's: the repositories its nodes may touch
 
 
 def idempotency_key(delivery: str, rule: str, node: str) -> str:
@@ -264,6 +265,7 @@ class _Run:
                 changed_files=self.options.changed_files,
                 idempotency_key=key,
                 recovering=self.options.recovering,
+                scope=self.options.scope,
             )
             try:
                 async with asyncio.timeout(node.timeout):

@@ -32,6 +32,7 @@ from engine.run.executor import (
 from engine.run.graph import CANCELLED, FAILURE
 from engine.run.record import NodeRecord, RunRecord
 from engine.run.recording import node_error
+from engine.server.repojobs import REPOSITORY_KINDS, RepositoryJobs, repository_id, scope_for
 from engine.store.base import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
 from engine.store.coordination import WAIT
 
@@ -55,6 +56,7 @@ class JobRunner:
         self._events: OrderedDict[str, Event] = OrderedDict()
         self._files: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._files_locks: dict[str, asyncio.Lock] = {}
+        self.repository = RepositoryJobs(self)
 
     async def prefetch(self, jobs: list[Job]) -> None:
         """Read the deliveries of freshly claimed jobs in one query (not one per job)."""
@@ -86,13 +88,16 @@ class JobRunner:
 
     async def run(self, job: Job) -> None:
         """Run one claimed job to its end (or put it back)."""
-        rule = self.pool.rules.get(job.rule)
         event = await self._event(job.delivery_id)
+        if event is not None and job.kind in REPOSITORY_KINDS:
+            await self.repository.run(job, event)
+            return
+        rule = self.pool.rules.get(job.rule) or await self.repository.versions.rule(job.rule)
         if event is None or rule is None:
             why = "the rule is no longer loaded" if rule is None else "the delivery's payload is gone"
             await self._finish(job, FAILED, error=why)
             return
-        options = self._options(job, event)
+        options = self._options(rule, job, event)
         if job.cancel_requested:
             why = "superseded by a newer run in its concurrency group before it started"
             await self._finish(job, DONE, failed_record(rule, event, options, why, status=CANCELLED))
@@ -133,14 +138,20 @@ class JobRunner:
         state = FAILED if record.status == FAILURE else DONE
         await self._finish(job, state, record, nodes=buffered)
 
-    def _options(self, job: Job, event: Event) -> ExecutionOptions:
-        rule = self.pool.rules[job.rule]
+    def _options(self, rule: Rule, job: Job, event: Event) -> ExecutionOptions:
+        """A server rule acts as the installation; a repository rule (or an organisation
+        default) only on the event's repository, with a token for that repository alone."""
+        scope = scope_for(rule, event)
         api = None
         if self.pool.github is not None and event.installation_id is not None:
             deadline = time.time() + (rule.timeout or 600.0)
-            api = self.pool.github.installation(event.installation_id, deadline=deadline)
+            api = self.pool.github.installation(
+                event.installation_id,
+                deadline=deadline,
+                repository_id=repository_id(event) if scope is not None else None,
+            )
         return ExecutionOptions(
-            github=api, dry_run=self.settings.dry_run, recovering=job.attempts > 1
+            github=api, dry_run=self.settings.dry_run, recovering=job.attempts > 1, scope=scope
         )
 
     def _retry_later(self, record: RunRecord, job: Job) -> bool:

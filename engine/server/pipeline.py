@@ -20,6 +20,7 @@ from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.lang.files import load_rules
 from engine.match.events import Event, parse_event
+from engine.match.filters import is_own_app
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
@@ -29,6 +30,7 @@ from engine.server.groupcommit import GroupCommitter
 from engine.server.integrations import IntegrationService
 from engine.server.limits import RateLimiter
 from engine.server.metrics import Metrics
+from engine.server.repojobs import repository_jobs
 from engine.server.verify import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.server.workers import WorkerPool
 from engine.settings import Settings, SettingsError
@@ -235,6 +237,11 @@ class Hookwise:
         jobs = tuple(
             [(m.rule.name, "run") for m in result.matched]
             + [(m.rule.name, "facts") for m in result.pending]
+            + (
+                repository_jobs(event)
+                if self.settings.reads_repository_rules and not is_own_app(event, self.app_login)
+                else []
+            )
         )
         trace = match_trace(result, len(self.index.rules))
         stored = StoredDelivery(

@@ -6,8 +6,10 @@ from __future__ import annotations
 from engine.store.accounts import AccountsMixin
 from engine.store.coordination import CoordinationMixin
 from engine.store.queue import QueueMixin
+from engine.store.rule_versions import RuleVersionsMixin
 from engine.store.sql import SQLStore
 
 
-class Store(AccountsMixin, CoordinationMixin, QueueMixin, SQLStore):
-    """Deliveries, jobs, runs, node runs, accounts, concurrency groups, rate limits, workers."""
+class Store(AccountsMixin, CoordinationMixin, QueueMixin, RuleVersionsMixin, SQLStore):
+    """Deliveries, jobs, runs, node runs, accounts, concurrency groups, rate limits, workers,
+    repository rule versions."""

@@ -49,9 +49,14 @@ class QueueMixin(SQLStore):
         error: str | None = None,
         run: dict[str, Any] | None = None,
         nodes: Sequence[tuple[dict[str, Any], str]] = (),
+        spawn: Sequence[tuple[str, str]] = (),
+        trace: dict[str, Any] | None = None,
     ) -> bool:
         """Mark a job finished, with its run record and node records, in one transaction;
-        False when the job is no longer ours (its lease ran out and another worker took it)."""
+        False when the job is no longer ours (its lease ran out and another worker took it).
+
+        `spawn` queues more jobs (rule, kind) for the delivery in the same generation (the
+        repository rules a delivery matched); `trace` is merged into its match trace."""
         now = self.clock()
         with self._tx() as tx:
             tx.execute(
@@ -62,6 +67,23 @@ class QueueMixin(SQLStore):
             if tx.rowcount != 1:
                 return False
             self._nodes(tx, job.id, nodes)
+            if spawn:
+                tx.executemany(
+                    "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                    [(job.delivery_id, rule, job.generation, kind, now, now) for rule, kind in spawn],
+                )
+                self._notify(tx)
+            if trace:
+                rows = tx.execute(
+                    "SELECT match_trace FROM deliveries WHERE delivery_id = ?", (job.delivery_id,)
+                )
+                if rows:
+                    merged = {**orjson.loads(rows[0]["match_trace"] or "{}"), **trace}
+                    tx.execute(
+                        "UPDATE deliveries SET match_trace = ? WHERE delivery_id = ?",
+                        (orjson.dumps(merged, default=str).decode(), job.delivery_id),
+                    )
             if run is not None:
                 tx.execute(
                     "INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at,"

@@ -69,6 +69,14 @@ class Repo:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     trees: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> {path: blob sha}
+    default_branch: str = "main"
+    branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
+    snapshots: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> files
+    id: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = int(sha_of(f"{self.owner}/{self.name}".lower())[:7], 16)
 
     @property
     def full_name(self) -> str:
@@ -106,6 +114,8 @@ class World:
         self.token_ttl = 3600.0
         # "org/team" (lower-cased) -> login (lower-cased) -> membership state (active, pending)
         self.teams: dict[str, dict[str, str]] = {}
+        self.token_repos: dict[str, set[int]] = {}  # token -> the repository ids it may reach
+        self._commits = itertools.count(1)
         self._ids = itertools.count(1000)
 
     def next_id(self) -> int:
@@ -128,6 +138,26 @@ class World:
         target.issues[number] = Issue(number, title=pull.title, labels=list(labels))
         return pull
 
+    def commit_files(self, repo: str, files: dict[str, str | None], branch: str | None = None) -> str:
+        """A commit on a branch (the default one unless named) that writes these files (None
+        deletes one); the branch moves to it. Returns the commit's SHA."""
+        owner, name = repo.split("/")
+        target = self.repo(owner, name)
+        branch = branch or target.default_branch
+        head = target.branches.get(branch)
+        tree = dict(target.snapshots.get(head, target.files) if head else target.files)
+        for path, text in files.items():
+            if text is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = text
+        sha = sha_of(f"{repo}:{branch}:{next(self._commits)}")
+        target.snapshots[sha] = tree
+        target.branches[branch] = sha
+        if branch == target.default_branch:
+            target.files = dict(tree)
+        return sha
+
     def add_issue(self, repo: str, number: int, **fields: Any) -> Issue:
         owner, name = repo.split("/")
         issue = Issue(number, **fields)
@@ -146,6 +176,11 @@ class World:
             return 501, {"message": f"the double does not implement {operation_id}"}, {}
         if "owner" in request.params and self._repo(request) is None:
             return 404, NOT_FOUND, {}
+        scoped = self.token_repos.get(request.authorization.partition(" ")[2])
+        if scoped is not None and "owner" in request.params:
+            found = self._repo(request)
+            if found is None or found.id not in scoped:
+                return 404, NOT_FOUND, {}  # as GitHub answers a token without that repository
         result: Response = handler(request)
         return result
 
@@ -222,6 +257,8 @@ class World:
         token = "ghs_" + secrets.token_hex(18)
         expires = time.time() + self.token_ttl
         self.tokens[token] = (installation, expires)
+        if isinstance(request.body, dict) and request.body.get("repository_ids"):
+            self.token_repos[token] = {int(i) for i in request.body["repository_ids"]}
         body = self.spec.example("installation-token")
         body.update(
             token=token, expires_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
@@ -441,7 +478,9 @@ class World:
         repo = self._repo(request)
         assert repo is not None
         body = self.spec.example("full-repository-default-response")
-        body.update(name=repo.name, full_name=repo.full_name)
+        body.update(
+            name=repo.name, full_name=repo.full_name, default_branch=repo.default_branch, id=repo.id
+        )
         return 200, body, {}
 
     def op_repos__get_commit(self, request: Request) -> Response:
@@ -465,15 +504,52 @@ class World:
         from urllib.parse import unquote
 
         repo = self._repo(request)
-        path = unquote(request.params["path"])
-        if repo is None or path not in repo.files:
+        assert repo is not None
+        path = unquote(request.params["path"]).strip("/")
+        ref = request.query.get("ref", [None])[-1]
+        files = repo.files
+        if ref is not None and repo.snapshots:  # a test that made commits: refs must exist
+            commit = repo.branches.get(ref, ref)
+            if commit not in repo.snapshots:
+                return 404, {"message": f"No commit found for the ref {ref}"}, {}
+            files = repo.snapshots[commit]
+        if path in files:
+            return 200, self._file(path, files[path]), {}
+        children = sorted(
+            {p[len(path) + 1 :].split("/", 1)[0]: p for p in files if p.startswith(path + "/")}.items()
+        )
+        if not children:
             return 404, NOT_FOUND, {}
+        template = self.spec.example("content-file-response-if-content-is-a-directory")[0]
+        listing = []
+        for child, full in children:
+            child_path = f"{path}/{child}"
+            is_file = full == child_path
+            entry = dict(template, name=child, path=child_path, type="file" if is_file else "dir")
+            entry.update(
+                sha=sha_of(files[full]) if is_file else sha_of(child_path),
+                size=len(files[full].encode()) if is_file else 0,
+            )
+            listing.append(entry)
+        return 200, listing, {}
+
+    def _file(self, path: str, content: str) -> dict[str, Any]:
         body = self.spec.example("content-file-response-if-content-is-a-file")
-        content = repo.files[path]
         body.update(
             path=path, name=path.rsplit("/", 1)[-1], sha=sha_of(content), size=len(content.encode())
         )
         body["content"] = base64.b64encode(content.encode()).decode()
+        return body
+
+    def op_repos__get_branch(self, request: Request) -> Response:
+        repo = self._repo(request)
+        assert repo is not None
+        head = repo.branches.get(request.params["branch"])
+        if head is None:
+            return 404, {"message": "Branch not found"}, {}
+        body = self.spec.example("branch-get")
+        body["name"] = request.params["branch"]
+        body["commit"]["sha"] = head
         return 200, body, {}
 
     def op_checks__create(self, request: Request) -> Response:
