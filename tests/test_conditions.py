@@ -189,8 +189,8 @@ def test_include_or_teams_and_exclude_first() -> None:
     assert decide(r, ghost) == "author 'ghost' is excluded by authors.exclude [ghost]"
     facts = {("octo-org/a", "codertocat"): False, ("octo-org/b", "codertocat"): False}
     assert with_members(r, pr(), facts) == (
-        "author Codertocat is not in team any of octo-org/a, octo-org/b and is not matched by "
-        "authors.include [mona]"
+        "author Codertocat is not in any of the teams octo-org/a, octo-org/b and is not matched "
+        "by authors.include [mona]"
     )
     assert with_members(r, pr(), {**facts, ("octo-org/b", "codertocat"): True}) is None
 
@@ -303,3 +303,34 @@ def test_simulate_explains_files_if_and_teams(cli, tmp_path) -> None:  # type: i
     assert [m["rule"] for m in json.loads(out)["matched"]] == ["team"]
     code, _, err = cli(*base, "--team", "reviewers")
     assert code == 2 and "--team 'reviewers': write org/team=login,login" in err
+
+
+def test_a_check_suite_takes_the_pull_request_of_its_own_repository() -> None:
+    data = payload("check_suite", "completed.1")
+    own = data["repository"]["id"]
+    ours = data["check_suite"]["pull_requests"][0]
+    foreign = {**ours, "number": 99, "base": {**ours["base"], "repo": {**ours["base"]["repo"], "id": own + 1}}}
+    data["check_suite"]["pull_requests"] = [foreign, ours]
+    assert parse_event("check_suite", data).number == ours["number"]
+    data["check_suite"]["pull_requests"] = [foreign]
+    assert parse_event("check_suite", data).number is None
+
+
+def test_a_var_that_cannot_be_rendered_fails_only_the_if_that_reads_it() -> None:
+    body = (
+        "on:\n  events: [pull_request]\n"
+        "vars:\n  config: ${{ fromJSON(event.pull_request.body) }}\n"
+    )
+    assert decide(rule(body + "if: ${{ github.event_name == 'pull_request' }}"), pr()) is None
+    reason = decide(rule(body + "if: ${{ vars.config.merge }}"), pr())
+    assert reason is not None and reason.startswith("if: vars.config.merge could not be evaluated: fromJSON")
+
+
+def test_deleting_a_tag_says_tag() -> None:
+    r = rule("on:\n  events: [push]\n  files: {any: ['**']}")
+    push = payload("push", "push.1")
+    push.update(ref="refs/tags/v1", deleted=True, commits=[])
+    assert decide(r, parse_event("push", push)) == (
+        "files.any: the push deletes the tag, so no files changed "
+        "(an empty change set satisfies only files.none)"
+    )

@@ -137,14 +137,82 @@ def test_the_node_refuses_a_pull_request_not_opened_by_dependabot(world: GitHubD
     )
 
 
-def test_the_node_refuses_commits_pushed_by_others(world: GitHubDouble) -> None:
+@pytest.mark.parametrize(
+    ("commits", "error"),
+    [
+        (
+            # someone pushed to Dependabot's branch: two commits
+            [{"sha": "f" * 40, "message": "sneak in a change", "author": "dependabot[bot]", "verified": True}],
+            "pull request #7 has 2 commits; Dependabot's metadata describes a pull request of "
+            "its one commit (ask `@dependabot rebase`)",
+        ),
+    ],
+)
+def test_the_node_refuses_a_pushed_commit(world: GitHubDouble, commits: list[dict[str, Any]], error: str) -> None:
     pull = world.world.dependabot_pull(
         REPO, 7, message("django-patch"), title="t", branch="dependabot/pip/django-4.2.13"
     )
-    pull.commits.append({"sha": "f" * 40, "message": "sneak in a change", "author": "mallory"})
+    pull.commits.extend(commits)
     record = run_nodes(world, node("dependabot.metadata"), pr_event(7))
-    assert record.status == "failure"
-    assert record.nodes[0].error == (
-        "commit fffffff of pull request #7 is by mallory; "
-        "Dependabot's metadata describes only its own commits"
+    assert (record.status, record.nodes[0].error) == ("failure", error)
+
+
+@pytest.mark.parametrize(
+    ("author", "verified", "error"),
+    [
+        ("mallory", True, "commit {sha} of pull request #7 is by mallory; Dependabot's metadata describes only its own commits"),
+        # an author login is only the commit's email address: GitHub's signature decides
+        ("dependabot[bot]", False, "commit {sha} of pull request #7 is not signed by GitHub (verification failed), so it may not be Dependabot's"),
+    ],
+)
+def test_the_commit_must_be_dependabots_and_signed(world: GitHubDouble, author: str, verified: bool, error: str) -> None:
+    pull = world.world.dependabot_pull(
+        REPO, 7, message("django-patch"), title="t", branch="dependabot/pip/django-4.2.13"
     )
+    pull.commits[0].update(author=author, verified=verified)
+    record = run_nodes(world, node("dependabot.metadata"), pr_event(7))
+    assert (record.status, record.nodes[0].error) == ("failure", error.format(sha=pull.commits[0]["sha"][:7]))
+
+
+def test_the_node_outputs_the_commit_it_read(world: GitHubDouble) -> None:
+    pull = world.world.dependabot_pull(
+        REPO, 7, message("django-patch"), title="t", branch="dependabot/pip/django-4.2.13"
+    )
+    record = run_nodes(world, node("dependabot.metadata"), pr_event(7))
+    assert record.nodes[0].outputs["sha"] == pull.commits[0]["sha"]
+
+
+def test_a_group_with_an_unknown_update_size_is_unknown() -> None:
+    text = message("checkout-group-major").replace(
+        "  update-type: version-update:semver-major\n", ""
+    ).replace(
+        "...\n",
+        "- dependency-name: actions/setup-node\n  dependency-type: direct:production\n"
+        "  update-type: version-update:semver-patch\n...\n",
+    )
+    deps = parse_message(text)
+    assert [d.update_type for d in deps] == ["version-update:semver-major", "version-update:semver-patch"]
+    # checkout's type came from its versions (6 -> 7); drop those too and it is unknown
+    text = text.replace("Updates `actions/checkout` from 6 to 7", "Updates `actions/checkout`")
+    deps = parse_message(text)
+    assert [d.update_type for d in deps] == ["", "version-update:semver-patch"]
+    assert outputs(deps, branch="dependabot/github_actions/x", title="t", base="main")["update-type"] == ""
+
+
+@pytest.mark.parametrize(
+    ("block", "reason"),
+    [
+        ("updated-dependencies:\n- dependency-name: x\n  update-type: [version-update:semver-patch]", "update-type must be text"),
+        ("a: &a [x, x, x]\nb: &b [*a, *a, *a]\nupdated-dependencies:\n- dependency-name: *b", "YAML anchor"),
+    ],
+)
+def test_blocks_dependabot_never_writes_are_refused(block: str, reason: str) -> None:
+    with pytest.raises(MetadataError, match=reason):
+        parse_message(f"Bump x\n\n---\n{block}\n...\n")
+
+
+def test_long_and_hostile_messages_are_refused_quickly() -> None:
+    with pytest.raises(MetadataError, match="longer than 65,536 characters"):
+        parse_message("x" * 70_000)
+    with pytest.raises(MetadataError, match="no Dependabot metadata block"):
+        parse_message("---\n" * 16_000)  # 64 KB of openers and no closer: a line scan, not a regex

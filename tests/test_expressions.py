@@ -356,6 +356,8 @@ EVALUATION_ERRORS: list[tuple[str, str]] = [
     ("matches('a', 1)", "matches: the pattern must be a string, found a number"),
     ("length(1)", "length: expects a string, array or object, found a number"),
     ("length(true)", "length: expects a string, array or object, found a boolean"),
+    # RE2's constant grows with the program; past 1,000 instructions a pattern is refused
+    ("matches('a', vars.label == 'x' || '(\\w|\\W){1000}z')", "compiles to 9,005 instructions, more than 1,000"),
 ]
 
 

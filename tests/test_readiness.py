@@ -59,3 +59,19 @@ def test_the_newest_status_of_a_context_counts_and_ignored_names_do_not(world: G
     assert (out["passing"], out["failing"], out["green"]) == (["ci/lint"], [], True)
     out = status(world)
     assert out["failing"] == ["deploy/preview", "hookwise / rules"]
+
+
+def test_only_reviewers_with_write_access_count(world: GitHubDouble) -> None:
+    from engine.nodes.readiness import stances
+
+    def review(login: str, state: str, association: str) -> dict[str, object]:
+        return {"user": {"login": login}, "state": state, "author_association": association}
+
+    reviews = [
+        review("sockpuppet1", "APPROVED", "NONE"),
+        review("sockpuppet2", "APPROVED", "FIRST_TIME_CONTRIBUTOR"),
+        review("maintainer", "APPROVED", "MEMBER"),
+        review("owner", "APPROVED", "OWNER"),
+        review("outsider", "CHANGES_REQUESTED", "CONTRIBUTOR"),
+    ]
+    assert stances(reviews) == (["maintainer", "owner"], [])

@@ -157,9 +157,10 @@ def _check_regex(pattern: Expr, report: Report, base: int) -> None:
     try:
         compile_regex(pattern.value)
     except RegexError as exc:
+        shown = pattern.value if len(pattern.value) <= 60 else pattern.value[:59] + "…"
         report(
             "bad-regex",
-            f"invalid regular expression {pattern.value!r} (RE2 syntax): {exc}",
+            f"invalid regular expression '{shown}' (RE2 syntax): {exc}",
             base + pattern.pos,
         )
 

@@ -245,9 +245,13 @@ def format_number(value: float) -> str:
 
 def to_json(value: Any) -> str:
     """toJSON: pretty-printed with two-space indentation, as GitHub does."""
-    text = json.dumps(_plain(value), indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(_plain(value), indent=2, ensure_ascii=False, default=_json_default)
     _check_size(text)
     return text
+
+
+def _json_default(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _check_size(text: str) -> None:
@@ -311,7 +315,8 @@ def _matches(text: str, pattern: Any) -> bool:
     try:
         return regex_search(text, pattern)
     except RegexError as exc:
-        raise EvaluationError(f"matches: invalid regular expression {pattern!r}: {exc}") from None
+        shown = pattern if len(pattern) <= 60 else pattern[:59] + "…"
+        raise EvaluationError(f"matches: invalid regular expression '{shown}': {exc}") from None
 
 
 def _length(value: Any) -> int:

@@ -15,6 +15,10 @@ import re2
 
 MAX_PATTERN = 1_000  # characters in one pattern
 MAX_PROGRAM_MEMORY = 8 << 20  # bytes RE2 may use for one compiled pattern
+# RE2's time is linear in the text, but its constant grows with the compiled program: past
+# about a thousand instructions its DFA cache thrashes (`(\w|\W){1000}x` spends a second on
+# 64 KB). At this size a megabyte is searched in milliseconds.
+MAX_PROGRAM = 1_000
 
 
 class RegexError(ValueError):
@@ -34,12 +38,18 @@ def compile_regex(pattern: str) -> Any:
     if len(pattern) > MAX_PATTERN:
         raise RegexError(f"the pattern is longer than {MAX_PATTERN} characters")
     try:
-        return re2.compile(pattern, _options())
+        compiled = re2.compile(pattern, _options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid pattern"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise RegexError(str(reason)) from None
+    if compiled.programsize > MAX_PROGRAM:
+        raise RegexError(
+            f"the pattern compiles to {compiled.programsize:,} instructions, more than "
+            f"{MAX_PROGRAM:,}; large counted repetitions such as {{1000}} are the usual cause"
+        )
+    return compiled
 
 
 def regex_search(text: str, pattern: str) -> bool:

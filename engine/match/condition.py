@@ -8,7 +8,7 @@ quotes the expression as written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.expr.evaluate import EvaluationError, evaluate, render_segments, truthy
@@ -19,7 +19,8 @@ SHOWN_LIMIT = 120  # characters of the expression quoted in a reason
 
 
 def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
-    """event, github, rule and the rendered vars (no nodes yet)."""
+    """event, github, rule and the vars (no nodes yet); each var is rendered when first
+    read, so one that cannot be rendered fails only the expressions that read it."""
     contexts: dict[str, Any] = {
         "event": event.payload,
         "github": github_context(event),
@@ -27,8 +28,28 @@ def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
         "vars": {},
         "nodes": {},
     }
-    contexts["vars"] = {k: render_value(v, contexts) for k, v in rule.vars.items()}
+    contexts["vars"] = LazyVars(rule.vars, contexts)
     return contexts
+
+
+class LazyVars(Mapping[str, Any]):
+    """The `vars` context: values rendered on first read (vars see event, github, rule)."""
+
+    def __init__(self, raw: Mapping[str, Any], contexts: Mapping[str, Any]) -> None:
+        self._raw = raw
+        self._contexts = contexts
+        self._done: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._done:
+            self._done[key] = render_value(self._raw[key], self._contexts)
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def render_value(value: Any, contexts: Mapping[str, Any]) -> Any:

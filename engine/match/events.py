@@ -230,13 +230,18 @@ _CHECK_SUBJECTS = {"check_run": "check_run.pull_requests", "check_suite": "check
 
 
 def _check_pull_request(name: str, read: Reader) -> int | None:
-    """The pull request a check run or suite belongs to: GitHub lists those whose head is
-    the checked commit; hookwise takes the first, so `github.number` works there too."""
+    """The pull request a check run or suite belongs to: GitHub lists the open pull requests
+    whose head is the checked commit, from other repositories too (a fork syncing from
+    upstream); hookwise takes the first whose base is this repository."""
     field = _CHECK_SUBJECTS[name]
+    own = read.integer("repository.id")
     for index, entry in enumerate(read.items(field)):
-        if isinstance(entry, Mapping):
-            return Reader(entry).integer("number")
-        raise PayloadError(f"{field}[{index}]", f"must be an object, found {kind_of(entry)}")
+        if not isinstance(entry, Mapping):
+            raise PayloadError(f"{field}[{index}]", f"must be an object, found {kind_of(entry)}")
+        pull = Reader(entry)
+        base = pull.integer("base.repo.id") if pull.mapping("base") else None
+        if own is None or base is None or base == own:
+            return pull.integer("number")
     return None
 
 

@@ -181,11 +181,11 @@ def _teams(role: str, key: str, people: PeopleFilter, name: str, event: Event) -
             f"{role} {name}: membership of {', '.join(unreadable)} could not be read, "
             "so the rule does not match"
         )
-    shown = teams[0] if len(teams) == 1 else "any of " + ", ".join(teams)
+    shown = f"team {teams[0]}" if len(teams) == 1 else "any of the teams " + ", ".join(teams)
     also = ""
     if people.include is not None:
         also = f" and is not matched by {key}.include {people.include.describe()}"
-    return f"{role} {name} is not in team {shown}{also}"
+    return f"{role} {name} is not in {shown}{also}"
 
 
 def membership_key(team: str, login: str) -> tuple[str, str]:
@@ -249,9 +249,8 @@ def _files(trigger: EventTrigger, event: Event) -> Reason:
         return FILES_NEEDED
     if not files and (wanted.any is not None or wanted.all is not None):
         which = "files.any" if wanted.any is not None else "files.all"
-        why = "the push deletes the branch, so no files changed" if event.deleted else (
-            "no files changed"
-        )
+        deleted = f"the push deletes the {event.ref_kind or 'ref'}, so no files changed"
+        why = deleted if event.deleted else "no files changed"
         return f"{which}: {why} (an empty change set satisfies only files.none)"
     if wanted.any is not None and not any(wanted.any.selects(path) for path in files):
         return f"files.any: no changed file is matched by {wanted.any.describe()} ({_count(files)})"

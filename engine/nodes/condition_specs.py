@@ -50,6 +50,7 @@ CONDITION_TYPES: tuple[NodeType, ...] = (
             "target-branch",
             "dependency-group",
             "dependencies",
+            "sha",
         ),
         writes=False,
     ),

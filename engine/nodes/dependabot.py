@@ -24,7 +24,6 @@ from engine.nodes.context import NodeContext, NodeError
 from engine.nodes.rest import get, repo_path
 
 DEPENDABOT = "dependabot[bot]"
-_BLOCK = re.compile(r"^---[ \t]*\n(?P<yaml>.*?)\n\.\.\.[ \t]*$", re.MULTILINE | re.DOTALL)
 _BUMPS = re.compile(r"^Bumps\s.*?\sfrom\s+(?P<old>v?\d\S*)\s+to\s+(?P<new>v?\d\S*?)\.?\s*$", re.M)
 _UPDATES = re.compile(r"^Updates `(?P<name>[^`]+)` (?:from (?P<old>\S+) )?to (?P<new>\S+?)\.?\s*$", re.M)
 _REQUIREMENT = re.compile(r"\b[Uu]pdate .* requirement from \S*? ?(?P<old>v?\d\S*) to \S*? ?(?P<new>v?\d\S*)")
@@ -63,15 +62,44 @@ class Dependency:
         }
 
 
+MAX_MESSAGE = 64 * 1024  # a Dependabot message is a few KB; a longer one is not read
+
+
+class _PlainLoader(yaml.BaseLoader):
+    """Every scalar a string (version 4.10 must not become 4.1), and no anchors or aliases
+    (an alias bomb in a commit message must not exhaust memory)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise MetadataError("the metadata block uses a YAML alias, which Dependabot never writes")
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if getattr(event, "anchor", None) is not None:
+            raise MetadataError("the metadata block uses a YAML anchor, which Dependabot never writes")
+        return super().compose_node(parent, index)
+
+
+def _block(text: str) -> str | None:
+    """The YAML between a `---` line and the next `...` line (a line scan: linear time)."""
+    lines = text.split("\n")
+    for start, line in enumerate(lines):
+        if line.rstrip() == "---":
+            for end in range(start + 1, len(lines)):
+                if lines[end].rstrip() == "...":
+                    return "\n".join(lines[start + 1 : end])
+            return None
+    return None
+
+
 def parse_message(message: str, title: str = "") -> list[Dependency]:
     """The dependencies a Dependabot commit message says it updates (MetadataError if none)."""
+    if len(message) > MAX_MESSAGE:
+        raise MetadataError(f"the commit message is longer than {MAX_MESSAGE:,} characters")
     text = message.replace("\r\n", "\n")
-    block = _BLOCK.search(text)
+    block = _block(text)
     if block is None:
         raise MetadataError("no Dependabot metadata block (--- updated-dependencies: ... ...)")
     try:
-        # BaseLoader keeps every scalar a string: version 4.10 must not become 4.1
-        data = yaml.load(block.group("yaml"), Loader=yaml.BaseLoader)
+        data = yaml.load(block, Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         raise MetadataError(f"the metadata block is not valid YAML: {exc}") from None
     entries = data.get("updated-dependencies") if isinstance(data, dict) else None
@@ -82,20 +110,33 @@ def parse_message(message: str, title: str = "") -> list[Dependency]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not entry.get("dependency-name"):
             raise MetadataError(f"updated-dependencies[{index}] has no dependency-name")
-        name = str(entry["dependency-name"])
+        fields = {key: _text(entry, key, index) for key in _FIELDS}
+        name = fields["dependency-name"]
         old, new = versions.get(name) or (versions.get("") if index == 0 else None) or ("", "")
-        new = str(entry.get("dependency-version") or new)
+        new = fields["dependency-version"] or new
         result.append(
             Dependency(
                 name=name,
-                type=str(entry.get("dependency-type") or ""),
-                update_type=str(entry.get("update-type") or update_type(old, new)),
+                type=fields["dependency-type"],
+                update_type=fields["update-type"] or update_type(old, new),
                 previous_version=old,
                 new_version=new,
-                group=str(entry.get("dependency-group") or ""),
+                group=fields["dependency-group"],
             )
         )
     return result
+
+
+_FIELDS = ("dependency-name", "dependency-version", "dependency-type", "update-type", "dependency-group")
+
+
+def _text(entry: dict[str, Any], key: str, index: int) -> str:
+    value = entry.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MetadataError(f"updated-dependencies[{index}].{key} must be text")
+    return value
 
 
 def _versions(text: str, title: str) -> dict[str, tuple[str, str]]:
@@ -123,7 +164,9 @@ def update_type(old: str, new: str) -> str:
 def outputs(dependencies: list[Dependency], *, branch: str, title: str, base: str) -> dict[str, Any]:
     """The node's outputs: the first dependency's facts, the highest update type of all."""
     first = dependencies[0]
-    highest = max((d.update_type for d in dependencies), key=lambda t: _ORDER.get(t, 0))
+    types = [d.update_type for d in dependencies]
+    # one update of unknown size makes the whole pull request's size unknown
+    highest = "" if any(t not in _ORDER for t in types) else max(types, key=lambda t: _ORDER[t])
     parts = branch.split(branch[10], 2) if len(branch) > 10 else []
     directory = _DIRECTORY.search(title)
     return {
@@ -156,16 +199,7 @@ async def metadata(ctx: NodeContext) -> dict[str, Any]:
     if not branch.startswith("dependabot"):
         raise NodeError(f"pull request #{number} is from branch {branch!r}, not a Dependabot branch")
     commits = await github.paginate(f"{base}/commits", params={"per_page": 100})
-    if not commits:
-        raise NodeError(f"pull request #{number} has no commits")
-    for commit in commits:
-        login = str(get(get(commit, "author"), "login") or "")
-        if login.lower() != DEPENDABOT:
-            sha = str(get(commit, "sha") or "")[:7]
-            raise NodeError(
-                f"commit {sha} of pull request #{number} is by {login or 'an unknown author'}; "
-                "Dependabot's metadata describes only its own commits"
-            )
+    _one_verified_commit(number, commits)
     message = str(get(get(commits[0], "commit"), "message") or "")
     title = str(get(pull, "title") or "")
     try:
@@ -173,4 +207,29 @@ async def metadata(ctx: NodeContext) -> dict[str, Any]:
     except MetadataError as exc:
         raise NodeError(f"pull request #{number}: {exc}") from None
     target = str(get(get(pull, "base"), "ref") or "")
-    return outputs(dependencies, branch=branch, title=title, base=target)
+    result = outputs(dependencies, branch=branch, title=title, base=target)
+    result["sha"] = str(get(commits[0], "sha") or "")  # merge this commit, not a later push
+    return result
+
+
+def _one_verified_commit(number: int, commits: list[Any]) -> None:
+    """As dependabot/fetch-metadata checks: exactly one commit, by Dependabot, signed by
+    GitHub (an author login alone is only the commit's email address, which anyone can set)."""
+    if len(commits) != 1:
+        raise NodeError(
+            f"pull request #{number} has {len(commits)} commits; Dependabot's metadata describes "
+            "a pull request of its one commit (ask `@dependabot rebase`)"
+        )
+    commit = commits[0]
+    sha = str(get(commit, "sha") or "")[:7]
+    login = str(get(get(commit, "author"), "login") or "")
+    if login.lower() != DEPENDABOT:
+        raise NodeError(
+            f"commit {sha} of pull request #{number} is by {login or 'an unknown author'}; "
+            "Dependabot's metadata describes only its own commits"
+        )
+    if get(get(get(commit, "commit"), "verification"), "verified") is not True:
+        raise NodeError(
+            f"commit {sha} of pull request #{number} is not signed by GitHub (verification "
+            "failed), so it may not be Dependabot's"
+        )

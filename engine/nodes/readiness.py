@@ -1,7 +1,9 @@
 """github.pull_request.status: is the pull request ready? Reviews, checks and mergeability.
 
 Reviews: each reviewer's latest review that approves, requests changes or was dismissed
-decides their stance (a COMMENTED review changes nothing), as GitHub counts approvals.
+decides their stance (a COMMENTED review changes nothing), as GitHub counts approvals; only
+reviewers with write access count (`author_association` OWNER, MEMBER or COLLABORATOR, as
+branch protection counts them), so two throwaway accounts cannot approve a pull request.
 https://docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request
 Checks: the latest check run of each name on the head commit (`filter=latest`) and the
 latest status of each context (the combined status), each counted once as success, failure,
@@ -69,12 +71,18 @@ async def pull_request_status(ctx: NodeContext) -> dict[str, Any]:
     }
 
 
+WRITE_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
 def stances(reviews: list[Any]) -> tuple[list[str], list[str]]:
-    """(approved_by, changes_requested_by): each reviewer's latest deciding review counts."""
+    """(approved_by, changes_requested_by): each reviewer's latest deciding review counts,
+    among reviewers with write access."""
     latest: dict[str, str] = {}
     for review in reviews:  # GitHub lists reviews oldest first
         login = get(get(review, "user"), "login")
         state = get(review, "state")
+        if get(review, "author_association") not in WRITE_ASSOCIATIONS:
+            continue
         if login and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
             latest[str(login)] = str(state)
     approved = sorted(login for login, state in latest.items() if state == "APPROVED")

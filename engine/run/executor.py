@@ -55,8 +55,11 @@ def idempotency_key(delivery: str, rule: str, node: str) -> str:
 
 
 def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
-    """event, github, rule and the rendered vars (no nodes yet)."""
-    return rule_contexts(rule, event)
+    """event, github, rule and the rendered vars (no nodes yet); a run renders every var
+    when it starts (node outputs may hold them, so they must be plain values)."""
+    contexts = rule_contexts(rule, event)
+    contexts["vars"] = dict(contexts["vars"])
+    return contexts
 
 
 def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:

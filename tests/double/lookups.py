@@ -107,6 +107,12 @@ class Lookups(World):
         for commit in found[1].commits:
             item = dict(template, sha=commit["sha"], node_id=f"C_{commit['sha'][:10]}")
             item["commit"] = dict(template["commit"], message=commit["message"])
+            verified = bool(commit.get("verified", False))
+            item["commit"]["verification"] = dict(
+                template["commit"]["verification"],
+                verified=verified,
+                reason="valid" if verified else "unsigned",
+            )
             item["author"] = dict(template["author"], login=commit["author"])
             items.append(item)
         return self._page(request, items)
@@ -129,7 +135,10 @@ class Lookups(World):
         pull = self.add_pull(
             repo, number, title=title, head_ref=branch, head_sha=sha, user="dependabot[bot]", **fields
         )
-        pull.commits.append({"sha": sha, "message": message, "author": "dependabot[bot]"})
+        # Dependabot's commits are signed by GitHub (verification: verified)
+        pull.commits.append(
+            {"sha": sha, "message": message, "author": "dependabot[bot]", "verified": True}
+        )
         return pull
 
     def op_git__get_tree(self, request: Request) -> Response:
