@@ -127,8 +127,12 @@ def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> 
             **view.summary(),
             "installation": delivery.installation_id,
             "rules": [
-                {"rule": r.rule, "outcome": r.outcome, "reason": r.reason} for r in view.rules
+                {"rule": r.rule, "outcome": r.outcome, "reason": r.reason, "source": r.source}
+                for r in view.rules
             ],
+            "repository_rules": {
+                "sources": view.sources, "skipped": view.skipped, "replaced": view.replaced
+            },
             "match_trace": delivery.match_trace,
             "jobs": [
                 {k: j[k] for k in ("rule", "generation", "kind", "state", "attempts", "error")}
@@ -147,10 +151,17 @@ def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> 
         f"  repository {head['repository']}, received {head['received_at']}, "
         f"status {head['status']}\n"
     )
+    for source in view.sources:
+        stdout.write(f"  rules from {source}\n")
+    for skipped in view.skipped:
+        stdout.write(f"  skipped {skipped['file']} ({skipped['source']}): {skipped['reason']}\n")
+    for note in view.replaced:
+        stdout.write(f"  {note}\n")
     for outcome in (MATCHED, WAITING, UNDECIDED, NOT_MATCHED):
         for item in view.outcomes(outcome):
             why = f": {item.reason}" if item.reason else ""
-            stdout.write(f"  {outcome}: {item.rule}{why}\n")
+            where = f" ({item.source})" if item.source != "server" else ""
+            stdout.write(f"  {outcome}: {item.rule}{where}{why}\n")
     if view.not_candidates:
         stdout.write(f"  ({view.not_candidates} more rules do not listen to this event)\n")
     for run in view.runs:

@@ -21,7 +21,7 @@ EXIT_PROBLEMS = 1
 def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from engine.lang.files import validate_paths
 
-    paths = args.paths or ["rules/"]
+    paths = args.paths or [_default_rules_path()]
     result = validate_paths(paths, default_registry(implementations=False))
     if result.files == 0:
         stderr.write(
@@ -31,6 +31,15 @@ def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     lines = {path: doc.lines for path, doc in result.documents.items()}
     stdout.write(REPORTERS[args.format](result.files, result.diagnostics, lines))
     return EXIT_PROBLEMS if result.errors else EXIT_OK
+
+
+def _default_rules_path() -> str:
+    """`rules/`; in a repository checkout without one, its `.github/hookwise/`."""
+    import os
+
+    if not os.path.isdir("rules") and os.path.isdir(".github/hookwise"):
+        return ".github/hookwise"
+    return "rules/"
 
 
 def schema(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:

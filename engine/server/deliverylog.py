@@ -28,6 +28,7 @@ class RuleOutcome:
     outcome: str  # matched, not matched, undecided, waiting for the changed files
     reason: str | None = None
     job_state: str | None = None
+    source: str = "server"  # or "repository octo-org/hello at 1a2b3c4", ...
 
 
 @dataclass
@@ -39,6 +40,9 @@ class DeliveryView:
     not_candidates: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # where repository rules were read
+    skipped: list[dict[str, str]] = field(default_factory=list)  # broken files, with why
+    replaced: list[str] = field(default_factory=list)  # defaults replaced or switched off
 
     def summary(self) -> dict[str, Any]:
         """The `deliveries list` shape of the delivery."""
@@ -81,9 +85,30 @@ def describe(
         view.rules.append(_decided_later(name, job_of.get(name)))
     for item in trace.get("not_matched", []):
         view.rules.append(RuleOutcome(item["rule"], NOT_MATCHED, item["reason"]))
+    _repository(view, trace.get("repository"), job_of)
     view.runs = runs
     view.jobs = jobs
     return view
+
+
+def _repository(view: DeliveryView, trace: Any, job_of: dict[str, dict[str, Any]]) -> None:
+    """The repository rules' part of the view (traced by the `@repository` job)."""
+    repository_job = job_of.get("@repository")
+    if not isinstance(trace, dict):
+        if repository_job is not None and repository_job["state"] in ("queued", "running"):
+            view.sources.append("repository rules: being read")
+        elif repository_job is not None and repository_job["state"] == "failed":
+            view.sources.append(f"repository rules: {repository_job.get('error')}")
+        return
+    view.sources.extend(trace.get("sources", []))
+    view.skipped.extend(trace.get("skipped", []))
+    view.replaced.extend(trace.get("replaced", []))
+    for item in trace.get("matched", []):
+        view.rules.append(RuleOutcome(item["rule"], MATCHED, None, None, item["source"]))
+    for item in trace.get("undecided", []):
+        view.rules.append(RuleOutcome(item["rule"], UNDECIDED, item["reason"], None, item["source"]))
+    for item in trace.get("not_matched", []):
+        view.rules.append(RuleOutcome(item["rule"], NOT_MATCHED, item["reason"], None, item["source"]))
 
 
 def _decided_later(name: str, job: dict[str, Any] | None) -> RuleOutcome:

@@ -14,6 +14,7 @@ database without asking GitHub again.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -107,6 +108,8 @@ class RuleVersions:
         self.worker = worker
         self.limits = limits_of(settings)
         self._checked: OrderedDict[str, RepositoryRules] = OrderedDict()
+        # one read at a time per repository in this worker; the database lease covers the fleet
+        self._reading: dict[str, asyncio.Lock] = {}
 
     async def current(
         self,
@@ -119,16 +122,33 @@ class RuleVersions:
     ) -> RepositoryRules | None:
         """The current version of a repository's rules (None: it has none, or the App cannot
         see it); reads a new one when pushed to (`refresh_to`) or past the TTL. Raises Busy."""
-        head = await self.db(self.store.rule_head, repository)
-        commit = head["commit_sha"] if head else None
-        fresh = head is not None and time.time() - head["checked_at"] < self.settings.repo_rules_ttl
-        if refresh_to is not None:
-            fresh = fresh and commit == refresh_to
-        if not fresh:
-            commit = await self._load(github, repository, head, branch, refresh_to)
+        lock = self._reading.setdefault(repository.lower(), asyncio.Lock())
+        async with lock:
+            commit = await self._current_commit(github, repository, branch, refresh_to)
         if commit is None:
             return None
         return await self.version(repository, commit, kind)
+
+    async def _current_commit(
+        self, github: GitHubAPI, repository: str, branch: str | None, refresh_to: str | None
+    ) -> str | None:
+        head = await self.db(self.store.rule_head, repository)
+        if self._fresh(head, refresh_to):
+            return str(head["commit_sha"]) if head["commit_sha"] else None
+        if not await self.db(self.store.claim_rule_load, repository, self.worker, LOAD_LEASE):
+            raise Busy(repository)
+        # another worker may have finished reading between our look and our lease
+        head = await self.db(self.store.rule_head, repository)
+        if self._fresh(head, refresh_to):
+            await self.db(self.store.release_rule_load, repository, self.worker)
+            return str(head["commit_sha"]) if head["commit_sha"] else None
+        return await self._load(github, repository, head, branch, refresh_to)
+
+    def _fresh(self, head: Any, refresh_to: str | None) -> bool:
+        """Whether the stored head can be used as it is."""
+        if head is None or time.time() - head["checked_at"] >= self.settings.repo_rules_ttl:
+            return False
+        return refresh_to is None or head["commit_sha"] == refresh_to
 
     async def _load(
         self,
@@ -138,8 +158,7 @@ class RuleVersions:
         branch: str | None,
         refresh_to: str | None,
     ) -> str | None:
-        if not await self.db(self.store.claim_rule_load, repository, self.worker, LOAD_LEASE):
-            raise Busy(repository)
+        """Read the new version (the caller holds the lease) and make it current."""
         try:
             commit = refresh_to
             if commit is None:

@@ -25,7 +25,7 @@ class RuleVersionsMixin(SQLStore):
         return rows[0] if rows else None
 
     def claim_rule_load(self, repository: str, worker: str, lease: float) -> bool:
-        """Take the lease on reading a repository's rules; False while another worker holds it."""
+        """Take the lease on reading a repository's rules; False while someone holds it."""
         now = self.clock()
         with self._tx() as tx:
             tx.execute(
@@ -38,9 +38,8 @@ class RuleVersionsMixin(SQLStore):
                 f"SELECT loading_until, loader FROM rule_heads WHERE repository = ?{lock}",
                 (repository.lower(),),
             )
-            row = rows[0]
-            if row["loading_until"] > now and row["loader"] != worker:
-                return False
+            if rows[0]["loading_until"] > now:
+                return False  # being read, by another worker or another job of this one
             tx.execute(
                 "UPDATE rule_heads SET loading_until = ?, loader = ? WHERE repository = ?",
                 (now + lease, worker, repository.lower()),

@@ -265,6 +265,10 @@ def _rebase(node: Any, key: str = "") -> Any:
     if isinstance(node, str):
         return "urn:github" + node if key in ("$ref", "mapping") and node.startswith("#") else node
     if isinstance(node, dict):
+        if "array" in node.get("discriminator", {}).get("mapping", {}):
+            # GitHub's contents answer: a directory is an array, which has no `type` property
+            # for the discriminator to read; the plain oneOf still tells the four apart
+            node = {k: v for k, v in node.items() if k != "discriminator"}
         return {k: _rebase(v, "mapping" if key == "mapping" else k) for k, v in node.items()}
     if isinstance(node, list):
         return [_rebase(v) for v in node]

@@ -72,6 +72,7 @@ class Repo:
     default_branch: str = "main"
     branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
     snapshots: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> files
+    annotations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # check run -> all
     id: int = 0
 
     def __post_init__(self) -> None:
@@ -572,7 +573,16 @@ class World:
                 }
             )
         repo.check_runs[run["id"]] = run
+        self._annotate(repo, run, request.body)
         return 201, run, {}
+
+    def _annotate(self, repo: Repo, run: dict[str, Any], body: dict[str, Any]) -> None:
+        """GitHub appends each request's annotations (at most 50 a request) to the run."""
+        added = (body.get("output") or {}).get("annotations") or []
+        if len(added) > 50:
+            raise AssertionError("GitHub takes at most 50 annotations per request")
+        repo.annotations.setdefault(run["id"], []).extend(added)
+        run["output"]["annotations_count"] = len(repo.annotations[run["id"]])
 
     def op_checks__update(self, request: Request) -> Response:
         repo = self._repo(request)
@@ -583,6 +593,7 @@ class World:
         run.update(
             {k: request.body[k] for k in ("name", "status", "conclusion") if k in request.body}
         )
+        self._annotate(repo, run, request.body)
         return 200, run, {}
 
     def op_repos__create_commit_status(self, request: Request) -> Response:
