@@ -397,3 +397,29 @@ def test_validate_without_a_path_in_a_checkout_reads_github_hookwise(
     (tmp_path / ".github" / "hookwise" / "greet.yaml").write_text(GREET.format(body="hi"))
     monkeypatch.chdir(tmp_path)
     assert cli("validate") == (0, "checked 1 file: no problems\n", "")
+
+
+def test_an_app_without_contents_permission_does_not_fail_deliveries(
+    tmp_path: Path, github: GitHubDouble
+) -> None:
+    github.add_installation(1, OWNER)
+    github.world.commit_files(f"{OWNER}/hello", {".github/hookwise/greet.yaml": GREET.format(body="x")})
+    github.inject(
+        "GET",
+        "/contents/",
+        status=403,
+        times=100,
+        body={"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com"},
+    )
+    with TestClient(create_app(settings(tmp_path, github))) as client:
+        server = Server(client)
+        delivery = server.deliver("issues", issue(github, "hello", 1))
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+        (job,) = [j for j in store.jobs(delivery) if j["rule"] == "@repository"]
+        found = store.delivery(delivery)
+    assert found is not None and found.status == "no_match"
+    assert job["state"] == "not_matched"
+    assert job["error"] == (
+        "not matched: GitHub 403: Resource not accessible by integration; "
+        "the App needs Contents: read for repository rules"
+    )

@@ -106,6 +106,18 @@ class RepositoryJobs:
             )
         except GitHubError as exc:
             failure = node_error(exc)
+            if exc.status == 403:  # a permission the App was not given: not this delivery's fault
+                need = "Contents: read" if job.kind == REPOSITORY_KIND else "Checks: write"
+                log.warning(
+                    "repository rules skipped: the App lacks a permission",
+                    extra={"delivery": event.delivery, "needs": need, "error": failure.message},
+                )
+                await self.runner._finish(
+                    job,
+                    NOT_MATCHED,
+                    error=f"not matched: {failure.message}; the App needs {need} for repository rules",
+                )
+                return
             message = f"could not read the repository rules: {failure.message}"
             if failure.retryable and job.attempts < self.runner.settings.job_attempts:
                 await self.runner._requeue(job, f"attempt {job.attempts}: {message}", "repo_rules")
