@@ -122,7 +122,7 @@ def test_a_poisoned_delivery_in_a_burst_is_refused_alone(tmp_path: Path) -> None
         health=f"{url}/health",
     )
     try:
-        with httpx.Client(timeout=10) as client, ThreadPoolExecutor(41) as pool:
+        with ThreadPoolExecutor(41) as pool:
             for kind in POISONS:
 
                 def post(index: int, kind: str = kind) -> int:
@@ -131,9 +131,12 @@ def test_a_poisoned_delivery_in_a_burst_is_refused_alone(tmp_path: Path) -> None
                         body, headers = signed(body, event, f"{kind}-bad")
                     else:
                         body, headers = signed(good(index), "issues", f"{kind}-{index}")
-                    return client.post(
-                        f"{url}/webhooks/github", content=body, headers=headers
-                    ).status_code
+                    # a client per request: one httpx client shared by 41 threads can lose a
+                    # connection under another thread ("Bad file descriptor"), a test artefact
+                    with httpx.Client(timeout=10) as client:
+                        return client.post(
+                            f"{url}/webhooks/github", content=body, headers=headers
+                        ).status_code
 
                 started = time.monotonic()
                 statuses = list(pool.map(post, range(41)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -105,12 +106,18 @@ def test_two_replicas_and_two_workers_on_postgres_survive_kills(
     answered: dict[str, int] = {}
     unanswered: list[str] = []
     try:
-        with httpx.Client(timeout=10) as client, ThreadPoolExecutor(8) as pool:
+        local = threading.local()  # one client per thread: httpx clients are not shared
+        clients: list[httpx.Client] = []
+        with ThreadPoolExecutor(8) as pool:
 
             def send(number: int) -> tuple[str, int | None]:
                 delivery = f"scale-{number:04d}"
                 body, headers = signed(issue_payload(number), "issues", delivery)
                 port = ports[number % 2]
+                client = getattr(local, "client", None)
+                if client is None:
+                    client = local.client = httpx.Client(timeout=10)
+                    clients.append(client)
                 try:
                     response = client.post(
                         f"http://127.0.0.1:{port}/webhooks/github", content=body, headers=headers
@@ -143,6 +150,8 @@ def test_two_replicas_and_two_workers_on_postgres_survive_kills(
                         unanswered.append(delivery)
                     else:
                         answered[delivery] = status
+        for client in clients:
+            client.close()
         assert unanswered, "the killed replica left some deliveries unanswered"
         assert set(answered.values()) == {202}
 
