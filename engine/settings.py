@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.errors import HookwiseError
 from engine.github.app import AppCredentials
+from engine.text import seconds_of
 
 
 class SettingsError(HookwiseError):
@@ -25,6 +26,18 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
     except ValueError:
         word = "a whole number" if kind is int else "a number"
         raise SettingsError(f"{name} must be {word}, not {raw!r}") from None
+
+
+def _duration(env: Mapping[str, str], name: str) -> float | None:
+    """A span setting (`90s`, `15m`, `1h`, `7d` or seconds), None when unset or 0."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        seconds = seconds_of(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return seconds or None
 
 
 def _cache_dir(env: Mapping[str, str]) -> str | None:
@@ -86,6 +99,8 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     frontend_url: str | None = None
     state_secret: str | None = field(default=None, repr=False)
+    ui_token: str | None = field(default=None, repr=False)  # the browser log's login
+    recover_interval: float | None = None  # seconds between `recover` passes (None: off)
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -149,6 +164,8 @@ class Settings:
             encryption_keys=_list(env, "ENCRYPTION_KEY"),
             frontend_url=env.get("HOOKWISE_FRONTEND_URL") or None,
             state_secret=env.get("HOOKWISE_STATE_SECRET") or None,
+            ui_token=env.get("HOOKWISE_UI_TOKEN") or None,
+            recover_interval=_duration(env, "HOOKWISE_RECOVER_INTERVAL"),
         )
 
     def with_rules(self, path: str) -> Settings:

@@ -25,6 +25,7 @@ from engine.server.gateway import Gateway
 from engine.server.install import install_router
 from engine.server.integrations import ErrorBody, integrations_router
 from engine.server.pipeline import Hookwise
+from engine.server.ui.routes import ui_router
 from engine.settings import Settings
 from engine.store.interface import Store
 
@@ -138,6 +139,7 @@ def create_app(
 
     app.include_router(integrations_router(hookwise.integrations))
     app.include_router(install_router(hookwise.integrations))
+    app.include_router(ui_router(hookwise))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -32,6 +32,10 @@ class RateLimiter:
             return True, 0.0
         return False, (1 - bucket.tokens) / self.rate
 
+    def exhausted(self, key: str) -> bool:
+        """Whether `key` has no token left now (without taking one)."""
+        return self.capacity > 0 and self._refill(key).tokens < 1
+
     def _refill(self, key: str) -> _Bucket:
         now = self.clock()
         bucket = self._buckets.get(key)

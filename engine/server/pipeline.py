@@ -234,15 +234,7 @@ class Hookwise:
             self.metrics.rejected.labels("payload").inc()
             return 400, {"error": str(exc)}
         result = match(event, self.index, app_login=self.app_login)
-        jobs = tuple(
-            [(m.rule.name, "run") for m in result.matched]
-            + [(m.rule.name, "facts") for m in result.pending]
-            + (
-                repository_jobs(event)
-                if self.settings.reads_repository_rules and not is_own_app(event, self.app_login)
-                else []
-            )
-        )
+        jobs = self.jobs_for(event, result)
         trace = match_trace(result, len(self.index.rules))
         stored = StoredDelivery(
             delivery_id=checked.delivery,
@@ -283,6 +275,31 @@ class Hookwise:
             "duplicate": False,
         }
         return (200 if checked.event == "ping" else 202), answer
+
+    def jobs_for(self, event: Event, result: MatchResult) -> tuple[tuple[str, str], ...]:
+        """The jobs a match queues: runs, rules waiting for facts, and the repository's rules."""
+        return tuple(
+            [(m.rule.name, "run") for m in result.matched]
+            + [(m.rule.name, "facts") for m in result.pending]
+            + (
+                repository_jobs(event)
+                if self.settings.reads_repository_rules and not is_own_app(event, self.app_login)
+                else []
+            )
+        )
+
+    def replay(self, delivery: StoredDelivery) -> int | None:
+        """Match a stored delivery against the rules loaded now and queue its jobs as a new
+        generation (None: nothing matches now); the workers run them."""
+        if delivery.payload is None:
+            raise HookwiseError(f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed")
+        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+        jobs = self.jobs_for(event, match(event, self.index, app_login=self.app_login))
+        if not jobs:
+            return None
+        generation = self.store.add_jobs(delivery.delivery_id, jobs)
+        self.workers.wake()
+        return generation
 
     # --- health ---------------------------------------------------------------------------------
 

@@ -102,6 +102,11 @@ class AccountsMixin(SQLStore):
         found["repositories"] = json.loads(found["repositories"])
         return found
 
+    def installations(self) -> list[dict[str, Any]]:
+        """Every installation row, newest first (the browser log's installations page)."""
+        rows = self._select("SELECT * FROM installations ORDER BY updated_at DESC, id")
+        return [{**dict(r), "repositories": json.loads(r["repositories"])} for r in rows]
+
     def installation_activity(self) -> dict[int, bool]:
         """installation id -> whether it is active (neither suspended nor removed)."""
         rows = self._select("SELECT id, suspended_at, deleted_at FROM installations")

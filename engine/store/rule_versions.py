@@ -24,6 +24,12 @@ class RuleVersionsMixin(SQLStore):
         )
         return rows[0] if rows else None
 
+    def rule_heads(self) -> list[Row]:
+        """Every repository whose rules were looked at: repository, commit_sha, checked_at."""
+        return self._select(
+            "SELECT repository, commit_sha, checked_at FROM rule_heads ORDER BY repository"
+        )
+
     def claim_rule_load(self, repository: str, worker: str, lease: float) -> bool:
         """Take the lease on reading a repository's rules; False while someone holds it."""
         now = self.clock()
