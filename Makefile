@@ -29,13 +29,21 @@ run: export GITHUB_WEBHOOK_SECRET ?= hookwise-development-secret
 run: $(STAMP)
 	$(BIN)/hookwise validate rules/
 	@echo "hookwise on http://$(HOST):$(PORT)  (webhook secret: $$GITHUB_WEBHOOK_SECRET; SQLite: hookwise.db)"
+	@echo "delivery log in a browser: http://$(HOST):$(PORT)/ui/  ($${HOOKWISE_UI_TOKEN:+sign in with HOOKWISE_UI_TOKEN}$${HOOKWISE_UI_TOKEN:-loopback only: no HOOKWISE_UI_TOKEN set})"
 	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/
 
-# The server wired to the GitHub API double (tests/double): the whole loop without GitHub.
+# The server wired to the GitHub API double (tests/double), filled with a few real deliveries:
+# the whole loop without GitHub, to browse at http://$(HOST):$(PORT)/ui/ (database hookwise-demo.db).
 demo: $(STAMP)
-	$(BIN)/python -m tests.double
+	PORT=$(PORT) $(BIN)/python -m tests.double
 
-test: $(STAMP) $(SARIF_SCHEMA)
+# The browser tests drive Debian's Chromium (no browser can be downloaded here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	command -v apt-get >/dev/null || (echo "install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: $(STAMP) $(SARIF_SCHEMA) $(CHROMIUM)
 	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -14,11 +14,60 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from tests.double import GitHubDouble
 
 SECRET = "hookwise-development-secret"
+
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "github" / "webhooks"
+# a few real deliveries: a pull request most rules look at, an issue, a push, a ping
+DEMO_DELIVERIES = (
+    ("ping", "ping/ping.1"),
+    ("pull_request", "pull_request/opened.2"),
+    ("issues", "issues/opened.1"),
+    ("pull_request", "pull_request/labeled.1"),
+    ("push", "push/push.1"),
+)
+
+
+def _healthy(url: str, server: subprocess.Popen[bytes]) -> bool:
+    """Wait for the server's /health (False if it exited)."""
+    import httpx
+
+    for _ in range(120):
+        if server.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _deliver(url: str, event: str, name: str, secret: str) -> None:
+    """Sign and post one shared fixture, as GitHub would."""
+    import httpx
+
+    from engine.server.verify import sign
+
+    path = FIXTURES / f"{name}.json"
+    if not path.exists():
+        print(f"(no fixture {path}; skipped)", flush=True)
+        return
+    body = path.read_bytes()
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(body, secret),
+    }
+    answer = httpx.post(f"{url}/webhooks/github", content=body, headers=headers, timeout=10)
+    print(f"  {event} {name}: {answer.status_code} {answer.text[:120]}", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -47,14 +96,17 @@ def main() -> int:
         "GITHUB_WEBHOOK_SECRET": os.environ.get("GITHUB_WEBHOOK_SECRET", SECRET),
     }
     print(f"GitHub API double on {double.url} (App {double.app_id}, installation 1)", flush=True)
-    print(
-        "try: .venv/bin/hookwise deliver ../shared/fixtures/github/webhooks/pull_request/opened.2.json "
-        f"--event pull_request --url http://127.0.0.1:8000/webhooks/github --secret {env['GITHUB_WEBHOOK_SECRET']}",
-        flush=True,
-    )
+    port = os.environ.get("PORT", "8000")
+    env.setdefault("DATABASE_URL", "sqlite:///hookwise-demo.db")
+    env.setdefault("HOOKWISE_REPO_RULES", "false")
     server = subprocess.Popen(
-        [sys.executable, "-m", "engine", "serve", "--rules", "rules/"], env=env
+        [sys.executable, "-m", "engine", "serve", "--rules", "rules/", "--port", port], env=env
     )
+    url = f"http://127.0.0.1:{port}"
+    if _healthy(url, server):
+        for event, name in DEMO_DELIVERIES:
+            _deliver(url, event, name, env["GITHUB_WEBHOOK_SECRET"])
+        print(f"demo deliveries sent: browse {url}/ui/ (database {env['DATABASE_URL']})", flush=True)
     try:
         while server.poll() is None:
             time.sleep(0.5)
