@@ -115,6 +115,8 @@ class Settings:
             if value and not value.strip():
                 raise SettingsError(f"{name} is only whitespace; set a real secret")
         key = env.get("GITHUB_APP_PRIVATE_KEY") or None
+        if key is not None and "\\n" in key and "\n" not in key:
+            key = key.replace("\\n", "\n")  # a one-line key, as .env files and CI secrets hold it
         key_path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
         if key is None and key_path:
             try:

@@ -29,6 +29,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
         "engine.nodes.registry",
         "engine.nodes.specs",
         "engine.nodes.condition_specs",
+        "engine.nodes.permissions",
     ),
     "lang": ("engine.lang",),
     "match": ("engine.match",),

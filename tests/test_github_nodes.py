@@ -325,6 +325,10 @@ def test_node_type_against_the_double(
     record = run_nodes(world, nodes)
     assert record.status == "success", [(n.id, n.status, n.error) for n in record.nodes]
     check(world, record)
+    # a node calls only what its type declares (the App manifest asks for those permissions)
+    called = {r.operation for r in world.requests} - {"apps/create-installation-access-token"}
+    declared = {op for n in nodes.values() for op in REGISTRY.get(n["uses"]).operations}  # type: ignore[union-attr]
+    assert called <= declared, called - declared
     writes = [c for c in record.calls if c.method != "GET"]
     assert all(c.sent and c.idempotency_key == f"delivery-1:t:{c.node}" for c in writes)
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from engine import __version__
+from engine.cli import app as cli_app
 from engine.cli import deliveries as cli_deliveries
 from engine.cli import rules, service
 from engine.errors import HookwiseError, UsageError
@@ -90,6 +91,7 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     cli_deliveries.add_parsers(sub)
 
     service.add_parsers(sub)
+    cli_app.add_parsers(sub)
     return parser
 
 
@@ -129,6 +131,8 @@ _COMMANDS: dict[str, Any] = {
     "worker": service.worker,
     "db": service.database,
     "simulate": rules.simulate,
+    "app": cli_app.app,
+    "recover": cli_app.recover,
 }
 
 

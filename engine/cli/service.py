@@ -24,6 +24,9 @@ def add_parsers(sub: Any) -> None:
         "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
     )
     serve.add_argument(
+        "--env-file", default=None, help="read settings from this .env file (the environment wins)"
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -37,6 +40,9 @@ def add_parsers(sub: Any) -> None:
     worker.add_argument(
         "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
     )
+    worker.add_argument(
+        "--env-file", default=None, help="read settings from this .env file (the environment wins)"
+    )
     database = sub.add_parser("db", help="the database schema: upgrade or status")
     actions = database.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
@@ -49,7 +55,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    from engine.cli.envfile import load_env_file
     from engine.settings import Settings
+
+    if getattr(args, "env_file", None):
+        load_env_file(args.env_file)
 
     settings = Settings.from_mapping(os.environ)
     return settings.with_rules(args.rules) if getattr(args, "rules", None) else settings

@@ -14,7 +14,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,6 +113,23 @@ class GitHubClient:
     async def app_request(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call as the App itself (JWT), such as GET /app/installations/{id}."""
         return await self._send(method, path, auth=self._app_auth(), key="app", **kwargs)
+
+    async def app_pages(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[list[Any]]:
+        """The pages of a list the App reads as itself, one at a time, following Link
+        rel="next" (cursor or page); the caller stops when it has read enough."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        while url is not None:
+            response = await self._send(
+                "GET", url, auth=self._app_auth(), key="app", params=query, raw=True
+            )
+            page = response.json()
+            yield page if isinstance(page, list) else []
+            found = _NEXT_LINK.search(response.headers.get("link", ""))
+            url = found.group(1) if found else None
+            query = None  # the next link carries the query
 
     async def exchange_oauth_code(
         self, web_url: str, client_id: str, client_secret: str, code: str

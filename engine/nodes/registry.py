@@ -28,6 +28,11 @@ class NodeType:
     # For types whose outputs are chosen by the rule (core.set): the input naming them.
     outputs_from_input: str | None = None
     writes: bool = False  # writes to GitHub, so dry-run records instead of sending
+    # What it asks of GitHub: the App permissions it needs ((name, "read" | "write"), as a
+    # manifest's default_permissions names them) and the REST operations it may call
+    # (operationIds of GitHub's OpenAPI description). `hookwise app manifest` reads these.
+    permissions: tuple[tuple[str, str], ...] = ()
+    operations: tuple[str, ...] = ()
     run: Callable[..., Any] | None = field(default=None, compare=False)
 
     def output_names(self, with_: dict[str, Any] | None) -> tuple[str, ...] | None:
@@ -97,6 +102,7 @@ class Registry:
 def declared_registry() -> Registry:
     """The built-in node types' declarations only: what validation and the schema need."""
     from engine.nodes.condition_specs import CONDITION_TYPES
+    from engine.nodes.permissions import with_needs
     from engine.nodes.specs import BUILTIN_TYPES
 
-    return Registry(BUILTIN_TYPES + CONDITION_TYPES)
+    return Registry(with_needs(BUILTIN_TYPES + CONDITION_TYPES))

@@ -119,6 +119,8 @@ def create_app(
         if concurrency > 0:
             hookwise.workers.start()
             tasks.append(asyncio.create_task(hookwise.retention()))
+        if settings.recover_interval and hookwise.github is not None:
+            tasks.append(asyncio.create_task(hookwise.recover_missed(settings.recover_interval)))
         # what start-up built (rules, schemas, modules) lives as long as the server: keep it
         # out of the collector's sight, so collections under load walk only request garbage
         gc.collect()

@@ -68,6 +68,14 @@ class Metrics:
         self.installations = Gauge(
             "hookwise_active_installations", "Active installations", registry=r
         )
+        self.redeliveries = Counter(
+            "hookwise_redeliveries_requested",
+            "Missed deliveries GitHub was asked to send again (recover)",
+            registry=r,
+        )
+        self.recover_passes = Counter(
+            "hookwise_recover_passes", "Recover passes, by outcome", ["outcome"], registry=r
+        )
         self._before_scrape: list[Callable[[], None]] = []
         self._received: dict[str, Any] = {}
 

@@ -30,6 +30,7 @@ from engine.server.groupcommit import GroupCommitter
 from engine.server.integrations import IntegrationService
 from engine.server.limits import RateLimiter
 from engine.server.metrics import Metrics
+from engine.server.recover import RecoverReport, recover_forever
 from engine.server.repojobs import repository_jobs
 from engine.server.verify import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.server.workers import WorkerPool
@@ -194,6 +195,21 @@ class Hookwise:
                 if pruned:
                     log.info("pruned old payloads", extra={"deliveries": pruned})
             await asyncio.sleep(3600)
+
+    async def recover_missed(self, interval: float) -> None:
+        """Every `interval`, ask GitHub to redeliver what it failed to deliver (recover)."""
+        assert self.github is not None
+
+        def counted(report: RecoverReport | None) -> None:
+            self.metrics.recover_passes.labels("ok" if report is not None else "error").inc()
+
+        await recover_forever(
+            self.github,
+            self.store,
+            interval,
+            on_request=self.metrics.redeliveries.inc,
+            on_pass=counted,
+        )
 
     async def close(self) -> None:
         """Stop the workers, finish the commits in flight, close connections."""

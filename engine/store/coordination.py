@@ -1,5 +1,6 @@
 """What several worker processes must agree on, held in the database: concurrency groups,
-GitHub rate-limit backoffs, and the workers themselves (heartbeats for /health and /metrics).
+GitHub rate-limit backoffs, the workers themselves (heartbeats for /health and /metrics), and
+the redeliveries `hookwise recover` asked for.
 
 Concurrency groups follow GitHub Actions' `concurrency:`: at most one run of a group runs and
 at most one waits; a newer waiting run supersedes an older one, and `cancel-in-progress`
@@ -9,6 +10,7 @@ https://docs.github.com/en/actions/how-tos/write-workflows/choose-when-workflows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engine.store.sql import Row, SQLStore, Tx
@@ -154,3 +156,47 @@ class CoordinationMixin(SQLStore):
     def forget_worker(self, name: str) -> None:
         """A worker stopped cleanly."""
         self._write("DELETE FROM workers WHERE name = ?", (name,))
+
+    # --- redeliveries (hookwise recover) ---------------------------------------------------------
+
+    def stored_delivery_ids(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of these X-GitHub-Delivery ids the store holds."""
+        if not delivery_ids:
+            return set()
+        marks = ", ".join("?" for _ in delivery_ids)
+        rows = self._select(
+            f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})", list(delivery_ids)
+        )
+        return {str(r["delivery_id"]) for r in rows}
+
+    def redeliveries_since(self, delivery_ids: Sequence[str], since: float) -> set[str]:
+        """Which of these deliveries were asked to be redelivered at or after `since`."""
+        if not delivery_ids:
+            return set()
+        marks = ", ".join("?" for _ in delivery_ids)
+        rows = self._select(
+            f"SELECT delivery_id FROM redeliveries WHERE delivery_id IN ({marks})"
+            " AND requested_at >= ?",
+            [*delivery_ids, since],
+        )
+        return {str(r["delivery_id"]) for r in rows}
+
+    def claim_redelivery(self, delivery_id: str, hook_delivery_id: int, since: float) -> bool:
+        """Take the right to ask for a redelivery: False when someone asked at or after
+        `since` (once per delivery per window, whichever process asks)."""
+        return (
+            self._write(
+                "INSERT INTO redeliveries (delivery_id, hook_delivery_id, requested_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (delivery_id) DO UPDATE SET"
+                " hook_delivery_id = excluded.hook_delivery_id,"
+                " requested_at = excluded.requested_at"
+                " WHERE redeliveries.requested_at < ?",
+                (delivery_id, hook_delivery_id, self.clock(), since),
+            )
+            == 1
+        )
+
+    def release_redelivery(self, delivery_id: str) -> None:
+        """Forget a claim whose request failed, so that the next pass asks again."""
+        self._write("DELETE FROM redeliveries WHERE delivery_id = ?", (delivery_id,))
+

@@ -298,6 +298,8 @@ class GitHubDouble:
             if scheme.lower() not in ("token", "bearer") or user is None:
                 return 401, {"message": "Bad credentials"}, None
             return 0, None, None
+        if path.startswith("/app-manifests/"):
+            return 0, None, None  # the code itself is the credential (single use, one hour)
         if path.startswith("/app"):
             if scheme != "Bearer":
                 return 401, {"message": "A JSON web token could not be decoded"}, None

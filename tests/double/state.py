@@ -11,6 +11,7 @@ import base64
 import hashlib
 import itertools
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,13 @@ class World:
         self.token_repos: dict[str, set[int]] = {}  # token -> the repository ids it may reach
         self._commits = itertools.count(1)
         self._ids = itertools.count(1000)
+        # the App's webhook: its deliveries (oldest first), where a redelivery is posted
+        self.hook_deliveries: list[dict[str, Any]] = []
+        self.hook_payloads: dict[str, tuple[str, bytes]] = {}  # guid -> (event, body)
+        self.hook_target: tuple[str, str] | None = None  # (url, secret) redeliveries go to
+        self.redelivered: list[int] = []  # hook delivery ids asked to be redelivered
+        # App manifest codes (single use) -> the App GitHub creates from the manifest
+        self.manifest_codes: dict[str, dict[str, Any]] = {}
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -286,6 +294,109 @@ class World:
             items.append(body)
         status, chunk, headers = self._page(request, items)
         return status, {"total_count": len(items), "installations": chunk}, headers
+
+    # --- the App's webhook deliveries and the manifest flow -------------------------------
+
+    def add_hook_delivery(
+        self,
+        guid: str,
+        event: str,
+        *,
+        status_code: int,
+        delivered_at: float | None = None,
+        action: str | None = None,
+        redelivery: bool = False,
+        body: bytes | None = None,
+    ) -> int:
+        """Record one delivery attempt of the App's webhook; its id."""
+        delivery_id = self.next_id()
+        self.hook_deliveries.append(
+            {
+                "id": delivery_id,
+                "guid": guid,
+                "delivered_at": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(delivered_at or time.time())
+                ),
+                "redelivery": redelivery,
+                "duration": 0.1,
+                "status": "OK" if 200 <= status_code < 400 else f"Invalid HTTP Response: {status_code}",
+                "status_code": status_code,
+                "event": event,
+                "action": action,
+                "installation_id": next(iter(self.installations), None),
+                "repository_id": None,
+            }
+        )
+        if body is not None:
+            self.hook_payloads[guid] = (event, body)
+        return delivery_id
+
+    def op_apps__list_webhook_deliveries(self, request: Request) -> Response:
+        per_page = min(100, int(request.query.get("per_page", ["30"])[-1]))
+        newest_first = list(reversed(self.hook_deliveries))
+        cursor = request.query.get("cursor", [None])[-1]
+        start = 0
+        if cursor is not None:
+            ids = [str(d["id"]) for d in newest_first]
+            start = ids.index(cursor.removeprefix("v1_")) if cursor.removeprefix("v1_") in ids else len(ids)
+        chunk = newest_first[start : start + per_page]
+        headers = {}
+        if start + per_page < len(newest_first):
+            following = newest_first[start + per_page]["id"]
+            headers["link"] = f'<{{base}}/app/hook/deliveries?per_page={per_page}&cursor=v1_{following}>; rel="next"'
+        return 200, [dict(d) for d in chunk], headers
+
+    def op_apps__redeliver_webhook_delivery(self, request: Request) -> Response:
+        wanted = int(request.params["delivery_id"])
+        found = next((d for d in self.hook_deliveries if d["id"] == wanted), None)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        self.redelivered.append(wanted)
+        attempt = self.add_hook_delivery(
+            found["guid"], found["event"], action=found["action"], status_code=0, redelivery=True
+        )
+        if self.hook_target is not None and found["guid"] in self.hook_payloads:
+            # posted after this answer, as GitHub does: the receiver may be slow or down
+            threading.Thread(target=self._redeliver, args=(attempt, found["guid"]), daemon=True).start()
+        return 202, {}, {}
+
+    def _redeliver(self, attempt: int, guid: str) -> None:
+        import hashlib as _hashlib
+        import hmac
+
+        import httpx
+
+        assert self.hook_target is not None
+        url, secret = self.hook_target
+        event, body = self.hook_payloads[guid]
+        signature = "sha256=" + hmac.new(secret.encode(), body, _hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": guid,
+            "X-Hub-Signature-256": signature,
+            "User-Agent": "GitHub-Hookshot/double",
+        }
+        try:
+            status = httpx.post(url, content=body, headers=headers, timeout=10).status_code
+        except httpx.HTTPError:
+            status = 0
+        for item in self.hook_deliveries:
+            if item["id"] == attempt:
+                item["status_code"] = status
+                item["status"] = "OK" if 200 <= status < 400 else f"Invalid HTTP Response: {status}"
+
+    def add_manifest_code(self, code: str, app_id: str, pem: str, **app: Any) -> None:
+        """A manifest code GitHub would redirect with, for an App with these credentials."""
+        self.manifest_codes[code] = {"id": int(app_id), "pem": pem, **app}
+
+    def op_apps__create_from_manifest(self, request: Request) -> Response:
+        app = self.manifest_codes.pop(request.params["code"], None)
+        if app is None:
+            return 404, NOT_FOUND, {}
+        body = self.spec.example("integration-from-manifest")
+        body.update(app)
+        return 201, body, {}
 
     def op_apps__get_authenticated(self, request: Request) -> Response:
         return 200, self.spec.example("integration"), {}

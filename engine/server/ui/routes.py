@@ -121,6 +121,12 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
             return message(request, 403, "Bad form token", "Reload the page, then retry.")
         return cookie, form
 
+    @router.get("/setup/app-created")
+    async def app_created(request: Request, code: str = "") -> Response:
+        # where the manifest flow returns: the code is shown, never kept (app create uses it)
+        shown = code if code.replace("-", "").replace("_", "").isalnum() and len(code) <= 100 else ""
+        return render(request, "setup.html", None, code=shown)
+
     @router.get("/ui")
     async def ui_root() -> Response:
         return RedirectResponse("/ui/", 308)
