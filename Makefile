@@ -24,13 +24,18 @@ $(SARIF_SCHEMA):
 	mv .cache/sarif/package/lib/schemas/sarif-2.1.0-rtm.5.json $(SARIF_SCHEMA)
 	rm -rf .cache/sarif
 
-# A development secret unless one is set; `hookwise deliver --secret` signs with the same.
+# A development secret unless one is set (or .env, written by `hookwise app create`, has the
+# App's); the server reads ENV_FILE when it exists, the environment winning over the file.
+ENV_FILE ?= .env
+HAS_ENV_FILE := $(wildcard $(ENV_FILE))
+ifeq ($(HAS_ENV_FILE),)
 run: export GITHUB_WEBHOOK_SECRET ?= hookwise-development-secret
+endif
 run: $(STAMP)
 	$(BIN)/hookwise validate rules/
-	@echo "hookwise on http://$(HOST):$(PORT)  (webhook secret: $$GITHUB_WEBHOOK_SECRET; SQLite: hookwise.db)"
+	@echo "hookwise on http://$(HOST):$(PORT)  ($(if $(HAS_ENV_FILE),settings from $(ENV_FILE),webhook secret: $$GITHUB_WEBHOOK_SECRET); SQLite: hookwise.db)"
 	@echo "delivery log in a browser: http://$(HOST):$(PORT)/ui/  ($${HOOKWISE_UI_TOKEN:+sign in with HOOKWISE_UI_TOKEN}$${HOOKWISE_UI_TOKEN:-loopback only: no HOOKWISE_UI_TOKEN set})"
-	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/
+	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/$(if $(HAS_ENV_FILE), --env-file $(ENV_FILE))
 
 # The server wired to the GitHub API double (tests/double), filled with a few real deliveries:
 # the whole loop without GitHub, to browse at http://$(HOST):$(PORT)/ui/ (database hookwise-demo.db).

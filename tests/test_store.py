@@ -355,3 +355,19 @@ def test_scripts_split_into_statements_keeping_trigger_bodies() -> None:
 def test_unknown_schemes_are_refused() -> None:
     with pytest.raises(StoreError, match="unsupported DATABASE_URL scheme 'mysql'"):
         open_store("mysql://localhost/x")
+
+
+# --- redeliveries (hookwise recover) ------------------------------------------------------------
+
+
+def test_a_redelivery_is_claimed_once_per_window(store_factory: StoreFactory) -> None:
+    store, now = clocked(store_factory)
+    store.record_deliveries([new("held")])
+    assert store.stored_delivery_ids(["held", "missed"]) == {"held"}
+    assert store.claim_redelivery("missed", 7, since=now[0] - 3600)
+    assert not store.claim_redelivery("missed", 8, since=now[0] - 3600)  # asked in the window
+    assert store.redeliveries_since(["missed", "other"], now[0] - 3600) == {"missed"}
+    now[0] += 7200  # the window has moved past the request: it may be asked for again
+    assert store.claim_redelivery("missed", 9, since=now[0] - 3600)
+    store.release_redelivery("missed")  # GitHub refused: the next pass asks again
+    assert store.claim_redelivery("missed", 9, since=now[0] - 3600)
