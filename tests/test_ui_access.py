@@ -288,3 +288,12 @@ def test_sessions_expire_and_belong_to_their_token() -> None:
     assert not access.csrf_valid(session, access.csrf_for(access.new_session()))
     now[0] += 13 * 3600
     assert not access.session_valid(session)
+
+
+def test_the_manifest_flow_lands_on_a_page_with_the_next_command(tmp_path: Path) -> None:
+    with make_client(tmp_path, token=TOKEN, client=ELSEWHERE) as client:
+        page = client.get("/setup/app-created?code=abc123def")
+        assert page.status_code == 200
+        assert "hookwise app create --code abc123def" in page.text
+        odd = client.get("/setup/app-created", params={"code": "<script>x</script>"})
+        assert "<script>x" not in odd.text and "GitHub sent no code" in odd.text
