@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import InputError
 
@@ -59,6 +60,17 @@ class Diagnostic:
     def __post_init__(self) -> None:
         if self.check not in CHECKS:
             raise ValueError(f"unknown check id {self.check!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The `validate --format json` problem: file, line, column, severity, check, message."""
+        return {
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "check": self.check,
+            "message": self.message,
+        }
 
 
 def sort_diagnostics(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -50,17 +50,7 @@ def _count(n: int, noun: str) -> str:
 
 def report_json(files: int, diagnostics: Sequence[Diagnostic]) -> str:
     """`{"files": N, "problems": [{"file","line","column","severity","check","message"}]}`."""
-    problems = [
-        {
-            "file": d.path,
-            "line": d.line,
-            "column": d.column,
-            "severity": d.severity,
-            "check": d.check,
-            "message": d.message,
-        }
-        for d in diagnostics
-    ]
+    problems = [d.to_json() for d in diagnostics]
     return json.dumps({"files": files, "problems": problems}, indent=2) + "\n"
 
 

@@ -304,16 +304,18 @@ class Hookwise:
             )
         )
 
-    def replay(self, delivery: StoredDelivery) -> int | None:
+    async def replay(self, delivery: StoredDelivery) -> int | None:
         """Match a stored delivery against the rules loaded now and queue its jobs as a new
         generation (None: nothing matches now); the workers run them."""
         if delivery.payload is None:
-            raise HookwiseError(f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed")
+            raise HookwiseError(
+                f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed"
+            )
         event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
         jobs = self.jobs_for(event, match(event, self.index, app_login=self.app_login))
         if not jobs:
             return None
-        generation = self.store.add_jobs(delivery.delivery_id, jobs)
+        generation = await asyncio.to_thread(self.store.add_jobs, delivery.delivery_id, jobs)
         self.workers.wake()
         return generation
 

@@ -238,17 +238,6 @@ def _rule_row(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _problem(d: Any) -> dict[str, Any]:
-    return {
-        "file": d.path,
-        "line": d.line,
-        "column": d.column,
-        "severity": d.severity,
-        "check": d.check,
-        "message": d.message,
-    }
-
-
 async def _in_thread(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(call, *args, **kwargs)
 
@@ -258,7 +247,7 @@ async def rules_page(hookwise: Hookwise, versions: RuleVersions | None) -> list[
     server = RuleGroup(f"server: {hookwise.settings.rules_path}")
     server.rules = [_rule_row(r) for r in hookwise.ruleset.rules]
     checked = await asyncio.to_thread(validate_paths, [hookwise.settings.rules_path], hookwise.registry)
-    server.problems = [_problem(d) for d in checked.diagnostics]
+    server.problems = [d.to_json() for d in checked.diagnostics]
     groups = [server]
     heads = await asyncio.to_thread(hookwise.store.rule_heads)
     for head in heads:
@@ -271,7 +260,7 @@ async def rules_page(hookwise: Hookwise, versions: RuleVersions | None) -> list[
         group = RuleGroup(f"repository {head['repository']} at {head['commit_sha'][:7]}")
         if found is not None:
             group.rules = [_rule_row(r) for r in found.rules]
-            group.problems = [_problem(d) for d in found.diagnostics]
+            group.problems = [d.to_json() for d in found.diagnostics]
             group.skipped = [{"file": s.path, "reason": s.reason} for s in found.skipped]
         groups.append(group)
     return groups

@@ -228,7 +228,7 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
         if stored is None:
             return message(request, 404, "No such delivery", f"No delivery {delivery_id!r}.")
         try:
-            generation = await asyncio.to_thread(hookwise.replay, stored)
+            generation = await hookwise.replay(stored)
         except (HookwiseError, PayloadError) as exc:
             return message(request, 409, "Cannot replay", str(exc))
         target = f"/ui/deliveries/{quote(delivery_id)}"
