@@ -126,6 +126,12 @@ class Settings:
                 raise SettingsError(
                     f"GITHUB_APP_PRIVATE_KEY_PATH: cannot read {key_path}: {exc.strerror}"
                 ) from None
+        ui_token = env.get("HOOKWISE_UI_TOKEN") or None
+        if ui_token is not None and len(ui_token) < 16:
+            raise SettingsError(
+                "HOOKWISE_UI_TOKEN must have at least 16 characters (it guards every delivery's "
+                "payload); make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         slug = env.get("GITHUB_APP_SLUG") or None
         return cls(
             rules_path=env.get("HOOKWISE_RULES", "rules/"),
@@ -166,7 +172,7 @@ class Settings:
             encryption_keys=_list(env, "ENCRYPTION_KEY"),
             frontend_url=env.get("HOOKWISE_FRONTEND_URL") or None,
             state_secret=env.get("HOOKWISE_STATE_SECRET") or None,
-            ui_token=env.get("HOOKWISE_UI_TOKEN") or None,
+            ui_token=ui_token,
             recover_interval=_duration(env, "HOOKWISE_RECOVER_INTERVAL"),
         )
 

@@ -236,6 +236,8 @@ def test_make_run_reads_the_env_file(tmp_path: Path) -> None:
         ("export B='lit\\n'\n", {"B": "lit\\n"}),
         ("# c\n\nC=plain # note\n", {"C": "plain"}),
         ('D="quote \\" in"\n', {"D": 'quote " in'}),
+        ('E="abc" # note\n', {"E": "abc"}),
+        ("F='x' # note\r\n", {"F": "x"}),
     ],
 )
 def test_env_files_parse(text: str, expected: dict[str, str]) -> None:
@@ -250,3 +252,27 @@ def test_a_one_line_private_key_is_accepted(github: GitHubDouble) -> None:
     one_line = github.private_key_pem.replace("\n", "\\n")
     settings = Settings.from_mapping({"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY": one_line})
     assert settings.app_credentials() is not None
+
+
+
+@pytest.mark.parametrize("value", ["p\u2028INJECTED=yes", "whs\rHOOKWISE_UI_TOKEN=x", "a\nB=c", 'q"uo\\te', "\x0bv\x1cw\x85"])
+def test_a_value_written_reads_back_whole_and_adds_no_variable(tmp_path: Path, value: str) -> None:
+    from engine.cli.envfile import parse_env, write_env_file
+
+    target = tmp_path / ".env"
+    write_env_file(str(target), {"P": value}, "header with a\u2028line break\rin it", force=False)
+    assert parse_env(target.read_text()) == {"P": value}
+
+
+def test_an_existing_or_dangling_link_is_not_replaced_without_force(tmp_path: Path) -> None:
+    from engine.cli.envfile import write_env_file
+    from engine.errors import InputError
+
+    link = tmp_path / ".env"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="pass --force"):
+        write_env_file(str(link), {"A": "b"}, "h", force=False)
+    write_env_file(str(link), {"A": "b"}, "h", force=True)
+    assert not link.is_symlink() and stat.S_IMODE(link.stat().st_mode) == 0o600
+    assert not (tmp_path / "nowhere").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [".env"]  # no temporary file left

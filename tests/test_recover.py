@@ -121,6 +121,19 @@ def test_every_page_of_the_window_is_read_and_no_more(github: GitHubDouble, env:
     assert [r.query.get("cursor") is not None for r in listed] == [False, True, True]
 
 
+def test_a_delivery_hookwise_refused_on_purpose_is_not_asked_for(github: GitHubDouble, env: Path, cli: Any) -> None:
+    now = time.time()
+    github.world.add_hook_delivery("bad-signature", "issues", status_code=401, delivered_at=now - 60)
+    github.world.add_hook_delivery("malformed", "issues", status_code=400, delivered_at=now - 50)
+    github.world.add_hook_delivery("timeout", "issues", status_code=0, delivered_at=now - 40)
+    github.world.add_hook_delivery("rate", "issues", status_code=429, delivered_at=now - 30)
+    code, out, _ = cli("recover", "--since", "1h", "--format", "json")
+    report = json.loads(out)
+    assert code == 0
+    assert sorted(report["refused"]) == ["bad-signature", "malformed"]
+    assert [r["delivery"] for r in report["redeliver"]] == ["timeout", "rate"]
+
+
 def test_a_refused_redelivery_is_asked_for_again_next_time(github: GitHubDouble, env: Path, cli: Any) -> None:
     github.world.add_hook_delivery("g", "issues", status_code=503, delivered_at=time.time() - 60)
     github.inject("POST", "/app/hook/deliveries/", status=422, times=1, body={"message": "Validation Failed"})

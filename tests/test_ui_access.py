@@ -28,7 +28,9 @@ PAGES = ["/ui/", "/ui/deliveries/d-1", "/ui/rules", "/ui/installations"]
 def make_client(tmp_path: Path, *, token: str | None, client: tuple[str, int] = LOOPBACK,
                 **overrides: Any) -> TestClient:
     settings = server_settings(tmp_path, DATA / "ui-rules", ui_token=token, **overrides)
-    return TestClient(create_app(settings), client=client, follow_redirects=False)
+    return TestClient(
+        create_app(settings), client=client, follow_redirects=False, base_url="http://localhost:8000"
+    )
 
 
 def deliver(client: TestClient, delivery: str, data: Any = None, event: str = "pull_request") -> None:
@@ -240,7 +242,7 @@ def test_the_rules_page_lists_rules_with_their_source_and_problems(tmp_path: Pat
         "name: spelled\non:\n  events: [pull-request]\nnodes:\n  log:\n    uses: core.log\n    with: {message: x}\n"
     )
     settings = server_settings(tmp_path, rules, ui_token=None)
-    with TestClient(create_app(settings), client=LOOPBACK) as client:
+    with TestClient(create_app(settings), client=LOOPBACK, base_url="http://127.0.0.1:8000") as client:
         page = client.get("/ui/rules").text
     assert f"server: {rules}" in page
     for name in ("greet", "release-only", "spelled"):
@@ -293,8 +295,70 @@ def test_sessions_expire_and_belong_to_their_token() -> None:
 
 def test_the_manifest_flow_lands_on_a_page_with_the_next_command(tmp_path: Path) -> None:
     with make_client(tmp_path, token=TOKEN, client=ELSEWHERE) as client:
-        page = client.get("/setup/app-created?code=abc123def")
+        page = client.get("/setup/app-created?code=abc123def&state=st4te")
         assert page.status_code == 200
         assert "hookwise app create --code abc123def" in page.text
+        assert "st4te" in page.text and "a code someone" in page.text
+        assert "GitHub sent no code" in client.get("/setup/app-created", params={"code": "٣३abc"}).text
         odd = client.get("/setup/app-created", params={"code": "<script>x</script>"})
         assert "<script>x" not in odd.text and "GitHub sent no code" in odd.text
+
+
+
+# --- what an attacker tries (an outside review's findings, kept as tests) --------------------
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "127.0.0.1.nip.io", "localhost.evil"])
+def test_without_a_token_a_dns_rebound_host_is_refused(tmp_path: Path, host: str) -> None:
+    with make_client(tmp_path, token=None) as client:
+        assert client.get("/ui/", headers={"Host": host}).status_code == 403
+        for good in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+            assert client.get("/ui/", headers={"Host": good}).status_code == 200
+
+
+def test_a_post_from_another_origin_is_refused_even_with_the_csrf_token(tmp_path: Path) -> None:
+    with make_client(tmp_path, token=None) as client:
+        deliver(client, "d-1")
+        csrf = csrf_of(client.get("/ui/deliveries/d-1").text)
+        evil = client.post("/ui/deliveries/d-1/replay", data={"csrf": csrf}, headers={"Origin": "https://attacker.example"})
+        assert evil.status_code == 403
+        null = client.post("/ui/deliveries/d-1/replay", data={"csrf": csrf}, headers={"Origin": "null"})
+        assert null.status_code == 403
+        own = client.post("/ui/deliveries/d-1/replay", data={"csrf": csrf}, headers={"Origin": "http://localhost:8000"})
+        assert own.status_code == 303
+
+
+def test_text_that_is_not_ascii_in_a_cookie_or_a_form_is_refused_not_a_500(with_token: TestClient) -> None:
+    odd = "1.a.\u00e9".encode()  # raw bytes on the wire, as a hostile client sends them
+    assert with_token.get("/ui/", headers={"cookie": b"hookwise_ui=" + odd}).status_code == 303
+    replay = with_token.post("/ui/deliveries/d-1/replay", data={"csrf": "\u00e9"}, headers={"cookie": b"hookwise_ui=" + odd})
+    assert replay.status_code == 403
+    login = with_token.post("/ui/login", data={"csrf": "\u00e9", "token": "\u00e9"}, headers={"cookie": b"hookwise_ui_login=" + odd})
+    assert login.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/ui/../setup/app-created?code=X", "/ui/%2e%2e/setup", "/ui/%252e%252e/x", "/ui/./rules", "/ui//evil.example", "/ui/\\evil"],
+)
+def test_the_login_redirect_never_leaves_the_ui(with_token: TestClient, target: str) -> None:
+    form = with_token.get("/ui/login")
+    answer = with_token.post("/ui/login", data={"csrf": csrf_of(form.text), "token": TOKEN, "next": target})
+    assert answer.headers["location"] == "/ui/"
+
+
+def test_a_short_ui_token_stops_the_server() -> None:
+    from engine.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="at least 16 characters"):
+        Settings.from_mapping({"HOOKWISE_UI_TOKEN": "tok"})
+
+
+def test_a_login_cookie_does_not_let_guesses_run_at_hmac_speed() -> None:
+    import time as clock
+
+    from engine.server.ui.access import session_key
+
+    started = clock.perf_counter()
+    session_key("a-guess-of-the-token")
+    assert clock.perf_counter() - started > 0.01  # scrypt: each offline guess costs this much

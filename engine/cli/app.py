@@ -105,8 +105,9 @@ def _page(document: dict[str, Any], web_url: str, org: str | None) -> str:
 <body>
 <h1>Create the {html.escape(document["name"])} GitHub App</h1>
 <p>The button sends this manifest to GitHub, which shows the App for {html.escape(owner)} before
-creating it. GitHub then returns to {html.escape(document["redirect_url"])} with a code
-(state {html.escape(state)}); run <code>hookwise app create --code CODE</code> within the hour.</p>
+creating it. GitHub then returns to {html.escape(document["redirect_url"])} with a code and the
+state <code>{html.escape(state)}</code>: check that the page there shows this same state, then run
+<code>hookwise app create --code CODE</code> within the hour.</p>
 <pre>{html.escape(json.dumps(document, indent=2))}</pre>
 <form action="{html.escape(where)}?state={html.escape(state)}" method="post">
 <input type="hidden" name="manifest" value="{html.escape(json.dumps(document), quote=True)}">
@@ -212,6 +213,7 @@ def recover(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     stdout.write(
         f"{report.attempts} delivery attempt(s) since {report.to_json()['window_start']}; "
         f"{report.failed} event(s) never delivered; {len(report.stored)} of them stored anyway; "
+        f"{len(report.refused)} refused by hookwise (4xx; they would fail again); "
         f"{len(report.already_asked)} already asked for\n"
         f"{verb} GitHub to redeliver {len(report.redeliver)}:\n"
     )

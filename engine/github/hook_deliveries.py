@@ -35,6 +35,12 @@ class HookDelivery:
         """GitHub's own split: a status code from 200 to 399 is a success."""
         return 200 <= self.status_code < 400
 
+    @property
+    def worth_redelivering(self) -> bool:
+        """Failed for a reason that may pass: no answer (0), a timeout, a rate limit, a 5xx.
+        A 4xx hookwise gave on purpose (bad signature, malformed) would fail again."""
+        return self.status_code == 0 or self.status_code >= 500 or self.status_code in (408, 429)
+
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> HookDelivery:
         """From one item of GET /app/hook/deliveries."""
@@ -62,7 +68,8 @@ async def deliveries_since(client: GitHubClient, since: float) -> list[HookDeliv
 
 
 def failed_events(attempts: Iterable[HookDelivery]) -> list[HookDelivery]:
-    """Per event (guid) that no attempt delivered, its newest attempt, oldest event first."""
+    """Per event (guid) that no attempt delivered, its newest attempt, oldest event first
+    (`worth_redelivering` says whether asking again may help)."""
     newest: dict[str, HookDelivery] = {}
     delivered: set[str] = set()
     for attempt in attempts:

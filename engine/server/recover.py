@@ -36,6 +36,7 @@ class RecoverReport:
     attempts: int = 0  # delivery attempts listed in the window
     failed: int = 0  # events no attempt delivered
     stored: list[str] = field(default_factory=list)  # failed at GitHub, yet held: skipped
+    refused: list[str] = field(default_factory=list)  # hookwise answered 4xx: would fail again
     already_asked: list[str] = field(default_factory=list)  # asked within the window
     redeliver: list[HookDelivery] = field(default_factory=list)  # asked now (or, dry-run, would be)
     errors: list[str] = field(default_factory=list)
@@ -47,6 +48,7 @@ class RecoverReport:
             "attempts": self.attempts,
             "failed": self.failed,
             "stored": self.stored,
+            "refused": self.refused,
             "already_asked": self.already_asked,
             "redeliver": [
                 {"delivery": d.guid, "hook_delivery_id": d.id, "event": d.event, "action": d.action}
@@ -83,6 +85,9 @@ async def recover(
     for attempt in failed:
         if attempt.guid in held:
             report.stored.append(attempt.guid)
+            continue
+        if not attempt.worth_redelivering:
+            report.refused.append(attempt.guid)
             continue
         if attempt.guid in asked:
             report.already_asked.append(attempt.guid)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,6 +30,7 @@ from engine.store.base import StoreError
 
 STATIC = {"ui.css": "text/css; charset=utf-8"}
 MAX_FORM_BYTES = 16 * 1024
+MANIFEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 SECURITY_HEADERS = {
     # everything comes from hookwise itself; nothing may frame the page or post elsewhere
     "Content-Security-Policy": (
@@ -36,7 +38,9 @@ SECURITY_HEADERS = {
         " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser posts `Origin: null`, and the
+    # Origin check could not tell our own forms from another site's
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
@@ -84,10 +88,13 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
     def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
         return render(request, "message.html", None, status, title=title, text=text)
 
+    def allowed(request: Request) -> bool:
+        host = request.client.host if request.client else None
+        return access.client_allowed(host, request.headers.get("host"))
+
     def session_of(request: Request) -> str | Response | None:
         """The request's session; a new one for loopback without a token; else an answer."""
-        host = request.client.host if request.client else None
-        if not access.client_allowed(host):
+        if not allowed(request):
             return message(request, 403, "Loopback only", LOOPBACK_ONLY)
         cookie = request.cookies.get(SESSION_COOKIE)
         if access.session_valid(cookie):
@@ -114,6 +121,8 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
         cookie = request.cookies.get(SESSION_COOKIE)
         if found is None or cookie != found:
             return message(request, 403, "Not signed in", "Sign in again, then retry.")
+        if not _same_origin(request):
+            return message(request, 403, "Another site's form", "Forms are accepted from this site only.")
         form = await _form(request)
         if form is None:
             return message(request, 413, "Form too large", "The form is larger than allowed.")
@@ -124,8 +133,11 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
     @router.get("/setup/app-created")
     async def app_created(request: Request, code: str = "") -> Response:
         # where the manifest flow returns: the code is shown, never kept (app create uses it)
-        shown = code if code.replace("-", "").replace("_", "").isalnum() and len(code) <= 100 else ""
-        return render(request, "setup.html", None, code=shown)
+        shown = code if MANIFEST_CODE.fullmatch(code) else ""
+        state = request.query_params.get("state", "")
+        return render(
+            request, "setup.html", None, code=shown, state=state if MANIFEST_CODE.fullmatch(state) else ""
+        )
 
     @router.get("/ui")
     async def ui_root() -> Response:
@@ -140,8 +152,7 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
 
     @router.get("/ui/login")
     async def login_form(request: Request, next: str = "/ui/") -> Response:
-        host = request.client.host if request.client else None
-        if not access.client_allowed(host):
+        if not allowed(request):
             return message(request, 403, "Loopback only", LOOPBACK_ONLY)
         if not access.token_set:
             return RedirectResponse("/ui/", 303, headers=SECURITY_HEADERS)
@@ -160,7 +171,8 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
         form = await _form(request)
         login_cookie = request.cookies.get(LOGIN_COOKIE)
         if (
-            form is None
+            not _same_origin(request)
+            or form is None
             or not access.login_valid(login_cookie)
             or not access.csrf_valid(login_cookie, form.get("csrf"))
         ):
@@ -266,10 +278,30 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 
 def _local(target: str) -> str:
-    """A redirect target inside the browser log only (never another site)."""
-    if target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+    """A redirect target inside the browser log only (never another site or page)."""
+    decoded = target
+    for _ in range(3):  # %252e%252e is .. twice encoded
+        decoded = unquote(decoded)
+    path = decoded.split("?", 1)[0]
+    segments = path.split("/")
+    if (
+        target.startswith("/ui/")
+        and decoded.startswith("/ui/")
+        and "//" not in path
+        and "\\" not in decoded
+        and not any(s in (".", "..") for s in segments)
+        and decoded.isprintable()
+    ):
         return target
     return "/ui/"
+
+
+def _same_origin(request: Request) -> bool:
+    """A POST's Origin (when the browser sends one) is this site's own."""
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser, or one too old to say: the CSRF token still decides
+        return True
+    return urlsplit(origin).netloc.lower() == (request.headers.get("host") or "").lower()
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
