@@ -56,7 +56,9 @@ def add_parsers(sub: Any) -> None:
     recover.add_argument("--dry-run", action="store_true", help="list what would be redelivered")
     recover.add_argument("--database", metavar="URL", help="default $DATABASE_URL")
     recover.add_argument("--env-file", default=None, help="read settings from this .env file too")
-    recover.add_argument("--format", choices=["text", "json"], default="text")
+    recover.add_argument(
+        "--format", choices=["text", "json"], default="text", help="json: for scripts (documented)"
+    )
 
 
 def app(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -89,16 +91,24 @@ def _manifest(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
             reasons = found.why.get(f"{name}: {level}", ["every App has it"])
             stdout.write(f"{name}: {level}\n" + "".join(f"  {r}\n" for r in reasons))
     else:
-        stdout.write(_page(document, settings.github_web_url, args.org))
+        stdout.write(_page(document, settings.github_web_url, args.org, found.why))
     return EXIT_OK
 
 
-def _page(document: dict[str, Any], web_url: str, org: str | None) -> str:
+def _page(
+    document: dict[str, Any], web_url: str, org: str | None, reasons: dict[str, list[str]]
+) -> str:
     """An HTML page whose button posts the manifest to GitHub's App registration."""
     base = web_url.rstrip("/")
     where = f"{base}/organizations/{quote(org, safe='')}/settings/apps/new" if org else f"{base}/settings/apps/new"
     state = secrets.token_urlsafe(16)
     owner = f"the {org} organisation" if org else "your account"
+    why = "\n".join(
+        f"<li><code>{html.escape(name)}: {html.escape(level)}</code>: "
+        + html.escape("; ".join(reasons.get(f"{name}: {level}", ["every App has it"])))
+        + "</li>"
+        for name, level in document["default_permissions"].items()
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Create the {html.escape(document["name"])} GitHub App</title></head>
@@ -108,6 +118,12 @@ def _page(document: dict[str, Any], web_url: str, org: str | None) -> str:
 creating it. GitHub then returns to {html.escape(document["redirect_url"])} with a code and the
 state <code>{html.escape(state)}</code>: check that the page there shows this same state, then run
 <code>hookwise app create --code CODE</code> within the hour.</p>
+<p>App names are unique on GitHub: if "{html.escape(document["name"])}" is taken, rename it on
+GitHub's page or make this page again with <code>--name</code>.</p>
+<h2>Permissions, and why</h2>
+<ul>
+{why}
+</ul>
 <pre>{html.escape(json.dumps(document, indent=2))}</pre>
 <form action="{html.escape(where)}?state={html.escape(state)}" method="post">
 <input type="hidden" name="manifest" value="{html.escape(json.dumps(document), quote=True)}">
@@ -191,7 +207,11 @@ def recover(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     settings = Settings.from_mapping(os.environ)
     credentials = settings.app_credentials()
     if credentials is None:
-        raise InputError("recover needs the App's credentials: GITHUB_APP_ID and its private key")
+        raise InputError(
+            "recover needs the App's credentials, even with --dry-run (it reads the App's "
+            "deliveries from GitHub): set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or "
+            "GITHUB_APP_PRIVATE_KEY_PATH), or pass --env-file .env as `hookwise app create` wrote it"
+        )
     url = args.database or settings.database_url
     store = open_store(url, create=False, upgrade=url.startswith("sqlite:"))
 

@@ -163,7 +163,7 @@ def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> 
             where = f" ({item.source})" if item.source != "server" else ""
             stdout.write(f"  {outcome}: {item.rule}{where}{why}\n")
     if view.not_candidates:
-        stdout.write(f"  ({view.not_candidates} more rules do not listen to this event)\n")
+        stdout.write(f"  ({view.not_candidates} more rules do not listen to this event and action)\n")
     for run in view.runs:
         record = run["record"]
         stdout.write(f"  run {run['rule']} #{run['generation']}: {run['status']}\n")

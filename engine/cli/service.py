@@ -74,6 +74,9 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     settings = _settings(args)
     configure_logging(settings)
     app = create_app(settings, workers=args.workers)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    access = "sign in with HOOKWISE_UI_TOKEN" if settings.ui_token else "loopback clients only"
+    stderr.write(f"hookwise: the delivery log is at http://{shown}:{args.port}/ui/ ({access})\n")
     uvicorn.run(
         app, host=args.host, port=args.port, log_config=None, access_log=False, server_header=False
     )

@@ -26,6 +26,7 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / 
 # a few real deliveries: a pull request most rules look at, an issue, a push, a ping
 DEMO_DELIVERIES = (
     ("ping", "ping/ping.1"),
+    ("installation", "installation/created.1"),
     ("pull_request", "pull_request/opened.2"),
     ("issues", "issues/opened.1"),
     ("pull_request", "pull_request/labeled.1"),

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-BOX_WIDTH = 170
+BOX_WIDTH = 200
 BOX_HEIGHT = 44
 GAP_X = 60
 GAP_Y = 22

@@ -93,7 +93,8 @@ def delivery_list(hookwise: Hookwise, query: ListQuery) -> dict[str, Any]:
             "repository": d.repository or "",
             "received_at": iso(d.received_at),
             "status": d.status,
-            "matched": len(d.match_trace.get("matched", [])) + len(d.match_trace.get("pending", [])),
+            "matched": len(d.match_trace.get("matched", [])),
+            "waiting": len(d.match_trace.get("pending", [])),
         }
         for d in shown
     ]

@@ -28,13 +28,13 @@ from engine.server.ui.access import (
 )
 from engine.store.base import StoreError
 
-STATIC = {"ui.css": "text/css; charset=utf-8"}
+STATIC = {"ui.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 MAX_FORM_BYTES = 16 * 1024
 MANIFEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,100}")
 SECURITY_HEADERS = {
     # everything comes from hookwise itself; nothing may frame the page or post elsewhere
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self';"
+        "default-src 'none'; style-src 'self'; script-src 'none'; img-src 'self';"
         " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -85,8 +85,10 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
             _set_cookie(request, response, SESSION_COOKIE, session, SESSION_SECONDS)
         return response
 
-    def message(request: Request, status: int, title: str, text: str) -> HTMLResponse:
-        return render(request, "message.html", None, status, title=title, text=text)
+    def message(
+        request: Request, status: int, title: str, text: str, link: str | None = None
+    ) -> HTMLResponse:
+        return render(request, "message.html", None, status, title=title, text=text, link=link)
 
     def allowed(request: Request) -> bool:
         host = request.client.host if request.client else None
@@ -176,12 +178,16 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
             or not access.login_valid(login_cookie)
             or not access.csrf_valid(login_cookie, form.get("csrf"))
         ):
-            return message(request, 403, "Bad form token", "Open the login page again.")
+            return message(
+                request, 403, "Bad form token", "Open the login page again.", "/ui/login"
+            )
         if failed_logins.exhausted(host):  # refused even when right: guessing stays slow
-            return message(request, 429, "Not signed in", "Too many wrong tokens; wait a minute.")
+            return message(
+                request, 429, "Not signed in", "Too many wrong tokens; wait a minute.", "/ui/login"
+            )
         if not access.token_matches(form.get("token", "")):
             failed_logins.allow(host)
-            return message(request, 403, "Not signed in", "That is not the token.")
+            return message(request, 403, "Not signed in", "That is not the token.", "/ui/login")
         response = RedirectResponse(_local(form.get("next", "/ui/")), 303, headers=SECURITY_HEADERS)
         _set_cookie(request, response, SESSION_COOKIE, access.new_session(), SESSION_SECONDS)
         response.delete_cookie(LOGIN_COOKIE, path="/ui")
