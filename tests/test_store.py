@@ -371,3 +371,17 @@ def test_a_redelivery_is_claimed_once_per_window(store_factory: StoreFactory) ->
     assert store.claim_redelivery("missed", 9, since=now[0] - 3600)
     store.release_redelivery("missed")  # GitHub refused: the next pass asks again
     assert store.claim_redelivery("missed", 9, since=now[0] - 3600)
+
+
+def test_the_oldest_queued_age_is_one_probe_of_the_queue(store_factory: StoreFactory) -> None:
+    store, now = clocked(store_factory)
+    assert store.oldest_queued_age() is None
+    store.record_deliveries([new("a", "r1", at=now[0]), new("b", "r2", at=now[0])])
+    now[0] += 5
+    store.record_deliveries([new("c", "r3", at=now[0])])
+    now[0] += 2
+    assert store.oldest_queued_age() == 7.0
+    claimed = store.claim_jobs("w", 60, limit=1)  # the oldest leaves the queue
+    assert [j.rule for j in claimed] == ["r1"]
+    assert store.oldest_queued_age() == 7.0  # r2 came with it
+    assert store.oldest_queued_age() == store.queue_stats().oldest_queued_age

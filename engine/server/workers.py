@@ -205,7 +205,7 @@ class WorkerPool:
         now = time.monotonic()
         if now - self._oldest_checked > 0.25:  # one cheap query per quarter second
             self._oldest_checked = now
-            self._oldest_age = (await self._db(self.store.queue_stats)).oldest_queued_age
+            self._oldest_age = await self._db(self.store.oldest_queued_age)
         return self._oldest_age is None or self._oldest_age < self.settings.max_defer_seconds
 
     async def _heartbeats(self) -> None:

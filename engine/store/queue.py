@@ -141,6 +141,15 @@ class QueueMixin(SQLStore):
             oldest_queued_age=None if oldest is None else max(0.0, self.clock() - float(oldest)),
         )
 
+    def oldest_queued_age(self) -> float | None:
+        """Seconds the oldest queued job has waited (None: none is queued). One index probe
+        (jobs_state_order), however deep the queue: workers ask it several times a second."""
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT created_at FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"
+            )
+        return max(0.0, self.clock() - float(rows[0]["created_at"])) if rows else None
+
     def queue_depth(self) -> int:
         """Jobs waiting or running."""
         stats = self.queue_stats()
