@@ -423,3 +423,43 @@ def test_an_app_without_contents_permission_does_not_fail_deliveries(
         "not matched: GitHub 403: Resource not accessible by integration; "
         "the App needs Contents: read for repository rules"
     )
+
+
+def test_a_replay_reads_the_repositorys_rules_from_the_browser_and_the_command_line(
+    tmp_path: Path, github: GitHubDouble, cli: Any, monkeypatch: Any
+) -> None:
+    github.add_installation(1, OWNER)
+    github.world.commit_files(f"{OWNER}/hello", {".github/hookwise/greet.yaml": GREET.format(body="hi")})
+    config = settings(tmp_path, github)
+    with TestClient(create_app(config), client=("127.0.0.1", 5000), base_url="http://localhost") as client:
+        server = Server(client)
+        delivery = server.deliver("issues", issue(github, "hello", 1))
+        page = client.get(f"/ui/deliveries/{delivery}").text
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        answer = client.post(f"/ui/deliveries/{delivery}/replay", data={"csrf": csrf}, follow_redirects=False)
+        assert answer.headers["location"].endswith("?replayed=1")
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+        wait_until(lambda: all(j["state"] not in ("queued", "running") for j in store.jobs(delivery)))
+        generation_one = {j["rule"] for j in store.jobs(delivery) if j["generation"] == 1}
+    assert "@repository" in generation_one
+    key = tmp_path / "app.pem"
+    key.write_text(github.private_key_pem)
+    for name, value in {
+        "GITHUB_APP_ID": github.app_id,
+        "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
+        "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_RULES": config.rules_path,
+        "HOOKWISE_REPO_RULES": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = cli("deliveries", "replay", delivery, "--database", config.database_url, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["generation"] == 2
+    database = sqlite3.connect(config.database_url.removeprefix("sqlite:///"))
+    try:
+        rows = database.execute(
+            "SELECT rule, state FROM jobs WHERE delivery_id = ? AND generation = 2", (delivery,)
+        ).fetchall()
+    finally:
+        database.close()
+    assert ("@repository", "done") in rows

@@ -181,10 +181,12 @@ def _replay(
     from engine.github.client import GitHubClient
     from engine.lang.files import load_rules
     from engine.match.events import parse_event
+    from engine.match.filters import is_own_app
     from engine.match.index import RuleIndex
     from engine.match.matcher import match
     from engine.nodes import default_registry
     from engine.server.metrics import Metrics
+    from engine.server.repojobs import repository_jobs
     from engine.server.workers import WorkerPool
 
     if delivery.payload is None:
@@ -199,6 +201,8 @@ def _replay(
     jobs = [(m.rule.name, "run") for m in result.matched] + [
         (m.rule.name, "facts") for m in result.pending
     ]
+    if settings.reads_repository_rules and not is_own_app(event, settings.app_login):
+        jobs += repository_jobs(event)  # as the server's replay: the repository's rules too
     generation = store.add_jobs(delivery.delivery_id, jobs) if jobs else None
 
     async def run() -> None:
