@@ -14,7 +14,8 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -116,20 +117,17 @@ class GitHubClient:
 
     async def app_pages(
         self, path: str, params: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[list[Any]]:
-        """The pages of a list the App reads as itself, one at a time, following Link
-        rel="next" (cursor or page); the caller stops when it has read enough."""
-        url: str | None = path
-        query: Mapping[str, Any] | None = params
-        while url is not None:
-            response = await self._send(
-                "GET", url, auth=self._app_auth(), key="app", params=query, raw=True
-            )
-            page = response.json()
-            yield page if isinstance(page, list) else []
-            found = _NEXT_LINK.search(response.headers.get("link", ""))
-            url = found.group(1) if found else None
-            query = None  # the next link carries the query
+    ) -> AsyncGenerator[list[Any], None]:
+        """The pages of a list the App reads as itself, one at a time (cursor or page links);
+        the caller stops when it has read enough."""
+
+        async def auth() -> str:
+            return self._app_auth()
+
+        found = self.pages(path, auth=auth, key="app", params=params)
+        async with aclosing(found):
+            async for page in found:
+                yield page if isinstance(page, list) else []
 
     async def exchange_oauth_code(
         self, web_url: str, client_id: str, client_secret: str, code: str
@@ -270,21 +268,17 @@ class GitHubClient:
             raise ServerError(0, "retries would pass the run's deadline")
         await self.sleep(delay)
 
-    async def paginate_with(
+    async def pages(
         self,
         path: str,
         *,
         auth: Callable[[], Awaitable[str]],
         key: str,
         params: Mapping[str, Any] | None = None,
-        limit: int | None = None,
         deadline: float | None = None,
-        field: str = "items",
         on_status: Callable[[int], None] | None = None,
-    ) -> list[Any]:
-        """Follow Link rel="next" until the end or `limit` items (`field`: where an object page
-        holds its list, as `installations` in GET /user/installations)."""
-        items: list[Any] = []
+    ) -> AsyncGenerator[Any, None]:
+        """Each page's JSON, following Link rel="next" until there is none."""
         url: str | None = path
         query: Mapping[str, Any] | None = params
         while url is not None:
@@ -298,13 +292,34 @@ class GitHubClient:
                 raw=True,
                 on_status=on_status,
             )
-            page = response.json()
-            items.extend(page if isinstance(page, list) else page.get(field, []))
-            if limit is not None and len(items) >= limit:
-                return items[:limit]
+            yield response.json()
             found = _NEXT_LINK.search(response.headers.get("link", ""))
             url = found.group(1) if found else None
             query = None  # the next link carries the query
+
+    async def paginate_with(
+        self,
+        path: str,
+        *,
+        auth: Callable[[], Awaitable[str]],
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        deadline: float | None = None,
+        field: str = "items",
+        on_status: Callable[[int], None] | None = None,
+    ) -> list[Any]:
+        """Every item until the end or `limit` items (`field`: where an object page holds its
+        list, as `installations` in GET /user/installations)."""
+        items: list[Any] = []
+        found = self.pages(
+            path, auth=auth, key=key, params=params, deadline=deadline, on_status=on_status
+        )
+        async with aclosing(found):  # stopping early closes the generator now, not at GC
+            async for page in found:
+                items.extend(page if isinstance(page, list) else page.get(field, []))
+                if limit is not None and len(items) >= limit:
+                    return items[:limit]
         return items
 
 

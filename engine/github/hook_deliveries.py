@@ -9,6 +9,7 @@ pagination, and redelivers one on `POST /app/hook/deliveries/{id}/attempts`. One
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,11 +60,13 @@ class HookDelivery:
 async def deliveries_since(client: GitHubClient, since: float) -> list[HookDelivery]:
     """Every attempt delivered at or after `since` (all the pages of that window)."""
     found: list[HookDelivery] = []
-    async for page in client.app_pages("/app/hook/deliveries", {"per_page": PER_PAGE}):
-        items = [HookDelivery.from_api(i) for i in page if isinstance(i, dict)]
-        found.extend(i for i in items if i.delivered_at >= since)
-        if not items or items[-1].delivered_at < since:
-            break  # newest first: the rest is older than the window
+    pages = client.app_pages("/app/hook/deliveries", {"per_page": PER_PAGE})
+    async with aclosing(pages):  # stopping early closes the pages now
+        async for page in pages:
+            items = [HookDelivery.from_api(i) for i in page if isinstance(i, dict)]
+            found.extend(i for i in items if i.delivered_at >= since)
+            if not items or items[-1].delivered_at < since:
+                break  # newest first: the rest is older than the window
     return found
 
 
