@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -38,6 +38,8 @@ _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 class _Token:
     value: str = field(repr=False)
     expires_at: float = 0.0
+
+T = TypeVar("T")
 
 
 class GitHubClient:
@@ -354,24 +356,21 @@ class InstallationAPI:
     ) -> Any:
         """One REST call as the installation; a 401 (a revoked token, clock drift) drops the
         cached token and tries once more with a new one."""
-        for fresh in (False, True):
-            try:
-                return await self.client._send(
-                    method,
-                    path,
-                    auth=await self._auth(),
-                    key=str(self.installation_id),
-                    params=params,
-                    body=body,
-                    accept=accept,
-                    deadline=self.deadline,
-                    on_status=on_status,
-                )
-            except GitHubError as exc:
-                if exc.status != 401 or fresh:
-                    raise
-                self.client.forget_token(self.installation_id, self.repository_id)
-        raise AssertionError("unreachable")
+
+        async def send() -> Any:
+            return await self.client._send(
+                method,
+                path,
+                auth=await self._auth(),  # a new token on the second try
+                key=str(self.installation_id),
+                params=params,
+                body=body,
+                accept=accept,
+                deadline=self.deadline,
+                on_status=on_status,
+            )
+
+        return await self._renewing(send)
 
     async def paginate(
         self,
@@ -382,22 +381,28 @@ class InstallationAPI:
         on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """Every item of a list endpoint (a 401 renews the token once, as `request`)."""
-        for fresh in (False, True):
-            try:
-                return await self.client.paginate_with(
-                    path,
-                    auth=self._auth,
-                    key=str(self.installation_id),
-                    params=params,
-                    limit=limit,
-                    deadline=self.deadline,
-                    on_status=on_status,
-                )
-            except GitHubError as exc:
-                if exc.status != 401 or fresh:
-                    raise
-                self.client.forget_token(self.installation_id, self.repository_id)
-        raise AssertionError("unreachable")
+        return await self._renewing(
+            lambda: self.client.paginate_with(
+                path,
+                auth=self._auth,
+                key=str(self.installation_id),
+                params=params,
+                limit=limit,
+                deadline=self.deadline,
+                on_status=on_status,
+            )
+        )
+
+    async def _renewing(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a call; on a 401 (a revoked token, clock drift) drop the cached token and run
+        it once more, which fetches a new one."""
+        try:
+            return await call()
+        except GitHubError as exc:
+            if exc.status != 401:
+                raise
+            self.client.forget_token(self.installation_id, self.repository_id)
+        return await call()
 
 
 def _message(response: httpx.Response) -> str:
