@@ -97,11 +97,10 @@ def worker(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
 
 async def _work(settings: Any, concurrency: int) -> None:
-    import logging
-
     from engine.github.client import GitHubClient
     from engine.lang.files import load_rules
     from engine.nodes import default_registry
+    from engine.server import logs
     from engine.server.budget import StoreRateBudget
     from engine.server.metrics import Metrics
     from engine.server.pipeline import open_server_store
@@ -133,9 +132,8 @@ async def _work(settings: Any, concurrency: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     pool.start()
-    logging.getLogger("hookwise.worker").info(
-        "worker started",
-        extra={"name": pool.name, "concurrency": concurrency, "rules": len(ruleset.rules)},
+    logs.get("hookwise.worker").info(
+        "worker started", name=pool.name, concurrency=concurrency, rules=len(ruleset.rules)
     )
     try:
         await stop.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,7 +28,7 @@ from engine.server.ui.routes import ui_router
 from engine.settings import Settings
 from engine.store.interface import Store
 
-log = logging.getLogger("hookwise.web")
+log = logs.get("hookwise.web")
 WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
 WEBHOOK_ERRORS = {
     503: "The delivery could not be stored (nothing was accepted; redeliver it)",
@@ -157,7 +156,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        log.exception("unhandled error", path=request.url.path)
         return error(500, "internal error")
 
     @app.post(

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import ipaddress
 import itertools
-import logging
 import os
 import re
 import time
@@ -24,9 +23,10 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from engine.server import logs
 from engine.server.verify import MAX_BODY_BYTES
 
-access = logging.getLogger("hookwise.access")
+access = logs.get("hookwise.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNVERIFIED = frozenset({401, 403, 413, 415})  # answers to requests that did not prove GitHub
 SECRET_PARAMETERS = frozenset({"state", "code", "token", "access_token"})
@@ -94,14 +94,12 @@ class Gateway:
             if hookwise.settings.access_log:
                 access.info(
                     "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": path + _query(scope.get("query_string", b"")),
-                        "status": status,
-                        "client": client,
-                        "request_id": request_id,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
+                    method=scope["method"],
+                    path=path + _query(scope.get("query_string", b"")),
+                    status=status,
+                    client=client,
+                    request_id=request_id,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 
     async def _webhook(

@@ -9,7 +9,6 @@ GitHub's failures end as a run with a failed node and GitHub's message; those th
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from engine.run.executor import (
 from engine.run.graph import CANCELLED, FAILURE
 from engine.run.record import NodeRecord, RunRecord
 from engine.run.recording import node_error
+from engine.server import logs
 from engine.server.repojobs import REPOSITORY_KINDS, RepositoryJobs, repository_id, scope_for
 from engine.store.base import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
 from engine.store.coordination import WAIT
@@ -39,7 +39,7 @@ from engine.store.coordination import WAIT
 if TYPE_CHECKING:
     from engine.server.workers import WorkerPool
 
-log = logging.getLogger("hookwise.worker")
+log = logs.get("hookwise.worker")
 GROUP_RECHECK = 5.0  # a run waiting for its concurrency group looks again at least this often
 EVENT_CACHE = 256  # parsed deliveries kept, so a delivery's jobs parse its payload once
 
@@ -183,8 +183,7 @@ class JobRunner:
             self.metrics.jobs.labels(outcome).inc()
             log.info(
                 "run finished" if record is not None else "job finished",
-                extra={"delivery": job.delivery_id, "rule": job.rule, "status": outcome,
-                       "job": job.id},
+                delivery=job.delivery_id, rule=job.rule, status=outcome, job=job.id,
             )
 
     async def _changed_files(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
 from engine.nodes import default_registry
+from engine.server import logs
 from engine.server.budget import StoreRateBudget
 from engine.server.groupcommit import GroupCommitter
 from engine.server.integrations import IntegrationService
@@ -40,7 +40,7 @@ from engine.store.interface import Store
 from engine.store.migrate import Migrator
 from engine.store.open import open_store
 
-log = logging.getLogger("hookwise.server")
+log = logs.get("hookwise.server")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
 
 
@@ -160,11 +160,11 @@ class Hookwise:
             app = await self.github.app_request("GET", "/app")
         except GitHubError as exc:
             log.warning(
-                "could not read the App's slug; set GITHUB_APP_SLUG", extra={"error": exc.message}
+                "could not read the App's slug; set GITHUB_APP_SLUG", error=exc.message
             )
             return
         self.app_login = f"{app['slug']}[bot]"
-        log.info("the App's own deliveries are ignored", extra={"app_login": self.app_login})
+        log.info("the App's own deliveries are ignored", app_login=self.app_login)
 
     def _scrape(self) -> None:
         """Gauges read at scrape time (the /metrics route runs in a thread)."""
@@ -190,10 +190,10 @@ class Hookwise:
             try:
                 pruned = await asyncio.to_thread(self.store.prune_payloads, cutoff)
             except StoreError as exc:
-                log.warning("could not prune payloads", extra={"error": str(exc)})
+                log.warning("could not prune payloads", error=str(exc))
             else:
                 if pruned:
-                    log.info("pruned old payloads", extra={"deliveries": pruned})
+                    log.info("pruned old payloads", deliveries=pruned)
             await asyncio.sleep(3600)
 
     async def recover_missed(self, interval: float) -> None:
@@ -269,7 +269,7 @@ class Hookwise:
             recorded = await self.committer.record(NewDelivery(stored, jobs, change))
         except HookwiseError as exc:  # locked, read-only, full disk: nothing was stored
             self.metrics.rejected.labels("storage").inc()
-            log.error("delivery not stored", extra={"delivery": checked.delivery, "error": str(exc)})
+            log.error("delivery not stored", delivery=checked.delivery, error=str(exc))
             return 503, {"error": "the delivery could not be stored; it was not accepted"}
         if not recorded:
             self.metrics.duplicates.inc()

@@ -10,7 +10,6 @@ never both ask), and requests are paced under GitHub's limits for content-creati
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,10 +18,11 @@ from typing import Any, TypeVar
 from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.github.hook_deliveries import HookDelivery, deliveries_since, failed_events, redeliver
+from engine.server import logs
 from engine.store.base import StoreError
 from engine.store.interface import Store
 
-log = logging.getLogger("hookwise.recover")
+log = logs.get("hookwise.recover")
 T = TypeVar("T")
 BURST = 20  # redelivery requests sent at once before pacing starts
 PACE_SECONDS = 1.0  # then one a second: under GitHub's 80 content-creating requests a minute
@@ -105,13 +105,13 @@ async def recover(
         except GitHubError as exc:
             await _db(store.release_redelivery, attempt.guid)
             report.errors.append(f"{attempt.guid}: {exc.message}")
-            log.warning("redelivery refused", extra={"delivery": attempt.guid, "error": exc.message})
+            log.warning("redelivery refused", delivery=attempt.guid, error=exc.message)
             continue
         sent += 1
         report.redeliver.append(attempt)
         if on_request is not None:
             on_request()
-        log.info("asked GitHub to redeliver", extra={"delivery": attempt.guid, "event": attempt.event})
+        log.info("asked GitHub to redeliver", delivery=attempt.guid, event=attempt.event)
     return report
 
 
@@ -132,7 +132,7 @@ async def recover_forever(
                 client, store, max(2 * interval, 600.0), on_request=on_request
             )
         except (GitHubError, StoreError) as exc:
-            log.warning("recover pass failed", extra={"error": str(exc)})
+            log.warning("recover pass failed", error=str(exc))
             report = None
         except Exception:  # a pass must never end the loop
             log.exception("recover pass failed")

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,6 +26,7 @@ from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, complete, match
 from engine.run.executor import ExecutionOptions
 from engine.run.recording import node_error
+from engine.server import logs
 from engine.server.reporules import (
     REPOSITORY_JOB,
     RULES_CHECK_JOB,
@@ -39,7 +39,7 @@ from engine.store.base import DONE, FAILED, NOT_MATCHED, Job
 if TYPE_CHECKING:
     from engine.server.jobs import JobRunner
 
-log = logging.getLogger("hookwise.worker")
+log = logs.get("hookwise.worker")
 REPOSITORY_KIND = "repository"
 RULES_CHECK_KIND = "rules-check"
 REPOSITORY_KINDS = frozenset({REPOSITORY_KIND, RULES_CHECK_KIND})
@@ -110,7 +110,7 @@ class RepositoryJobs:
                 need = "Contents: read" if job.kind == REPOSITORY_KIND else "Checks: write"
                 log.warning(
                     "repository rules skipped: the App lacks a permission",
-                    extra={"delivery": event.delivery, "needs": need, "error": failure.message},
+                    delivery=event.delivery, needs=need, error=failure.message,
                 )
                 await self.runner._finish(
                     job,
@@ -137,7 +137,7 @@ class RepositoryJobs:
         for item in trace["skipped"]:
             log.warning(
                 "repository rule file skipped",
-                extra={"delivery": event.delivery, "file": item["file"], "reason": item["reason"]},
+                delivery=event.delivery, file=item["file"], reason=item["reason"],
             )
         state, error = (DONE, None) if spawn else (NOT_MATCHED, "not matched: no repository rule matches")
         if await self.runner._db(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,10 +34,11 @@ from engine.lang.repository import (
 )
 from engine.match.events import Event
 from engine.nodes.registry import Registry
+from engine.server import logs
 from engine.settings import Settings
 from engine.store.interface import Store
 
-log = logging.getLogger("hookwise.worker")
+log = logs.get("hookwise.worker")
 REPOSITORY_JOB = "@repository"  # rule names cannot start with @, so these never collide
 RULES_CHECK_JOB = "@rules-check"
 LOAD_LEASE = 60.0  # seconds a worker may take to read a new version
@@ -176,7 +176,9 @@ class RuleVersions:
             await self.db(self.store.save_rule_head, repository, commit, encode_files(files))
             log.info(
                 "repository rules read",
-                extra={"repository": repository, "commit": commit, "files": len(files.files)},
+                repository=repository,
+                commit=commit,
+                files=len(files.files),
             )
             return commit
         except BaseException:

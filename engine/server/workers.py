@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import threading
 import time
@@ -27,13 +26,14 @@ from engine.github.client import GitHubClient
 from engine.github.teams import MembershipCache
 from engine.lang.model import Rule
 from engine.nodes.registry import Registry
+from engine.server import logs
 from engine.server.jobs import JobRunner
 from engine.server.metrics import Metrics
 from engine.settings import Settings
 from engine.store.base import FAILED, Job, StoreError
 from engine.store.interface import Store
 
-log = logging.getLogger("hookwise.worker")
+log = logs.get("hookwise.worker")
 T = TypeVar("T")
 QUIET_GAP = 0.1  # how long workers step back while webhook requests queue up
 HEARTBEAT = 5.0
@@ -190,7 +190,7 @@ class WorkerPool:
     def note_error(self, message: str) -> None:
         """Remember a database error the workers survived (shown in /health)."""
         if self.last_error != message:
-            log.warning("workers wait for the database", extra={"error": message})
+            log.warning("workers wait for the database", error=message)
         self.last_error = message
         self.metrics.worker_errors.inc()
 
@@ -242,7 +242,7 @@ class WorkerPool:
         except StoreError as exc:  # the lease runs out and the job is taken again
             self.note_error(f"job {job.id}: {exc}")
         except Exception as exc:  # a bug must not kill the worker; the job is failed
-            log.exception("job failed unexpectedly", extra={"job": job.id})
+            log.exception("job failed unexpectedly", job=job.id)
             with contextlib.suppress(StoreError):
                 await self._db(
                     self.store.finish_job, job, self.name, state=FAILED,
