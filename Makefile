@@ -7,7 +7,7 @@ SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue openapi-supplement clean
+.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue vendor openapi-supplement clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,7 +74,14 @@ schema: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/checks_doc.py
 
-# Regenerate engine/data/webhook-events.json from ../shared/fixtures (a test checks it is current).
+# Copy ../shared (fixtures, peer bench) into vendor/shared again; a test compares the two.
+vendor:
+	test -d ../shared || (echo "no ../shared beside this clone: vendor/shared is the only copy" >&2; exit 1)
+	rm -rf vendor/shared/fixtures vendor/shared/peer-bench
+	cp -r ../shared/fixtures ../shared/peer-bench vendor/shared/
+	chmod -R u+w vendor/shared
+
+# Regenerate engine/data/webhook-events.json from vendor/shared/fixtures (a test checks it is current).
 catalogue: $(STAMP)
 	$(BIN)/python tools/gen_catalogue.py
 

@@ -1,4 +1,5 @@
-"""The shared peer kit (../shared/peer-bench): the durable floor and wrk, for every ingest figure.
+"""The peer kit (vendor/shared/peer-bench, a copy of ../shared/peer-bench): the durable floor
+and wrk, for every ingest figure.
 
 The floor is the kit's own receiver (`peers/python/floor.py --durable`: uvicorn on uvloop
 and httptools, HMAC, json.loads, one SQLite INSERT committed before answering), run with this
@@ -25,7 +26,7 @@ import httpx
 
 from bench.common import REPO
 
-SHARED_KIT = REPO.parent / "shared" / "peer-bench"
+SHARED_KIT = REPO / "vendor" / "shared" / "peer-bench"
 KIT = REPO / ".cache" / "peer-bench"
 SECRET = "bench-secret"
 PR_PAYLOAD = KIT / "payloads" / "pull_request.opened.json"

@@ -136,7 +136,7 @@ def run() -> dict[str, str]:
             f"  start: 10 rules {t_small:.2f} s, 10,000 rules {t_large:.2f} s "
             f"(cold, compiling all: {cold:.2f} s)"
         )
-        fixture = REPO.parent / "shared/fixtures/github/webhooks/pull_request/opened.1.json"
+        fixture = REPO / "vendor/shared/fixtures/github/webhooks/pull_request/opened.1.json"
         payload = json.loads(fixture.read_text())
         payload["repository"]["full_name"] = "org-7/repo-7"
         payload["pull_request"]["base"]["ref"] = "main"

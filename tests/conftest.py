@@ -1,9 +1,12 @@
-"""Shared test fixtures: paths to the repository, its test data and ../shared/fixtures."""
+"""Shared test fixtures: paths to the repository, its test data and the vendored real fixtures
+(vendor/shared/fixtures, a copy of the project's ../shared/fixtures; see vendor/README.md)."""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,26 +19,25 @@ pytest_plugins = ["tests.storekit"]
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SHARED_FIXTURES = Path(
-    os.environ.get("HOOKWISE_SHARED_FIXTURES") or REPO.parent / "shared" / "fixtures"
-)
-MISSING = (
-    f"shared fixtures not found at {SHARED_FIXTURES} (clone with ../shared beside the repo)"
-)
+VENDORED = REPO / "vendor" / "shared"
+SHARED_FIXTURES = VENDORED / "fixtures"
+UPSTREAM = REPO.parent / "shared"  # the project's shared folder, beside a developer's clone only
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under CI a missing ../shared fails the run: a suite that skipped its real data must
-    not pass (outside CI, tests that need it skip with a message)."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes") and not SHARED_FIXTURES.exists():
-        raise pytest.UsageError(f"CI: {MISSING}")
+def pytest_configure(config: pytest.Config) -> None:
+    """Compiled-rule bundles of this run go to a folder of its own (servers started by tests
+    inherit it), never to the user's ~/.cache/hookwise; removed when the run ends."""
+    if "HOOKWISE_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="hookwise-test-cache-")
+        os.environ["HOOKWISE_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def shared(*parts: str) -> Path:
-    """A path under ../shared/fixtures, skipping the test when shared/ is absent."""
+    """A path under vendor/shared/fixtures (a missing file is an error, never a skip)."""
     path = SHARED_FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared fixture not found at {path} (clone with ../shared beside the repo)")
+        raise FileNotFoundError(f"vendored fixture missing: {path}")
     return path
 
 

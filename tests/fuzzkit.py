@@ -1,4 +1,4 @@
-"""Mutated webhook deliveries for fuzzing: real payloads from ../shared/fixtures with values
+"""Mutated webhook deliveries for fuzzing: real payloads from vendor/shared/fixtures with values
 replaced by hostile ones (wrong types, huge numbers, deep nesting, odd text), signed as
 GitHub would sign them, so they pass the signature check and reach the parser and the store.
 
@@ -74,9 +74,8 @@ TARGETS = [
 
 
 def payload_files() -> list[Path]:
-    """The shared real payloads (empty when shared/ is absent)."""
-    folder = SHARED_FIXTURES / "github" / "webhooks"
-    return sorted(folder.glob("*/*.json")) if folder.exists() else []
+    """The real webhook payloads (vendor/shared/fixtures/github/webhooks/<event>/*.json)."""
+    return sorted((SHARED_FIXTURES / "github" / "webhooks").glob("*/*.json"))
 
 
 def mutate(data: Any, rng: random.Random, *, rounds: int = 3) -> Any:

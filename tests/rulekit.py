@@ -34,7 +34,7 @@ def rule_from_on(on: dict[str, Any], name: str = "r") -> Rule:
 
 
 def payload(event: str, name: str) -> dict[str, Any]:
-    """A real webhook payload from ../shared/fixtures/github/webhooks/<event>/<name>.json."""
+    """A real webhook payload from vendor/shared/fixtures/github/webhooks/<event>/<name>.json."""
     data: dict[str, Any] = json.loads(
         shared("github", "webhooks", event, f"{name}.json").read_text()
     )
@@ -42,11 +42,10 @@ def payload(event: str, name: str) -> dict[str, Any]:
 
 
 def all_payload_files() -> list[Path]:
-    """Every webhook payload file in the shared fixtures (empty when shared/ is absent)."""
-    from tests.conftest import SHARED_FIXTURES
+    """Every real webhook payload file (vendor/shared/fixtures/github/webhooks)."""
+    from tests.fuzzkit import payload_files
 
-    folder = SHARED_FIXTURES / "github" / "webhooks"
-    return sorted(folder.glob("*/*.json")) if folder.exists() else []
+    return payload_files()
 
 
 def run_match(rules: list[Rule], event: Event, files: list[str] | None = None) -> MatchResult:

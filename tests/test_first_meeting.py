@@ -16,7 +16,7 @@ from engine.lang.validate import check_source
 from engine.match.events import parse_event
 from engine.nodes.registry import NodeType, Registry
 from engine.server.app import create_app
-from tests.conftest import REPO
+from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import compile_rule, matched_names, payload
 from tests.serverkit import server_settings, signed, wait_until, write_rule
@@ -178,9 +178,7 @@ def test_the_log_commands_never_create_a_database(
 
 
 def test_undecided_rules_are_a_third_outcome_in_simulate_and_run(cli: Any) -> None:
-    pr = REPO.parent / "shared/fixtures/github/webhooks/pull_request/opened.1.json"
-    if not pr.exists():
-        pytest.skip("shared fixtures are absent")
+    pr = shared("github", "webhooks", "pull_request", "opened.1.json")
     rules = str(REPO / "rules" / "docs-label.yaml")
     _, out, _ = cli(
         "simulate",

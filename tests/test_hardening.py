@@ -171,8 +171,7 @@ EXAMPLES = int(os.environ.get("HOOKWISE_FUZZ_EXAMPLES", "2000"))
 
 @pytest.fixture(scope="module")
 def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if not fuzzkit.payload_files():
-        pytest.skip("shared fixtures not found (clone with ../shared beside the repo)")
+    assert fuzzkit.payload_files(), "no vendored payloads"
     folder = tmp_path_factory.mktemp("fuzz")
     rules = write_rule(folder / "rules", "note", LOG_RULE)
     app = create_app(server_settings(folder, rules), start_workers=False)

@@ -16,7 +16,7 @@ from engine.match.events import Event, parse_event
 from engine.match.filters import membership_key
 from engine.match.index import RuleIndex
 from engine.match.matcher import complete, match, match_delivery
-from tests.conftest import REPO
+from tests.conftest import REPO, shared
 from tests.rulekit import compile_rule, matched_names, payload, run_match
 
 LOG = "nodes:\n  log:\n    uses: core.log\n    with: {message: x}\n"
@@ -434,17 +434,7 @@ def test_every_shipped_rule_has_match_and_no_match_cases() -> None:
 def test_simulate_json_has_the_design_shape(cli, tmp_path) -> None:
     files = tmp_path / "files.txt"
     files.write_text("docs/guide.md\n\nsrc/app.py\n")
-    pr = (
-        REPO.parent
-        / "shared"
-        / "fixtures"
-        / "github"
-        / "webhooks"
-        / "pull_request"
-        / "opened.1.json"
-    )
-    if not pr.exists():
-        pytest.skip("shared fixtures are absent")
+    pr = shared("github", "webhooks", "pull_request", "opened.1.json")
     code, out, err = cli(
         "simulate",
         "--event",

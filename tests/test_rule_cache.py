@@ -65,3 +65,38 @@ def test_cached_loads_still_refuse_bad_rules(tmp_path: Path) -> None:
     assert {"unknown-event", "duplicate-rule-name"} <= checks
     loaded = load_rules([str(REPO / "rules")], cache_dir=str(cache))
     assert loaded.rules == load_rules([str(REPO / "rules")]).rules
+
+
+LOAD = """
+import sys
+from engine.lang.diagnostics import RuleLoadError
+from engine.lang.files import load_rules
+try:
+    load_rules([sys.argv[1]], cache_dir=sys.argv[2])
+except RuleLoadError as exc:
+    print(*sorted(d.message for d in exc.diagnostics), sep="\\n")
+"""
+
+
+def test_an_edited_message_in_the_engine_is_seen_on_the_next_load(tmp_path: Path) -> None:
+    """The cache is keyed by the engine's own source: no stale message, nothing to clear."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(REPO / "engine", tmp_path / "src" / "engine", ignore=shutil.ignore_patterns("__pycache__"))
+    rules, cache = tmp_path / "rules", tmp_path / "cache"
+    rules.mkdir()
+    (rules / "bad.yaml").write_text("name: bad\non: {events: [pull_requests]}\nnodes: {a: {uses: core.log, with: {message: hi}}}\n")
+
+    def load() -> str:
+        env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+        done = subprocess.run([sys.executable, "-c", LOAD, str(rules), str(cache)], env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+        return done.stdout
+
+    assert 'unknown event "pull_requests"' in load()
+    assert list(cache.glob("rules-*.pickle"))  # the outcome was cached
+    checks = tmp_path / "src" / "engine" / "lang" / "checks" / "triggers.py"
+    checks.write_text(checks.read_text().replace('f\'unknown event "{name}"', 'f\'no such event "{name}"'))
+    again = load()
+    assert 'no such event "pull_requests"' in again and "unknown event" not in again

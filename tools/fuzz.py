@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     files = fuzzkit.payload_files()
     if not files:
-        print("no payloads: ../shared/fixtures is missing", file=sys.stderr)
+        print("no payloads: vendor/shared/fixtures is missing", file=sys.stderr)
         return 1
     folder = Path(tempfile.mkdtemp(prefix="hookwise-fuzz-"))
     rules = write_rule(folder / "rules", "note", RULE)

@@ -1,5 +1,5 @@
 """Generate tests/data/openapi-supplement.json: the GitHub REST operations hookwise calls that
-the trimmed description in ../shared/fixtures/github/ does not hold, cut from GitHub's own
+the trimmed description in vendor/shared/fixtures/github/ does not hold, cut from GitHub's own
 full description with every component they reference.
 
 The full description is npm's @octokit/openapi@23.0.2 (`generated/api.github.com.json`), the
@@ -16,7 +16,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 FULL = REPO / ".cache" / "octokit" / "octokit-openapi-23.0.2.json"
-SUBSET = REPO.parent / "shared" / "fixtures" / "github" / "rest-api-subset.openapi.json"
+SUBSET = REPO / "vendor" / "shared" / "fixtures" / "github" / "rest-api-subset.openapi.json"
 TARGET = REPO / "tests" / "data" / "openapi-supplement.json"
 
 # operationId -> why hookwise calls it

@@ -22,7 +22,7 @@ from tests.double import GitHubDouble
 SECRET = "hookwise-development-secret"
 
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "github" / "webhooks"
+FIXTURES = Path(__file__).resolve().parents[2] / "vendor" / "shared" / "fixtures" / "github" / "webhooks"
 # a few real deliveries: a pull request most rules look at, an issue, a push, a ping
 DEMO_DELIVERIES = (
     ("ping", "ping/ping.1"),

@@ -1,6 +1,6 @@
 """The OpenAPI description the double checks every request and response against.
 
-The description is ../shared/fixtures/github/rest-api-subset.openapi.json (GitHub's own,
+The description is vendor/shared/fixtures/github/rest-api-subset.openapi.json (GitHub's own,
 trimmed), plus tests/data/openapi-supplement.json: operations the engine needs that the
 subset lacks, transcribed from GitHub's REST documentation (see that file's x-source).
 """
