@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +34,57 @@ def pytest_configure(config: pytest.Config) -> None:
         folder = tempfile.mkdtemp(prefix="hookwise-test-cache-")
         os.environ["HOOKWISE_CACHE_DIR"] = folder
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """Live (not zombie) processes below `root`: pid -> command line, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    commands: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # it ended meanwhile
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            parents.setdefault(int(ppid), []).append(int(entry.name))
+            commands[int(entry.name)] = command
+    found: dict[int, str] = {}
+    pending = [root]
+    while pending:
+        for child in parents.get(pending.pop(), []):
+            found[child] = commands[child]
+            pending.append(child)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test() -> Iterator[None]:
+    """A process a test started and left running fails that test (and is killed), so no run
+    leaves a server behind; processes of module or session fixtures were there before."""
+    before = set(_descendants(os.getpid()))
+    yield
+    left = {pid: cmd for pid, cmd in _descendants(os.getpid()).items() if pid not in before}
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the test: {left}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the last fixture's teardown, nothing the run started may still be running."""
+    left = _descendants(os.getpid())
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        sys.stderr.write(f"\nprocesses outlived the test run: {left}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def shared(*parts: str) -> Path:

@@ -63,12 +63,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         health=f"http://127.0.0.1:{port}/health",
     )
     url = f"http://127.0.0.1:{port}"
-    script = copy.deepcopy(payload("pull_request", "opened.2"))
-    script["pull_request"]["title"] = "<script>window.__pwned = 1</script><b>bold</b>"
-    for delivery, data in (("pr-opened", payload("pull_request", "opened.2")), ("pr-script", script)):
-        body, headers = signed(data, "pull_request", delivery)
-        assert httpx.post(f"{url}/webhooks/github", content=body, headers=headers).status_code == 202
-    try:
+    try:  # from here on, whatever fails stops the server
+        script = copy.deepcopy(payload("pull_request", "opened.2"))
+        script["pull_request"]["title"] = "<script>window.__pwned = 1</script><b>bold</b>"
+        for delivery, data in (("pr-opened", payload("pull_request", "opened.2")), ("pr-script", script)):
+            body, headers = signed(data, "pull_request", delivery)
+            answer = httpx.post(f"{url}/webhooks/github", content=body, headers=headers)
+            assert answer.status_code == 202
         yield url
     finally:
         stop_process(process)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import signal
+import socket
 import time
 from typing import IO, Any
 
@@ -71,16 +73,48 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
     from engine.server.app import configure_logging, create_app
 
+    from engine.server import logs
+
     settings = _settings(args)
+    listener = _listen(args.host, args.port)
     configure_logging(settings)
     app = create_app(settings, workers=args.workers)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    access = "sign in with HOOKWISE_UI_TOKEN" if settings.ui_token else "loopback clients only"
-    stderr.write(f"hookwise: the delivery log is at http://{shown}:{args.port}/ui/ ({access})\n")
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_config=None, access_log=False, server_header=False
+    logs.get("hookwise.server").info(
+        f"listening on http://{shown}:{args.port}",
+        address=f"{args.host}:{args.port}",
+        delivery_log=f"http://{shown}:{args.port}/ui/",
+        access="sign in with HOOKWISE_UI_TOKEN" if settings.ui_token else "loopback clients only",
     )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    with listener:
+        uvicorn.Server(config).run(sockets=[listener])
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound before anything starts, so a busy port is one
+    plain line naming it rather than a traceback from the event loop."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
+        raise InputError(
+            f"port {port} on {host} {why}; choose another with --port N (make run: PORT=N make run)"
+        ) from None
+    return listener
 
 
 def worker(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:

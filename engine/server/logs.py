@@ -18,7 +18,8 @@ _SECRET_VALUES = [
     re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),  # JWTs
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
 ]
-_STANDARD = set(vars(logging.makeLogRecord({})))
+# LogRecord's own attributes, and uvicorn's copy of its message with terminal colours
+_STANDARD = {*vars(logging.makeLogRecord({})), "color_message"}
 
 
 def redact(value: Any, key: str = "") -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,9 +76,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:port (the demo posts only to a server it started)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def main() -> int:
-    """Run the double and the server until interrupted (Ctrl-C or SIGTERM)."""
+    """Run the double and the server until interrupted (Ctrl-C or SIGTERM); 1 when the server
+    cannot start."""
     signal.signal(signal.SIGTERM, _interrupt)
+    port = os.environ.get("PORT", "8000")
+    if not port.isdigit() or not _port_free(int(port)):
+        print(f"demo: port {port} on 127.0.0.1 is in use; choose another: PORT=N make demo", file=sys.stderr)
+        return 1
     double = GitHubDouble().start()
     double.add_installation(1, "Codertocat")
     double.world.add_pull(
@@ -97,30 +114,33 @@ def main() -> int:
         "GITHUB_WEBHOOK_SECRET": os.environ.get("GITHUB_WEBHOOK_SECRET", SECRET),
     }
     print(f"GitHub API double on {double.url} (App {double.app_id}, installation 1)", flush=True)
-    port = os.environ.get("PORT", "8000")
     env.setdefault("DATABASE_URL", "sqlite:///hookwise-demo.db")
     env.setdefault("HOOKWISE_REPO_RULES", "false")
     server = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve", "--rules", "rules/", "--port", port], env=env
     )
     url = f"http://127.0.0.1:{port}"
-    if _healthy(url, server):
+    try:
+        if not _healthy(url, server):
+            print(f"demo: the server did not start (exit code {server.poll()})", file=sys.stderr)
+            return 1
         for event, name in DEMO_DELIVERIES:
             _deliver(url, event, name, env["GITHUB_WEBHOOK_SECRET"])
         print(f"demo deliveries sent: browse {url}/ui/ (database {env['DATABASE_URL']})", flush=True)
-    try:
         while server.poll() is None:
             time.sleep(0.5)
+        return 0 if server.returncode in (0, -signal.SIGINT) else 1
     except KeyboardInterrupt:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=10)
+        return 0
     finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=10)
         repo = double.world.repo("Codertocat", "Hello-World")
         print(
             f"on the double: labels {repo.issues[2].labels}, {len(repo.issues[2].comments)} comment(s)"
         )
         double.stop()
-    return 0
 
 
 if __name__ == "__main__":
