@@ -71,9 +71,8 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """The webhook server on uvicorn (uvloop and httptools when installed)."""
     import uvicorn
 
-    from engine.server.app import configure_logging, create_app
-
     from engine.server import logs
+    from engine.server.app import configure_logging, create_app
 
     settings = _settings(args)
     listener = _listen(args.host, args.port)
