@@ -178,10 +178,12 @@ def test_429_with_retry_after_waits_and_succeeds(world: GitHubDouble) -> None:
         headers={"retry-after": "1"},
         body={"message": "API rate limit exceeded"},
     )
-    start = time.monotonic()
-    result = run(world, lambda c: c.installation(1).request("GET", f"/repos/{REPO}/pulls/7"))
+    sleeps = Sleeps()
+    result = run(
+        world, lambda c: c.installation(1).request("GET", f"/repos/{REPO}/pulls/7"), sleep=sleeps
+    )
     assert result["number"] == 7
-    assert time.monotonic() - start >= 1.0
+    assert sleeps.calls == [1.0]  # Retry-After, waited through the injected sleep
     assert [r.status for r in world.calls("pulls/get")] == [429, 200]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -327,8 +328,9 @@ def test_each_version_is_read_once_by_two_workers_over_50_deliveries(
         "GITHUB_APP_SLUG": "hookwise-test",
         "HOOKWISE_LOG_LEVEL": "WARNING",
     }
-    # reading is slow, so both workers meet the unread versions at once
-    github.inject("GET", "/contents/", delay=0.3, times=10_000)
+    # reads wait until both workers hold jobs, so both meet the unread versions at once
+    both_working = threading.Event()
+    github.inject("GET", "/contents/", hold=both_working, times=10_000)
     workers: list[Any] = []
     try:
         with TestClient(create_app(config, start_workers=False)) as client:
@@ -342,6 +344,14 @@ def test_each_version_is_read_once_by_two_workers_over_50_deliveries(
                 body, headers = signed(payload, "issues", f"d-{number}")
                 response = client.post("/webhooks/github", content=body, headers=headers)
                 assert response.status_code == 202
+            # the two workers share the deliveries: both hold jobs while the versions are unread
+            wait_until(
+                lambda: database.execute(
+                    "SELECT COUNT(DISTINCT worker) FROM jobs WHERE state = 'running'"
+                ).fetchone()[0] == 2,
+                timeout=60,
+            )
+            both_working.set()
 
         def settled() -> bool:
             open_jobs = database.execute(
@@ -351,11 +361,10 @@ def test_each_version_is_read_once_by_two_workers_over_50_deliveries(
             return bool(open_jobs == 0 and runs == 150)
 
         wait_until(settled, timeout=60)
-        both = database.execute("SELECT COUNT(DISTINCT worker) FROM jobs").fetchone()[0]
     finally:
+        both_working.set()
         for worker in workers:
             stop_process(worker)
-    assert both == 2  # the two workers shared the deliveries
     assert len(comments_of(github)) == 50
     reads: dict[str, int] = {}
     for request in github.requests:

@@ -42,7 +42,8 @@ def _app_key() -> rsa.RSAPrivateKey:
 
 @dataclass
 class Fault:
-    """Answer matching requests with `status` (and headers/body) `times` times; or only delay."""
+    """Answer matching requests with `status` (and headers/body) `times` times; or only delay
+    them, by a time or until an event (`hold`) that the test sets."""
 
     method: str
     path: str  # a regular expression over the path
@@ -51,6 +52,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     delay: float = 0.0
+    hold: threading.Event | None = None  # wait (up to 60 s) until the test sets it
     then: Callable[[], None] | None = None  # after_write hooks: run once the write is applied
 
     def matches(self, method: str, path: str) -> bool:
@@ -221,6 +223,8 @@ class GitHubDouble:
             if fault is not None:
                 if fault.delay:
                     time.sleep(fault.delay)
+                if fault.hold is not None:
+                    fault.hold.wait(60)
                 if fault.status is not None:
                     status, answer, headers = (
                         fault.status,
