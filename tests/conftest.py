@@ -36,8 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-def _descendants(root: int) -> dict[int, str]:
-    """Live (not zombie) processes below `root`: pid -> command line, read from /proc."""
+def _descendants(root: int) -> dict[int, tuple[int, str]]:
+    """Live (not zombie) processes below `root`: pid -> (parent pid, command line), from /proc."""
     parents: dict[int, list[int]] = {}
     commands: dict[int, str] = {}
     for entry in os.scandir("/proc"):
@@ -54,12 +54,29 @@ def _descendants(root: int) -> dict[int, str]:
         if state != "Z":
             parents.setdefault(int(ppid), []).append(int(entry.name))
             commands[int(entry.name)] = command
-    found: dict[int, str] = {}
+    found: dict[int, tuple[int, str]] = {}
     pending = [root]
     while pending:
-        for child in parents.get(pending.pop(), []):
-            found[child] = commands[child]
+        parent = pending.pop()
+        for child in parents.get(parent, []):
+            found[child] = (parent, commands[child])
             pending.append(child)
+    return found
+
+
+def _started_by_the_test(before: set[int]) -> dict[int, str]:
+    """Processes alive now that the test itself started: new, and not below a process that was
+    already running (a module fixture's browser starts renderers of its own as pages open)."""
+    now = _descendants(os.getpid())
+    mine = os.getpid()
+    found = {}
+    for pid, (parent, command) in now.items():
+        if pid in before:
+            continue
+        while parent != mine and parent not in before and parent in now:
+            parent = now[parent][0]
+        if parent == mine:
+            found[pid] = command
     return found
 
 
@@ -69,7 +86,7 @@ def no_process_outlives_its_test() -> Iterator[None]:
     leaves a server behind; processes of module or session fixtures were there before."""
     before = set(_descendants(os.getpid()))
     yield
-    left = {pid: cmd for pid, cmd in _descendants(os.getpid()).items() if pid not in before}
+    left = _started_by_the_test(before)
     for pid in left:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -78,7 +95,7 @@ def no_process_outlives_its_test() -> Iterator[None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the last fixture's teardown, nothing the run started may still be running."""
-    left = _descendants(os.getpid())
+    left = {pid: command for pid, (_, command) in _descendants(os.getpid()).items()}
     for pid in left:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)

@@ -181,6 +181,7 @@ def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+@pytest.mark.slow
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_fuzzed_deliveries_never_get_a_5xx(fuzz_client: Any, seed: int) -> None:
     rng = random.Random(seed)
@@ -194,6 +195,7 @@ def test_fuzzed_deliveries_never_get_a_5xx(fuzz_client: Any, seed: int) -> None:
 _CACHE: dict[Path, Any] = {}
 
 
+@pytest.mark.slow
 def test_health_polled_under_webhook_load_never_costs_a_delivery(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -268,6 +270,7 @@ db.execute("ROLLBACK")
 """
 
 
+@pytest.mark.slow
 def test_a_locked_database_gets_a_503_in_time_and_health_answers(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -24,6 +24,7 @@ def run(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_in_a_fresh_venv_and_validates_the_rules(tmp_path: Path) -> None:
     built = run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "dist"), str(REPO)], tmp_path)
     assert built.returncode == 0, built.stderr[-2000:]
@@ -48,6 +49,7 @@ def test_the_wheel_installs_in_a_fresh_venv_and_validates_the_rules(tmp_path: Pa
     assert failed.returncode == 1 and "bad.yaml:3:12: error [unknown-event]" in failed.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
 def test_pre_commit_try_repo_runs_the_hook(tmp_path: Path) -> None:
     if not (REPO / ".git").exists():

@@ -63,6 +63,7 @@ def database() -> Iterator[str]:
     drop_database(url)
 
 
+@pytest.mark.slow
 def test_two_replicas_and_two_workers_on_postgres_survive_kills(
     tmp_path: Path, github: GitHubDouble, database: str
 ) -> None:
