@@ -84,12 +84,14 @@ schema: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/checks_doc.py
 
-# Copy ../shared (fixtures, peer bench) into vendor/shared again; a test compares the two.
+# Copy ../shared (fixtures, peer bench; the design as docs/design.md) into the repository again;
+# a test compares the copies.
 vendor:
 	test -d ../shared || (echo "no ../shared beside this clone: vendor/shared is the only copy" >&2; exit 1)
 	rm -rf vendor/shared/fixtures vendor/shared/peer-bench
 	cp -r ../shared/fixtures ../shared/peer-bench vendor/shared/
-	chmod -R u+w vendor/shared
+	cp ../shared/DESIGN.md docs/design.md
+	chmod -R u+w vendor/shared docs/design.md
 
 # Regenerate engine/data/webhook-events.json from vendor/shared/fixtures (a test checks it is current).
 catalogue: $(STAMP)
@@ -115,7 +117,7 @@ IMAGE ?= hookwise
 IMAGE_BASE ?= localhost/hookwise-base
 IMAGE_PYTHON ?= 3.11
 IMAGE_DIR := .cache/image
-WHEELHOUSE := $(IMAGE_DIR)/context/wheelhouse
+WHEELHOUSE := wheelhouse
 IMAGE_TOOLS := podman buildah mmdebstrap
 PY_TAG = $(subst .,,$(IMAGE_PYTHON))
 
@@ -124,7 +126,7 @@ image-tools:
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(IMAGE_TOOLS) >/dev/null; fi
 
 wheelhouse: $(STAMP)
-	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE) $(IMAGE_DIR)
 	$(BIN)/pip freeze --exclude-editable > $(IMAGE_DIR)/constraints.txt
 	$(BIN)/pip wheel --quiet --no-deps -w $(WHEELHOUSE) .
 	$(BIN)/pip download --quiet --only-binary=:all: -c $(IMAGE_DIR)/constraints.txt \
@@ -143,10 +145,8 @@ image-base: image-tools
 	  rm -f $(IMAGE_DIR)/base.tar )
 
 image: image-base wheelhouse
-	rm -rf $(IMAGE_DIR)/context/rules && cp -r rules $(IMAGE_DIR)/context/rules
-	cp Dockerfile $(IMAGE_DIR)/context/Dockerfile
 	podman build --quiet --isolation chroot --format docker --build-arg BASE=$(IMAGE_BASE) \
-	  -t $(IMAGE) $(IMAGE_DIR)/context >/dev/null
+	  -t $(IMAGE) . >/dev/null
 	@podman image inspect $(IMAGE) --format 'image $(IMAGE): {{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}}'
 
 # The image's own server, run with buildah on the host's network, answers a signed delivery

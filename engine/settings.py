@@ -59,7 +59,7 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Server configuration (DESIGN §5); secrets are kept out of repr()."""
+    """Server configuration (docs/design.md §5); secrets are kept out of repr()."""
 
     rules_path: str = "rules/"
     rules_cache: str | None = None  # a folder for compiled rules (HOOKWISE_CACHE_DIR)

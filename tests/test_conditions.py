@@ -1,4 +1,4 @@
-"""Conditions (DESIGN §2.1): files any/all/none, ignore-bots except, teams, the rule's `if:`.
+"""Conditions (docs/design.md §2.1): files any/all/none, ignore-bots except, teams, the rule's `if:`.
 
 Each is decided by the pure matcher; facts the payload lacks (changed files, team
 membership) come back as `pending` with what they need, and `complete` decides them.

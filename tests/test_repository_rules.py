@@ -1,4 +1,4 @@
-"""Repository rules (DESIGN §2.4) end to end on the API double: `.github/hookwise/` read from
+"""Repository rules (docs/design.md §2.4) end to end on the API double: `.github/hookwise/` read from
 the default branch, refreshed by a push, broken files skipped with their reason, organisation
 defaults replaced or switched off, scope enforced, the `hookwise / rules` check run, and each
 version read once however many workers meet it."""

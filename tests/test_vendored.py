@@ -32,3 +32,11 @@ if UPSTREAM.is_dir():  # a stranger's clone has no ../shared: nothing to compare
     @pytest.mark.parametrize("folder", ["fixtures", "peer-bench"])
     def test_the_vendored_copy_equals_shared(folder: str) -> None:
         assert digests(VENDORED / folder) == digests(UPSTREAM / folder), "run `make vendor`"
+
+
+def test_the_design_is_in_the_repository() -> None:
+    """docs/ and the code cite the design's sections; it is a copy of ../shared/DESIGN.md."""
+    design = VENDORED.parent.parent / "docs" / "design.md"
+    assert "## 4. HTTP surface" in design.read_text()
+    if (UPSTREAM / "DESIGN.md").exists():
+        assert design.read_bytes() == (UPSTREAM / "DESIGN.md").read_bytes(), "copy DESIGN.md again"

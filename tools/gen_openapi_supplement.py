@@ -22,7 +22,7 @@ TARGET = REPO / "tests" / "data" / "openapi-supplement.json"
 # operationId -> why hookwise calls it
 OPERATIONS = {
     "issues/update-comment": "github.issue.upsert_comment edits its comment",
-    "apps/list-installations-for-authenticated-user": "the install callback's proof (DESIGN §4)",
+    "apps/list-installations-for-authenticated-user": "the install callback's proof (docs/design.md §4)",
     "checks/list-for-ref": "find a check run before creating it again; PR readiness",
     "repos/list-commit-statuses-for-ref": "find a commit status before setting it again",
     "repos/get-combined-status-for-ref": "PR readiness: the head commit's statuses",

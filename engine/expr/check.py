@@ -29,7 +29,7 @@ from engine.expr.tree import (
 )
 from engine.text import suggest
 
-# The `github` context (DESIGN §2.3), plus GitHub Actions' names users reach for.
+# The `github` context (docs/design.md §2.3), plus GitHub Actions' names users reach for.
 GITHUB_PROPERTIES = frozenset(
     {
         "event",

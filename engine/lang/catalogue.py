@@ -28,7 +28,7 @@ PR_EVENTS = frozenset(
 )
 ISSUE_EVENTS = frozenset({"issues", "issue_comment"})
 
-# Which events can carry which filters (DESIGN §2.1). Filters not listed apply to all events.
+# Which events can carry which filters (docs/design.md §2.1). Filters not listed apply to all events.
 BRANCH_EVENTS = PR_EVENTS | {
     "push",
     "check_run",

@@ -1,4 +1,4 @@
-"""Repository rules (DESIGN §2.4): the files of one `.github/hookwise/`, checked under limits,
+"""Repository rules (docs/design.md §2.4): the files of one `.github/hookwise/`, checked under limits,
 compiled with their source and scope, and merged with the organisation defaults. Pure.
 
 A broken file is skipped, never silently: it comes back in `skipped` with why, and the other

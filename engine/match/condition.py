@@ -1,7 +1,7 @@
 """A rule's top-level `if:`, decided at match time after the filters. Pure.
 
 It sees what the delivery itself carries: the contexts `event` (the payload), `github`, `rule`
-and `vars` (DESIGN §2.1), so it costs no API call and is decided before any fact is read.
+and `vars` (docs/design.md §2.1), so it costs no API call and is decided before any fact is read.
 False, or an expression that cannot be evaluated, means the rule does not match; the reason
 quotes the expression as written.
 """

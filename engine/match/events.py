@@ -15,7 +15,7 @@ from engine.lang import catalogue
 from engine.match.payload import PayloadError, Reader, kind_of, repository_name
 
 ZERO_SHA = "0" * 40
-# DESIGN §2.1: a push payload's `commits` is cut at 20 entries when the push is larger.
+# docs/design.md §2.1: a push payload's `commits` is cut at 20 entries when the push is larger.
 # Push webhooks carry no `size` (the Events API does); when `size` is absent we treat a list
 # of 20 or more commits as possibly cut and ask the compare API for the exact files.
 PUSH_COMMITS_LIMIT = 20
@@ -149,7 +149,7 @@ def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") ->
 
 
 def github_context(event: Event) -> dict[str, Any]:
-    """The `github` context of an event (DESIGN §2.3)."""
+    """The `github` context of an event (docs/design.md §2.3)."""
     return {
         "event": event.name,
         "event_name": event.name,

@@ -240,7 +240,7 @@ def _paths(trigger: EventTrigger, event: Event) -> Reason:
 
 
 def _files(trigger: EventTrigger, event: Event) -> Reason:
-    """`files: {any, all, none}`; an empty change set satisfies only `none` (DESIGN §2.1)."""
+    """`files: {any, all, none}`; an empty change set satisfies only `none` (docs/design.md §2.1)."""
     wanted: FilesFilter | None = trigger.files
     if wanted is None or not _applies("files", event):
         return None

@@ -22,7 +22,7 @@ class CallRecord:
     idempotency_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §3 call shape: method, path, body, sent."""
+        """The docs/design.md §3 call shape: method, path, body, sent."""
         return {"method": self.method, "path": self.path, "body": self.body, "sent": self.sent}
 
     def to_store(self) -> dict[str, Any]:
@@ -47,7 +47,7 @@ class NodeRecord:
     retryable: bool = False  # its failure may pass on another try (GitHub 5xx, rate limits)
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §3 node shape: id, status, outputs, error; and why it was skipped."""
+        """The docs/design.md §3 node shape: id, status, outputs, error; and why it was skipped."""
         return {
             "id": self.id,
             "status": self.status,
@@ -107,7 +107,7 @@ class RunRecord:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """The DESIGN §3 run shape: rule, status, nodes, calls."""
+        """The docs/design.md §3 run shape: rule, status, nodes, calls."""
         return {
             "rule": self.rule,
             "status": self.status,

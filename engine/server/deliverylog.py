@@ -59,7 +59,7 @@ def iso(moment: float) -> str:
 
 
 def summary(delivery: StoredDelivery) -> dict[str, Any]:
-    """delivery, event, action, repository, received_at, status (DESIGN §3)."""
+    """delivery, event, action, repository, received_at, status (docs/design.md §3)."""
     return {
         "delivery": delivery.delivery_id,
         "event": delivery.event,

@@ -7,7 +7,7 @@ which of *our* users came back, not that the installation is theirs: anyone can 
 account's installation_id. So the installation is bound to the user only on proof: the code,
 exchanged with GITHUB_CLIENT_ID/GITHUB_CLIENT_SECRET for a user token whose
 `GET /user/installations` lists that installation. Without a code the installation is recorded
-unclaimed, and the answer says why; a code whose user cannot reach it is refused (DESIGN §4).
+unclaimed, and the answer says why; a code whose user cannot reach it is refused (docs/design.md §4).
 """
 
 from __future__ import annotations

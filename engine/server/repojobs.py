@@ -1,4 +1,4 @@
-"""The two jobs repository rules add to a delivery (DESIGN §2.4):
+"""The two jobs repository rules add to a delivery (docs/design.md §2.4):
 
 - `@repository`: match the delivery against its repository's rules and the organisation
   defaults, and queue one job per matched rule; the delivery's trace says which rules came

@@ -1,4 +1,4 @@
-"""Repository rules in the server (DESIGN §2.4): reading each version once for the fleet,
+"""Repository rules in the server (docs/design.md §2.4): reading each version once for the fleet,
 matching a delivery against its repository's rules and the organisation defaults, and
 queueing the rules it matches as jobs of their own.
 

@@ -1,6 +1,6 @@
 """What the server keeps (the records the store hands back), the statuses, and the errors.
 
-Every backend stores the same tables (DESIGN §6) and hands back these frozen records, so the
+Every backend stores the same tables (docs/design.md §6) and hands back these frozen records, so the
 server, the workers and the command line never see a database row, nor a backend's own
 exception: every database failure arrives as a StoreError.
 """

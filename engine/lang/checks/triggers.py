@@ -1,7 +1,7 @@
 """Compiling and checking `on:`: events, activity types, which filters apply, patterns.
 
 Filters at the top of `on:` apply to every listed event that can carry them; filters inside
-one event replace the top-level value of the same key for that event (DESIGN §2.1).
+one event replace the top-level value of the same key for that event (docs/design.md §2.1).
 """
 
 from __future__ import annotations

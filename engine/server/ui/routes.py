@@ -1,4 +1,4 @@
-"""The browser log's routes (DESIGN §4): /ui/, /ui/deliveries/{id} and its replay, /ui/rules,
+"""The browser log's routes (docs/design.md §4): /ui/, /ui/deliveries/{id} and its replay, /ui/rules,
 /ui/installations, the login form, and the package's own assets under /ui/static/."""
 
 from __future__ import annotations
