@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.nodes.rest import (
@@ -12,6 +11,7 @@ from engine.nodes.rest import (
     may_have_written,
     pick,
     repo_path,
+    segment,
     write_marker,
 )
 
@@ -52,7 +52,7 @@ async def upsert_comment(ctx: NodeContext) -> dict[str, Any]:
     if found is not None:
         comment_id = get(found, "id")
         result = await github.request(
-            "PATCH", f"{repo_path(ctx)}/issues/comments/{comment_id}", body={"body": body}
+            "PATCH", f"{repo_path(ctx)}/issues/comments/{segment(comment_id, 'comment id')}", body={"body": body}
         )
         return {
             "id": comment_id,
@@ -96,7 +96,7 @@ async def remove_labels(ctx: NodeContext) -> dict[str, Any]:
         if present is not None and label.lower() not in {p.lower() for p in present}:
             continue
         await ctx.require_github().request(
-            "DELETE", f"{repo_path(ctx)}/issues/{ctx.number()}/labels/{quote(label, safe='')}"
+            "DELETE", f"{repo_path(ctx)}/issues/{ctx.number()}/labels/{segment(label, 'label')}"
         )
         removed.append(label)
     return {"removed": removed}

@@ -15,11 +15,10 @@ https://docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-s
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from engine.lang.patterns import PatternError, PatternList, compile_name_pattern
 from engine.nodes.context import NodeContext, NodeError
-from engine.nodes.rest import get, repo_path
+from engine.nodes.rest import get, repo_path, segment
 
 CHECK_PAGES = 10  # at most 1,000 check runs are read
 # check run conclusions -> the bucket they count in; an unfinished run is pending
@@ -100,7 +99,7 @@ def _ignored(value: Any) -> PatternList:
 
 async def _check_runs(ctx: NodeContext, sha: str) -> list[tuple[str, str]]:
     github = ctx.require_github()
-    path = f"{repo_path(ctx)}/commits/{quote(sha, safe='')}/check-runs"
+    path = f"{repo_path(ctx)}/commits/{segment(sha, 'sha')}/check-runs"
     found: list[tuple[str, str]] = []
     for page in range(1, CHECK_PAGES + 1):
         params = {"filter": "latest", "per_page": 100, "page": page}
@@ -120,7 +119,7 @@ async def _check_runs(ctx: NodeContext, sha: str) -> list[tuple[str, str]]:
 
 async def _statuses(ctx: NodeContext, sha: str) -> list[tuple[str, str]]:
     combined = await ctx.require_github().request(
-        "GET", f"{repo_path(ctx)}/commits/{quote(sha, safe='')}/status", params={"per_page": 100}
+        "GET", f"{repo_path(ctx)}/commits/{segment(sha, 'sha')}/status", params={"per_page": 100}
     )
     return [
         (str(get(s, "context") or ""), STATUS_STATES.get(str(get(s, "state")), "pending"))

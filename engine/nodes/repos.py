@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import quote
 
 from engine.nodes.context import NodeContext, NodeError
 from engine.nodes.rest import (
@@ -13,6 +12,8 @@ from engine.nodes.rest import (
     may_have_written,
     pick,
     repo_path,
+    segment,
+    segments,
 )
 
 
@@ -22,7 +23,7 @@ async def commit_get(ctx: NodeContext) -> dict[str, Any]:
     key = f"commit:{repo_path(ctx)}@{sha}"
     if key not in ctx.shared:
         ctx.shared[key] = await ctx.require_github().request(
-            "GET", f"{repo_path(ctx)}/commits/{sha}"
+            "GET", f"{repo_path(ctx)}/commits/{segment(sha, 'sha')}"
         )
     commit = ctx.shared[key]
     return {
@@ -34,7 +35,7 @@ async def commit_get(ctx: NodeContext) -> dict[str, Any]:
 
 async def repository_file(ctx: NodeContext) -> dict[str, Any]:
     """Read a file's decoded content (github.repository.file)."""
-    path = "/".join(quote(part, safe="") for part in str(ctx.inputs["path"]).split("/"))
+    path = segments(ctx.inputs["path"], "path")
     params = pick(ctx.inputs, "ref")
     result = await ctx.require_github().request(
         "GET", f"{repo_path(ctx)}/contents/{path}", params=params
@@ -51,7 +52,7 @@ async def repository_file(ctx: NodeContext) -> dict[str, Any]:
 
 async def compare(ctx: NodeContext) -> dict[str, Any]:
     """Compare two refs (github.repository.compare)."""
-    base, head = quote(str(ctx.inputs["base"]), safe=""), quote(str(ctx.inputs["head"]), safe="")
+    base, head = segment(ctx.inputs["base"], "base"), segment(ctx.inputs["head"], "head")
     result = await ctx.require_github().request("GET", f"{repo_path(ctx)}/compare/{base}...{head}")
     return {k: get(result, k) for k in ("status", "ahead_by", "behind_by", "commits", "files")}
 
@@ -74,7 +75,7 @@ async def check_run_create(ctx: NodeContext) -> dict[str, Any]:
     if may_have_written(ctx):
         listed = await github.request(
             "GET",
-            f"{repo_path(ctx)}/commits/{quote(body['head_sha'], safe='')}/check-runs",
+            f"{repo_path(ctx)}/commits/{segment(body['head_sha'], 'head_sha')}/check-runs",
             params={"check_name": body["name"], "filter": "all", "per_page": 100},
         )
         runs = get(listed, "check_runs") or []
@@ -91,7 +92,7 @@ async def check_run_update(ctx: NodeContext) -> dict[str, Any]:
     body = _check_body(ctx, "name", "status", "conclusion", "output", "details_url", "external_id")
     run_id = ctx.inputs["check_run_id"]
     result = await ctx.require_github().request(
-        "PATCH", f"{repo_path(ctx)}/check-runs/{run_id}", body=body
+        "PATCH", f"{repo_path(ctx)}/check-runs/{segment(run_id, 'check_run_id')}", body=body
     )
     return {"id": get(result, "id") or run_id, "url": get(result, "html_url")}
 
@@ -100,7 +101,7 @@ async def status_set(ctx: NodeContext) -> dict[str, Any]:
     """Set a commit status (github.status.set); not again when the commit's latest status of
     that context already says the same (an earlier attempt set it)."""
     body = pick(ctx.inputs, "state", "context", "description", "target_url")
-    sha = quote(head_sha(ctx), safe="")
+    sha = segment(head_sha(ctx), "sha")
     github = ctx.require_github()
     if may_have_written(ctx):
         statuses = await github.request(
@@ -125,7 +126,7 @@ async def workflow_dispatch(ctx: NodeContext) -> dict[str, Any]:
     body: dict[str, Any] = {"ref": str(ref)}
     if ctx.inputs.get("inputs"):
         body["inputs"] = {k: _as_input(v) for k, v in ctx.inputs["inputs"].items()}
-    workflow = quote(str(ctx.inputs["workflow_id"]), safe="")
+    workflow = segment(ctx.inputs["workflow_id"], "workflow_id")
     await ctx.require_github().request(
         "POST", f"{repo_path(ctx)}/actions/workflows/{workflow}/dispatches", body=body
     )

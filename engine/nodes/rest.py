@@ -23,10 +23,24 @@ def pick(inputs: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: inputs[n] for n in names if inputs.get(n) is not None}
 
 
+def segment(value: Any, name: str) -> str:
+    """One path segment: percent-encoded whole (a `/` cannot start another segment), and never
+    empty, `.` or `..`, which an HTTP client would resolve into another endpoint."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise NodeError(f"{name} {text!r} cannot stand in a request path")
+    return quote(text, safe="")
+
+
+def segments(value: Any, name: str) -> str:
+    """A slash-separated path (a file's) with each part a `segment`."""
+    return "/".join(segment(part, name) for part in str(value).split("/"))
+
+
 def repo_path(ctx: NodeContext) -> str:
     """`/repos/{owner}/{repo}` of the node's target repository."""
     owner, repo = ctx.target()
-    return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
+    return f"/repos/{segment(owner, 'owner')}/{segment(repo, 'repo')}"
 
 
 def head_sha(ctx: NodeContext, name: str = "sha") -> str:

@@ -23,6 +23,7 @@ from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.nodes.registry import Registry
 from engine.run.concurrency import ConcurrencyGroups
 from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
+from engine.run.inputs import checked_inputs
 from engine.run.record import NodeRecord, RunRecord
 from engine.run.recording import RecordingGitHub
 
@@ -244,6 +245,9 @@ class _Run:
             inputs = _render_inputs(node, self.contexts)
         except (EvaluationError, ExpressionError) as exc:
             return self._failed(node, str(exc))
+        inputs, problem = checked_inputs(node_type, inputs)
+        if problem is not None:
+            return self._failed(node, f'node "{node.id}": {problem}')
         delay = node.retry.delay
         for attempt in range(1, node.retry.attempts + 1):
             node_record.attempts = attempt
@@ -253,6 +257,7 @@ class _Run:
                 dry_run=self.options.dry_run,
                 node=node.id,
                 idempotency_key=key,
+                scope=self.options.scope,
             )
             ctx = NodeContext(
                 node_id=node.id,

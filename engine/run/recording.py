@@ -1,19 +1,42 @@
 """The GitHub seam each node gets: records every call, and in dry-run records writes unsent.
 
 GitHub's errors become NodeErrors here, with GitHub's status and message; rate limits, 5xx
-and network errors are retryable by the node's `retry` policy.
+and network errors are retryable by the node's `retry` policy. Every path is checked here,
+last, before anything is sent: no `.` or `..` segment (an HTTP client resolves those into
+another endpoint), and a repository rule's only under `/repos/{owner}/{repo}/` of its scope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from engine.github.api import GitHubAPI, GitHubError, RateLimited, ServerError
+from engine.lang.model import Scope
 from engine.nodes.context import NodeError, NodeSkipped
 from engine.run.record import CallRecord
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def refused_path(method: str, path: str, scope: Scope | None) -> str | None:
+    """Why a node's request may not be sent, or None when it may."""
+    parts = path.split("?", 1)[0].split("/")
+    if parts[0] != "" or len(parts) < 2:
+        return f"refused {method} {path!r}: not an API path"
+    for part in parts[1:]:
+        decoded = unquote(part)
+        if decoded in ("", ".", ".."):
+            return f"refused {method} {path!r}: a path may not have an empty, '.' or '..' segment"
+    if scope is not None and not (
+        len(parts) >= 4 and parts[1] == "repos" and scope.allows(unquote(parts[2]), unquote(parts[3]))
+    ):
+        return (
+            f"refused {method} {path!r}: a repository rule may call GitHub only under "
+            f"/repos/ of {scope.describe()}"
+        )
+    return None
 
 
 class RecordingGitHub:
@@ -27,12 +50,20 @@ class RecordingGitHub:
         dry_run: bool,
         node: str,
         idempotency_key: str,
+        scope: Scope | None = None,
     ) -> None:
         self.inner = inner
         self.calls = calls
         self.dry_run = dry_run
         self.node = node
         self.idempotency_key = idempotency_key
+        self.scope = scope
+
+    def _guard(self, method: str, path: str) -> None:
+        why = refused_path(method, path, self.scope)
+        if why is not None:
+            self.calls.append(CallRecord(method, path, None, node=self.node))
+            raise NodeError(why)
 
     @property
     def can_read(self) -> bool:
@@ -51,6 +82,7 @@ class RecordingGitHub:
     ) -> Any:
         """Send (or in dry-run, for writes, only record) one REST call."""
         method = method.upper()
+        self._guard(method, path)
         record = CallRecord(method, path, body, node=self.node)
         if method in WRITE_METHODS:
             record.idempotency_key = self.idempotency_key
@@ -85,6 +117,7 @@ class RecordingGitHub:
         on_status: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """Every item of a list endpoint (reads only)."""
+        self._guard("GET", path)
         if self.inner is None:
             raise NodeSkipped(f"no GitHub App credentials: cannot read GET {path} in a dry run")
         record = CallRecord("GET", path, None, node=self.node)
