@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from engine.nodes.context import NodeContext, NodeError
 
@@ -27,7 +27,7 @@ def segment(value: Any, name: str) -> str:
     """One path segment: percent-encoded whole (a `/` cannot start another segment), and never
     empty, `.` or `..`, which an HTTP client would resolve into another endpoint."""
     text = str(value)
-    if text in ("", ".", ".."):
+    if text in ("", ".", "..") or unquote(text) in (".", ".."):  # %2e%2e decoded by a proxy
         raise NodeError(f"{name} {text!r} cannot stand in a request path")
     return quote(text, safe="")
 

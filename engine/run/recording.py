@@ -26,8 +26,7 @@ def refused_path(method: str, path: str, scope: Scope | None) -> str | None:
     if parts[0] != "" or len(parts) < 2:
         return f"refused {method} {path!r}: not an API path"
     for part in parts[1:]:
-        decoded = unquote(part)
-        if decoded in ("", ".", ".."):
+        if unquote(part) in ("", ".", "..") or unquote(unquote(part)) in (".", ".."):
             return f"refused {method} {path!r}: a path may not have an empty, '.' or '..' segment"
     if scope is not None and not (
         len(parts) >= 4 and parts[1] == "repos" and scope.allows(unquote(parts[2]), unquote(parts[3]))

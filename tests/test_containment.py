@@ -1,0 +1,138 @@
+"""What a rule can reach: the traversal matrix. Every node input that ends up in a request path,
+given the payloads an attacker used, for a repository rule (scoped to its repository) and a
+server rule: no request leaves `/repos/{owner}/{repo}/` of the repository rule's own
+repository, and no request of any rule has an empty, `.` or `..` segment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from engine.github.app import AppCredentials
+from engine.github.client import GitHubClient
+from engine.lang.model import Scope
+from engine.nodes import default_registry
+from engine.run.executor import ExecutionOptions, execute
+from engine.run.recording import refused_path
+from engine.run.record import RunRecord
+from tests.double import APP_ID, GitHubDouble
+from tests.rulekit import compile_rule
+from tests.test_github_nodes import HEAD, REPO, pr_event
+
+REGISTRY = default_registry()
+PAYLOADS = [
+    "../../../../orgs/Codertocat/teams/admins/memberships/alice",
+    "${{ format('{0}','../../issues/1') }}",
+    "..",
+    ".",
+    "%2e%2e",
+    "%2E%2E/%2E%2E/issues/1",
+    "a/../../../../issues/1",
+    "${{ '' }}",
+]
+# node type -> the inputs it needs anyway, and the inputs that reach a URL
+TARGETS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "github.commit.get": ({}, ("sha", "owner", "repo")),
+    "github.repository.file": ({"path": "README.md"}, ("path", "owner", "repo")),
+    "github.repository.compare": ({"base": "main", "head": "changes"}, ("base", "head")),
+    "github.check_run.create": ({"name": "lint"}, ("head_sha",)),
+    "github.check_run.update": ({"check_run_id": 1, "status": "in_progress"}, ("check_run_id",)),
+    "github.status.set": ({"state": "success"}, ("sha",)),
+    "github.workflow.dispatch": ({"workflow_id": "ci.yml", "ref": "main"}, ("workflow_id",)),
+    "github.issue.remove_labels": ({"labels": ["bug"]}, ("labels",)),
+    "github.issue.comment": ({"body": "hi"}, ("number", "owner", "repo")),
+    "github.pull_request.status": ({}, ("number",)),
+}
+CASES = [
+    pytest.param(uses, name, payload, id=f"{uses}.{name}[{payload}]")
+    for uses, (_, names) in TARGETS.items()
+    for name in names
+    for payload in PAYLOADS
+]
+OWN = Scope("octo-org", REPO)
+
+
+@pytest.fixture
+def world(github: GitHubDouble) -> GitHubDouble:
+    github.add_installation(1, "octo-org")
+    github.add_installation(2, "Codertocat")
+    github.world.add_pull(REPO, 7, title="Docs", files=["docs/a.md"], labels=["bug"], head_sha=HEAD)
+    github.world.repo("octo-org", "hello").files["README.md"] = "hello\n"
+    return github
+
+
+def run_one(github: GitHubDouble, uses: str, inputs: dict[str, Any], scope: Scope | None) -> RunRecord:
+    body = {"name": "t", "on": {"events": ["pull_request"]}, "nodes": {"n": {"uses": uses, "with": inputs}}}
+    rule = compile_rule(json.dumps(body), registry=REGISTRY)
+
+    async def go() -> RunRecord:
+        client = GitHubClient(AppCredentials.from_pem(APP_ID, github.private_key_pem), base_url=github.url)
+        try:
+            options = ExecutionOptions(github=client.installation(1), dry_run=False, scope=scope)
+            return await execute(rule, pr_event(), REGISTRY, options)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def api_paths(github: GitHubDouble) -> list[str]:
+    """The paths of the requests GitHub received, but the App's own token requests."""
+    return [r.path for r in github.requests if not r.path.startswith("/app/")]
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["repository-rule", "server-rule"])
+@pytest.mark.parametrize(("uses", "name", "payload"), CASES)
+def test_traversal_never_leaves_the_rules_reach(
+    world: GitHubDouble, uses: str, name: str, payload: str, scoped: bool
+) -> None:
+    needed, _ = TARGETS[uses]
+    # through an expression, so that only the rendered value is known (validate sees no text)
+    rendered = payload if payload.startswith("${{") else f"${{{{ format('{{0}}', '{payload}') }}}}"
+    value: Any = [rendered] if name == "labels" else rendered
+    record = run_one(world, uses, {**needed, name: value}, OWN if scoped else None)
+    for path in api_paths(world):
+        for part in urlsplit(path).path.split("/")[1:]:
+            assert unquote(part) not in ("", ".", ".."), path
+            assert unquote(unquote(part)) not in (".", ".."), path
+        if scoped:
+            assert path.startswith(f"/repos/{REPO}/"), path
+    assert record.nodes[0].status in ("success", "failure")
+
+
+def test_the_attack_from_the_report_fails_the_node_and_sends_nothing(world: GitHubDouble) -> None:
+    record = run_one(
+        world,
+        "github.check_run.update",
+        {"check_run_id": "${{ format('{0}','../../issues/1') }}", "status": "in_progress"},
+        None,
+    )
+    assert record.nodes[0].status == "failure"
+    assert "with.check_run_id: '../../issues/1' as rendered is not valid here" in str(record.nodes[0].error)
+    assert api_paths(world) == []
+    record = run_one(world, "github.commit.get", {"sha": PAYLOADS[0]}, None)
+    assert api_paths(world) == [f"/repos/{REPO}/commits/..%2F..%2F..%2F..%2Forgs%2FCodertocat%2Fteams%2Fadmins%2Fmemberships%2Falice"]
+
+
+@pytest.mark.parametrize(
+    ("path", "scope", "refused"),
+    [
+        (f"/repos/{REPO}/issues/1/comments", OWN, False),
+        (f"/repos/{REPO}", OWN, False),
+        ("/repos/octo-org/other/issues/1", OWN, True),
+        ("/orgs/octo-org/teams", OWN, True),
+        (f"/repos/{REPO}/../other/issues", None, True),
+        (f"/repos/{REPO}/%2e%2e/other", None, True),
+        (f"/repos/{REPO}/./issues", None, True),
+        (f"/repos/{REPO}//issues", None, True),
+        ("/orgs/octo-org/teams", None, False),
+        ("repos/x", None, True),
+        ("/repos/OCTO-ORG/HELLO/pulls/1?x=../..", OWN, False),
+    ],
+)
+def test_the_last_check_before_sending(path: str, scope: Scope | None, refused: bool) -> None:
+    assert (refused_path("GET", path, scope) is not None) is refused
