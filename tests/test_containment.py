@@ -17,8 +17,8 @@ from engine.github.client import GitHubClient
 from engine.lang.model import Scope
 from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute
-from engine.run.recording import refused_path
 from engine.run.record import RunRecord
+from engine.run.recording import refused_path
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import compile_rule
 from tests.test_github_nodes import HEAD, REPO, pr_event
