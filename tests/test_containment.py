@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 
 from engine.github.app import AppCredentials
 from engine.github.client import GitHubClient
@@ -19,8 +21,10 @@ from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute
 from engine.run.record import RunRecord
 from engine.run.recording import refused_path
+from engine.server.app import create_app
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import compile_rule
+from tests.serverkit import server_settings, signed, sql, wait_until, write_rule
 from tests.test_github_nodes import HEAD, REPO, pr_event
 
 REGISTRY = default_registry()
@@ -136,3 +140,88 @@ def test_the_attack_from_the_report_fails_the_node_and_sends_nothing(world: GitH
 )
 def test_the_last_check_before_sending(path: str, scope: Scope | None, refused: bool) -> None:
     assert (refused_path("GET", path, scope) is not None) is refused
+
+
+# --- loops cannot start -----------------------------------------------------------------
+
+ECHO = """name: echo
+on:
+  events:
+    issue_comment: {types: [created]}
+  ignore-bots: false
+nodes:
+  reply:
+    uses: github.issue.comment
+    with:
+      body: seen ${{ event.comment.id }}
+"""
+
+
+def test_with_get_app_failing_hookwise_does_not_answer_its_own_comment(
+    tmp_path: Path, github: GitHubDouble
+) -> None:
+    """GitHub's delivery of hookwise's own comment carries its marker: the App is recognised
+    (and its bot learned, so its marker-less writes too) although GET /app answers 500."""
+    github.add_installation(1, "octo-org")
+    github.world.add_issue(REPO, 3)
+    github.inject("GET", r"^/app$", status=500, times=1_000)
+    rules = write_rule(tmp_path / "rules", "echo", ECHO)
+    settings = server_settings(tmp_path, rules, github, app_login=None)
+    human = {
+        "action": "created",
+        "issue": {"number": 3, "labels": [], "user": {"login": "mona", "type": "User"}},
+        "comment": {"id": 1, "body": "hello", "user": {"login": "mona", "type": "User"}},
+        "repository": {"full_name": REPO, "name": "hello", "owner": {"login": "octo-org"}},
+        "installation": {"id": 1},
+        "sender": {"login": "mona", "type": "User"},
+    }
+    with TestClient(create_app(settings)) as client:
+        body, headers = signed(human, "issue_comment", "loop-1")
+        assert client.post("/webhooks/github", content=body, headers=headers).json()["matched"] == ["echo"]
+        comments = github.world.repo("octo-org", "hello").issues[3].comments
+        wait_until(lambda: len(comments) == 1)
+        written = comments[0]
+        assert "<!-- hookwise:write=" in written["body"]
+        bot = {"login": "hookwise-test[bot]", "type": "Bot"}
+        echo = dict(human, comment={"id": written["id"], "body": written["body"], "user": bot}, sender=bot)
+        body, headers = signed(echo, "issue_comment", "loop-2")
+        answer = client.post("/webhooks/github", content=body, headers=headers).json()
+        assert answer["matched"] == []  # the loop stops at its first turn
+        labeled = dict(human, action="created", comment={"id": 99, "body": "no marker", "user": bot}, sender=bot)
+        body, headers = signed(labeled, "issue_comment", "loop-3")
+        assert client.post("/webhooks/github", content=body, headers=headers).json()["matched"] == []
+        other = {"login": "other-app[bot]", "type": "Bot"}
+        body, headers = signed(dict(labeled, sender=other), "issue_comment", "loop-4")
+        assert client.post("/webhooks/github", content=body, headers=headers).json()["matched"] == ["echo"]
+        wait_until(lambda: len(comments) == 2)
+        # the queue drained: nothing is left that could add a third comment
+        wait_until(lambda: sql(settings, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") == [(0,)])
+    assert github.calls("apps/get-authenticated")  # it asked, and GitHub failed
+    assert len(comments) == 2  # the human's delivery and the other bot's: never its own
+
+
+def test_the_apps_login_is_asked_again_until_github_answers(tmp_path: Path, github: GitHubDouble) -> None:
+    github.inject("GET", r"^/app$", status=500, times=1_000)
+    settings = server_settings(tmp_path, write_rule(tmp_path / "rules", "echo", ECHO), github, app_login=None)
+    app = create_app(settings, start_workers=False)
+    hookwise = app.state.hookwise
+    waited: list[float] = []
+
+    async def no_backoff(seconds: float) -> None:  # the client's own retries of each 500
+        return None
+
+    hookwise.github.sleep = no_backoff
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        if len(waited) == 3:  # GitHub recovers
+            github.faults.clear()
+
+    async def go() -> None:
+        assert not await hookwise.learn_app_login()  # start-up's attempt: GitHub answers 500
+        await hookwise.keep_learning_app_login(sleep=sleep)
+        await hookwise.github.aclose()
+
+    asyncio.run(go())
+    assert waited == [5.0, 10.0, 20.0]
+    assert hookwise.app_login == f"{github.spec.example('integration')['slug']}[bot]"

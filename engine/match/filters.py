@@ -7,6 +7,7 @@ https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-synt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,9 +59,33 @@ def evaluate(trigger: EventTrigger, event: Event) -> Reason:
     return needed
 
 
+# hookwise tags what it writes: `<!-- hookwise:...-->` in comment, review and issue bodies, and
+# its check runs' external_id is the writing node's key, delivery:rule:node
+_MARKER = "<!-- hookwise:"
+_NODE_KEY = re.compile(r"[A-Za-z0-9._-]{1,100}:[a-z0-9][a-z0-9_-]*:[a-z][a-z0-9_]*")
+
+
+def written_by_hookwise(event: Event) -> bool:
+    """Whether a bot's delivery is about something hookwise wrote (its marker is on it), so the
+    App is recognised even when its login could not be read from GitHub."""
+    if not event.sender_is_bot:
+        return False
+    payload = event.payload
+    for key in ("comment", "review", "issue", "pull_request"):
+        subject = payload.get(key)
+        if isinstance(subject, dict) and _MARKER in str(subject.get("body") or ""):
+            return True
+    check = payload.get("check_run")
+    external = check.get("external_id") if isinstance(check, dict) else None
+    return isinstance(external, str) and _NODE_KEY.fullmatch(external) is not None
+
+
 def is_own_app(event: Event, app_login: str | None) -> bool:
-    """Whether the delivery was caused by this App itself (its bot is the sender)."""
-    return bool(app_login and event.sender and event.sender.lower() == app_login.lower())
+    """Whether the delivery was caused by this App itself: its bot is the sender, or a bot's
+    delivery carries hookwise's own marker."""
+    if app_login and event.sender and event.sender.lower() == app_login.lower():
+        return True
+    return written_by_hookwise(event)
 
 
 def _applies(key: str, event: Event) -> bool:

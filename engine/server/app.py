@@ -114,7 +114,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = []
-        await hookwise.learn_app_login()
+        if not await hookwise.learn_app_login():
+            tasks.append(asyncio.create_task(hookwise.keep_learning_app_login()))
         if concurrency > 0:
             hookwise.workers.start()
             tasks.append(asyncio.create_task(hookwise.retention()))

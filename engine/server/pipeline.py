@@ -19,7 +19,7 @@ from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.lang.files import load_rules
 from engine.match.events import Event, parse_event
-from engine.match.filters import is_own_app
+from engine.match.filters import is_own_app, written_by_hookwise
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
@@ -151,20 +151,40 @@ class Hookwise:
         self.in_flight = 0  # webhook requests being answered (workers yield while it is high)
         self.metrics.on_scrape(self._scrape)
 
-    async def learn_app_login(self) -> None:
+    async def learn_app_login(self) -> bool:
         """Ask GitHub for the App's slug when it is not configured, so that rules cannot loop
-        on the App's own writes by default."""
+        on the App's own writes; whether the App's bot is known now."""
         if self.app_login or self.github is None:
-            return
+            return True
         try:
             app = await self.github.app_request("GET", "/app")
         except GitHubError as exc:
             log.warning(
-                "could not read the App's slug; set GITHUB_APP_SLUG", error=exc.message
+                "could not read the App's slug (set GITHUB_APP_SLUG); trying again",
+                error=exc.message,
             )
-            return
-        self.app_login = f"{app['slug']}[bot]"
-        log.info("the App's own deliveries are ignored", app_login=self.app_login)
+            return False
+        if not self.app_login:
+            self.app_login = f"{app['slug']}[bot]"
+            log.info("the App's own deliveries are ignored", app_login=self.app_login)
+        return True
+
+    async def keep_learning_app_login(self, sleep: Any = asyncio.sleep) -> None:
+        """After a failed start-up attempt: again after 5 s, doubling up to 5 minutes, until the
+        App's bot is known (meanwhile it is recognised by the markers on what it writes)."""
+        delay = 5.0
+        while True:
+            await sleep(delay)
+            if await self.learn_app_login():
+                return
+            delay = min(delay * 2, 300.0)
+
+    def learn_from(self, event: Event) -> None:
+        """A bot delivery about something hookwise wrote names the App's bot: remember it, so
+        its other writes (labels, merges) are recognised too, before GET /app answers."""
+        if not self.app_login and event.sender and written_by_hookwise(event):
+            self.app_login = event.sender
+            log.info("the App's bot was recognised by its marker", app_login=self.app_login)
 
     def _scrape(self) -> None:
         """Gauges read at scrape time (the /metrics route runs in a thread)."""
@@ -249,6 +269,7 @@ class Hookwise:
         except PayloadError as exc:
             self.metrics.rejected.labels("payload").inc()
             return 400, {"error": str(exc)}
+        self.learn_from(event)
         result = match(event, self.index, app_login=self.app_login)
         jobs = self.jobs_for(event, result)
         trace = match_trace(result, len(self.index.rules))
