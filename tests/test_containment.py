@@ -225,3 +225,59 @@ def test_the_apps_login_is_asked_again_until_github_answers(tmp_path: Path, gith
     asyncio.run(go())
     assert waited == [5.0, 10.0, 20.0]
     assert hookwise.app_login == f"{github.spec.example('integration')['slug']}[bot]"
+
+
+# --- concurrency groups per scope --------------------------------------------------------
+
+GROUPED = """name: deploy
+on: [issues]
+concurrency:
+  group: {group}
+  cancel-in-progress: true
+nodes:
+  n: {{uses: core.log, with: {{message: hi}}}}
+"""
+
+
+def _issue_event(repository: str) -> Any:
+    from engine.match.events import parse_event
+
+    owner, name = repository.split("/")
+    return parse_event(
+        "issues",
+        {
+            "action": "opened",
+            "issue": {"number": 1, "labels": [], "user": {"login": "mona", "type": "User"}},
+            "repository": {"full_name": repository, "name": name, "owner": {"login": owner}},
+            "installation": {"id": 1},
+            "sender": {"login": "mona", "type": "User"},
+        },
+        delivery="g-1",
+    )
+
+
+def test_a_repository_rule_cannot_take_a_server_rules_group() -> None:
+    """The hijack: a rule in Hello-World names the group the server's `deploy` uses for
+    Codertocat/Other; its runs must not meet (and cancel) the server rule's."""
+    from dataclasses import replace
+
+    from engine.run.executor import concurrency_key
+
+    server = compile_rule(GROUPED.format(group="deploy-${{ github.repository }}"))
+    hijack = replace(
+        compile_rule(GROUPED.format(group="deploy-Codertocat/Other")),
+        scope=Scope("Codertocat", "Codertocat/Hello-World"),
+    )
+    default = replace(
+        compile_rule(GROUPED.format(group="deploy-Codertocat/Other")), scope=Scope("Codertocat")
+    )
+    keys = {
+        "server": concurrency_key(server, _issue_event("Codertocat/Other")),
+        "repository": concurrency_key(hijack, _issue_event("Codertocat/Hello-World")),
+        "default": concurrency_key(default, _issue_event("Codertocat/Hello-World")),
+    }
+    assert keys == {
+        "server": ("deploy-Codertocat/Other", True),
+        "repository": ("codertocat/hello-world: deploy-Codertocat/Other", True),
+        "default": ("codertocat: deploy-Codertocat/Other", True),
+    }

@@ -64,12 +64,20 @@ def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
 
 
 def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:
-    """The rendered concurrency group and cancel-in-progress, or None without concurrency."""
+    """The rendered concurrency group and cancel-in-progress, or None without concurrency.
+
+    Server rules share one namespace of groups; a repository rule's groups live in its
+    repository's (`owner/name: group`) and an organisation default's in its owner's
+    (`owner: group`), so no repository can name a group of another's or of the server's and
+    cancel its runs.
+    """
     if rule.concurrency is None:
         return None
     contexts = base_contexts(rule, event)
     group = rule.concurrency.group
     key = to_string(render_value(group, contexts))
+    if rule.scope is not None:
+        key = f"{(rule.scope.repository or rule.scope.owner).lower()}: {key}"
     cancel = rule.concurrency.cancel_in_progress
     if isinstance(cancel, Template | str):
         cancel = (
