@@ -472,3 +472,20 @@ def test_a_replay_reads_the_repositorys_rules_from_the_browser_and_the_command_l
     finally:
         database.close()
     assert ("@repository", "done") in rows
+
+
+def test_a_late_push_never_rolls_the_rules_back(tmp_path: Path, github: GitHubDouble) -> None:
+    """Push A adds `oo-old`, push B deletes it; GitHub delivers B first, then A. The rules
+    stay at B (the branch's head), not A, and `oo-old` never runs."""
+    github.add_installation(1, OWNER)
+    base = github.world.commit_files(f"{OWNER}/hello", {"README.md": "hi"})
+    path = ".github/hookwise/oo-old.yaml"
+    a = github.world.commit_files(f"{OWNER}/hello", {path: GREET.format(body="old rule").replace("greet", "oo-old")})
+    b = github.world.commit_files(f"{OWNER}/hello", {path: None, "README.md": "bye"})
+    with TestClient(create_app(settings(tmp_path, github))) as client:
+        server = Server(client)
+        server.deliver("push", push(github, "hello", a, b, [path]))  # B, on time
+        server.deliver("push", push(github, "hello", base, a, [path]))  # A, late
+        after = server.deliver("issues", issue(github, "hello", 1))
+    assert comments(github, "hello", 1) == []
+    assert server.trace(after)["sources"] == [f"repository {OWNER}/hello at {b[:7]}"]

@@ -5,7 +5,7 @@ queueing the rules it matches as jobs of their own.
 A delivery with a repository gets one job `@repository` at ingest. Its worker finds the
 current version of `<repo>/.github/hookwise/` and of `<owner>/.github/.github/hookwise/`
 (the database says which commit is current; a push to the default branch that changes the
-folder moves it; past HOOKWISE_REPO_RULES_TTL the branch is looked at again), reads a new
+folder, or HOOKWISE_REPO_RULES_TTL passing, makes the worker look at the branch's head again), reads a new
 version under a lease in the database (so two workers meeting it at once ask GitHub once),
 checks it (a broken file is skipped with its reason), matches the delivery, and queues one
 job per matched rule, named `<source>#<rule>`, which any worker can resolve from the
@@ -142,7 +142,7 @@ class RuleVersions:
         if self._fresh(head, refresh_to):
             await self.db(self.store.release_rule_load, repository, self.worker)
             return str(head["commit_sha"]) if head["commit_sha"] else None
-        return await self._load(github, repository, head, branch, refresh_to)
+        return await self._load(github, repository, head, branch)
 
     def _fresh(self, head: Any, refresh_to: str | None) -> bool:
         """Whether the stored head can be used as it is."""
@@ -156,14 +156,13 @@ class RuleVersions:
         repository: str,
         head: Any,
         branch: str | None,
-        refresh_to: str | None,
     ) -> str | None:
-        """Read the new version (the caller holds the lease) and make it current."""
+        """Read the new version (the caller holds the lease) and make it current. A push only
+        says that the rules may have changed: the version is the branch's head as GitHub has
+        it now, never the push's `after`, so a push delivered late cannot roll rules back."""
         try:
-            commit = refresh_to
-            if commit is None:
-                branch = branch or await default_branch(github, repository)
-                commit = await branch_head(github, repository, branch) if branch else None
+            branch = branch or await default_branch(github, repository)
+            commit = await branch_head(github, repository, branch) if branch else None
             if commit is None:
                 await self.db(self.store.save_rule_head, repository, None)
                 return None
