@@ -88,6 +88,9 @@ class Settings:
     repo_rules_ttl: float = 600.0  # seconds a version is used before the branch is looked at
     repo_rules_max_files: int = 50
     repo_rules_max_bytes: int = 64 * 1024
+    # what a server rule's run may produce (repository rules: at most 256 KiB and 1 MiB)
+    max_node_output_bytes: int = 1 << 20
+    max_run_record_bytes: int = 8 << 20
     rate_webhooks: int = 60  # failed verifications per minute per client IP
     rate_auth: int = 100
     rate_api: int = 500  # per minute per user
@@ -161,6 +164,8 @@ class Settings:
             repo_rules_ttl=_number(env, "HOOKWISE_REPO_RULES_TTL", 600.0),
             repo_rules_max_files=_number(env, "HOOKWISE_REPO_RULES_MAX_FILES", 50, int),
             repo_rules_max_bytes=_number(env, "HOOKWISE_REPO_RULES_MAX_BYTES", 65536, int),
+            max_node_output_bytes=_number(env, "HOOKWISE_MAX_NODE_OUTPUT_BYTES", 1 << 20, int),
+            max_run_record_bytes=_number(env, "HOOKWISE_MAX_RUN_RECORD_BYTES", 8 << 20, int),
             rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 60, int),
             rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
             rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),

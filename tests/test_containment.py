@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,7 +25,7 @@ from engine.run.recording import refused_path
 from engine.server.app import create_app
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import compile_rule
-from tests.serverkit import server_settings, signed, sql, wait_until, write_rule
+from tests.serverkit import SECRET, server_settings, signed, sql, wait_until, write_rule
 from tests.test_github_nodes import HEAD, REPO, pr_event
 
 REGISTRY = default_registry()
@@ -281,3 +282,88 @@ def test_a_repository_rule_cannot_take_a_server_rules_group() -> None:
         "repository": ("codertocat/hello-world: deploy-Codertocat/Other", True),
         "default": ("codertocat: deploy-Codertocat/Other", True),
     }
+
+
+# --- budgets: the amplification rule -----------------------------------------------------
+
+
+def amplification_rule(copies: int, nodes: int = 200) -> str:
+    """The attack: 200 core.set nodes in a chain, each formatting `copies` copies of the
+    event's JSON (each value just under the 1,000,000-character limit of one value)."""
+    lines = ["name: amplify", "on: {events: {issues: {types: [opened]}}}", "nodes:", "  s0:", "    uses: core.set",
+             "    with: {outputs: {v: '${{ toJSON(event) }}'}}"]
+    pattern = "{0}" * copies
+    for i in range(1, nodes):
+        lines += [f"  s{i}:", "    uses: core.set", f"    needs: s{i - 1}",
+                  f"    with: {{outputs: {{v: \"${{{{ format('{pattern}', nodes.s0.outputs.v) }}}}\"}}}}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+def test_the_amplification_rule_is_contained(tmp_path: Path, github: GitHubDouble) -> None:
+    import statistics
+    import time
+
+    import httpx
+
+    from engine.expr.evaluate import MAX_STRING, to_json
+    from tests.rulekit import payload
+    from tests.serverkit import free_port, start_process, stop_process
+
+    event = payload("issues", "opened.1")
+    owner, name = event["repository"]["full_name"].split("/")
+    event["installation"] = {"id": 1}
+    github.add_installation(1, owner)
+    copies = (MAX_STRING - 1000) // len(to_json(event))  # the attacker's: just under one value's limit
+    assert copies * len(to_json(event)) > 300_000  # and far over a node's budget
+    github.world.repo(owner, name).default_branch = event["repository"]["default_branch"]
+    github.world.commit_files(f"{owner}/{name}", {".github/hookwise/amplify.yaml": amplification_rule(copies)})
+    event["repository"]["id"] = github.world.repo(owner, name).id  # the repository-scoped token's
+    rules = write_rule(tmp_path / "rules", "noop", "name: noop\non: [ping]\nnodes:\n  l: {uses: core.log, with: {message: x}}\n")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "HOOKWISE_"))},
+        "HOOKWISE_RULES": str(rules),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'hookwise.db'}",
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_APP_ID": github.app_id,
+        "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
+        "GITHUB_API_BASE_URL": github.url,
+    }
+    server = start_process(["serve", "--port", str(port)], env, tmp_path / "server.log", health=f"http://127.0.0.1:{port}/health")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for n in range(3):  # three attacking deliveries
+                body, headers = signed(event, "issues", f"amplify-{n}")
+                assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
+            waits = []
+            for n in range(10):  # good deliveries while the attack runs
+                body, headers = signed(dict(event, action="edited"), "issues", f"good-{n}")
+                started = time.perf_counter()
+                assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
+                waits.append(time.perf_counter() - started)
+            wait_until(lambda: sql_file(tmp_path, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") == [(0,)], timeout=120)
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    finally:
+        stop_process(server)
+    stored = sql_file(tmp_path, "SELECT COALESCE(SUM(LENGTH(record)), 0) FROM runs")[0][0]
+    stored += sql_file(tmp_path, "SELECT COALESCE(SUM(LENGTH(outputs)) + SUM(LENGTH(COALESCE(error, ''))), 0) FROM node_runs")[0][0]
+    runs = sql_file(tmp_path, "SELECT rule, status FROM runs WHERE rule LIKE '%#amplify'")
+    assert len(runs) == 3 and {status for _, status in runs} == {"failure"}
+    errors = sql_file(tmp_path, "SELECT node_id, error FROM node_runs WHERE status = 'failure'")
+    assert {node for node, _ in errors} == {"s1"}
+    assert all("over the limit of 256.0 KiB per node for repository rules" in error for _, error in errors)
+    assert stored < 3 * 2 * (1 << 20), stored  # each delivery's records: a few MB at most
+    assert peak < 300 * 1024, f"peak RSS {peak} KiB"
+    assert statistics.median(waits) < 0.1 and max(waits) < 1.0, waits
+
+
+def sql_file(tmp_path: Path, statement: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "hookwise.db")
+    try:
+        return db.execute(statement).fetchall()
+    finally:
+        db.close()

@@ -65,15 +65,13 @@ def render_segments(
     """Render an already parsed template (rules parse theirs once, when they load)."""
     if len(segments) == 1 and segments[0].expr is not None:
         return evaluate(segments[0].expr, contexts, state)
-    parts = []
+    parts, size = [], 0
     for segment in segments:
-        if segment.expr is None:
-            parts.append(segment.text)
-        else:
-            parts.append(to_string(evaluate(segment.expr, contexts, state)))
-    result = "".join(parts)
-    _check_size(result)
-    return result
+        part = segment.text if segment.expr is None else to_string(evaluate(segment.expr, contexts, state))
+        size += len(part)
+        _check_size("", size)
+        parts.append(part)
+    return "".join(parts)
 
 
 def _eval(expr: Expr, contexts: Mapping[str, Any], state: RunState) -> Any:
@@ -244,19 +242,28 @@ def format_number(value: float) -> str:
 
 
 def to_json(value: Any) -> str:
-    """toJSON: pretty-printed with two-space indentation, as GitHub does."""
-    text = json.dumps(_plain(value), indent=2, ensure_ascii=False, default=_json_default)
-    _check_size(text)
-    return text
+    """toJSON: pretty-printed with two-space indentation, as GitHub does; encoded piece by
+    piece, so that a value past the limit stops the encoding rather than building it whole."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False, default=_json_default)
+    pieces, size = [], 0
+    for piece in encoder.iterencode(_plain(value)):
+        size += len(piece)
+        if size > MAX_STRING:
+            _check_size("", size)
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 def _json_default(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else str(value)
 
 
-def _check_size(text: str) -> None:
-    if len(text) > MAX_STRING:
-        raise EvaluationError(f"value is longer than {MAX_STRING} characters")
+def _check_size(text: str, size: int | None = None) -> None:
+    """The limit on one value's length (format, join, toJSON, a template's text)."""
+    if (len(text) if size is None else size) > MAX_STRING:
+        raise EvaluationError(
+            f"value is longer than the limit of {MAX_STRING:,} characters for one value"
+        )
 
 
 # --- functions --------------------------------------------------------------------------
@@ -287,13 +294,11 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
     if name == "join":
         separator = to_string(args[1]) if len(args) > 1 else ","
         items = _plain(args[0])
-        text = (
-            separator.join(to_string(i) for i in items)
-            if isinstance(items, list)
-            else to_string(items)
-        )
-        _check_size(text)
-        return text
+        if not isinstance(items, list):
+            return to_string(items)
+        parts = [to_string(i) for i in items]
+        _check_size("", sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0))
+        return separator.join(parts)
     if name == "tojson":
         return to_json(args[0])
     if name == "fromjson":
@@ -351,6 +356,7 @@ def _format_argument(value: Any) -> str:
 
 def _format(template: str, args: list[str]) -> str:
     out: list[str] = []
+    size = len(template)
     i = 0
     while i < len(template):
         char = template[i]
@@ -369,6 +375,9 @@ def _format(template: str, args: list[str]) -> str:
             if index >= len(args):
                 raise EvaluationError(f"format: {{{index}}} has no argument ({len(args)} given)")
             out.append(args[index])
+            size += len(args[index])
+            if size > MAX_STRING:  # stop growing before the whole string is built
+                _check_size("", size)
             i = end + 1
         elif char == "}":
             if not template.startswith("}}", i):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.expr.evaluate import EvaluationError, render_segments, to_string, truthy
@@ -21,6 +21,7 @@ from engine.match.condition import render_value, rule_contexts
 from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.nodes.registry import Registry
+from engine.run.budget import MAX_ERROR, OutputLimits, cut, node_size, over_limit, truncate
 from engine.run.concurrency import ConcurrencyGroups
 from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
 from engine.run.inputs import checked_inputs
@@ -48,6 +49,7 @@ class ExecutionOptions:
     recovering: bool = False  # this run resumes one that was interrupted
     shared: dict[str, Any] = field(default_factory=dict)  # seeds the run's cache (prefetched files)
     scope: Scope | None = None  # a repository rule's: the repositories its nodes may touch
+    limits: OutputLimits = field(default_factory=OutputLimits)  # what a run may produce
 
 
 def idempotency_key(delivery: str, rule: str, node: str) -> str:
@@ -179,6 +181,8 @@ class _Run:
         self.tasks: dict[str, asyncio.Task[Outcome]] = {}
         self.cancelled = False
         self.shared: dict[str, Any] = dict(options.shared)
+        self.used = 0  # bytes the nodes added to the record so far
+        self.marks: dict[str, tuple[int, int]] = {}  # node -> (logs, calls) when it started
 
     async def loop(self, cancel: asyncio.Event) -> None:
         while True:
@@ -221,7 +225,32 @@ class _Run:
             if node_id not in self.outcomes:
                 await self._finish(node_id, Outcome(CANCELLED, error=reason))
 
+    def _charge(self, node_id: str, outcome: Outcome) -> Outcome:
+        """Measure what the node added to the record against the limits; over one, the node
+        fails naming it and what it produced is kept truncated."""
+        node_record = self.record.node(node_id)
+        if outcome.error is not None and len(outcome.error) > MAX_ERROR:
+            outcome = replace(outcome, error=cut(outcome.error, MAX_ERROR))
+        start_logs, start_calls = self.marks.get(node_id, (len(self.record.logs), len(self.record.calls)))
+        prefix = f"{node_id}: "
+        at = [i for i in range(start_logs, len(self.record.logs)) if self.record.logs[i].startswith(prefix)]
+        logs = [self.record.logs[i] for i in at]
+        calls = [c for c in self.record.calls[start_calls:] if c.node == node_id]
+        node_record.error = outcome.error
+        size = node_size(node_record, logs, calls)
+        why = over_limit(size, self.used, self.options.limits)
+        if why is not None:
+            truncate(node_record, logs, calls, why)
+            for i, line in zip(at, logs, strict=True):
+                self.record.logs[i] = line
+            outcome = Outcome(FAILURE, error=why)
+            node_record.error = why
+            size = node_size(node_record, logs, calls)
+        self.used += size
+        return outcome
+
     async def _finish(self, node_id: str, outcome: Outcome) -> None:
+        outcome = self._charge(node_id, outcome)
         self.outcomes[node_id] = outcome
         node_record = self.record.node(node_id)
         node_record.status = outcome.status
@@ -239,6 +268,7 @@ class _Run:
     async def _node(self, node: Node) -> Outcome:
         node_record = self.record.node(node.id)
         node_record.started_at = self.options.clock()
+        self.marks[node.id] = (len(self.record.logs), len(self.record.calls))
         key = idempotency_key(self.event.delivery, self.rule.name, node.id)
         if key in self.options.completed:
             node_record.outputs.update(self.options.completed[key])

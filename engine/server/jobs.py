@@ -21,6 +21,7 @@ from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
 from engine.match.filters import Needed
 from engine.match.matcher import decide
+from engine.run.budget import REPOSITORY_LIMITS, OutputLimits
 from engine.run.executor import (
     ExecutionOptions,
     concurrency_key,
@@ -150,8 +151,17 @@ class JobRunner:
                 deadline=deadline,
                 repository_id=repository_id(event) if scope is not None else None,
             )
+        limits = OutputLimits(
+            self.settings.max_node_output_bytes, self.settings.max_run_record_bytes
+        )
+        if rule.scope is not None:
+            limits = limits.tighter(REPOSITORY_LIMITS)
         return ExecutionOptions(
-            github=api, dry_run=self.settings.dry_run, recovering=job.attempts > 1, scope=scope
+            github=api,
+            dry_run=self.settings.dry_run,
+            recovering=job.attempts > 1,
+            scope=scope,
+            limits=limits,
         )
 
     def _retry_later(self, record: RunRecord, job: Job) -> bool:
