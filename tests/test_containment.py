@@ -367,3 +367,23 @@ def sql_file(tmp_path: Path, statement: str) -> list[tuple[Any, ...]]:
         return db.execute(statement).fetchall()
     finally:
         db.close()
+
+
+def test_the_delivery_page_cuts_large_outputs() -> None:
+    from engine.server.ui.pages import VALUE_SHOWN, run_view
+
+    big = "x" * 200_000
+    run = {
+        "rule": "r",
+        "generation": 0,
+        "status": "success",
+        "record": {
+            "nodes": [{"id": "n", "uses": "core.set", "status": "success", "outputs": {"v": big}, "error": big}],
+            "calls": [{"node": "n", "method": "POST", "path": "/x", "body": {"body": big}}],
+            "logs": [f"n: {big}"],
+        },
+    }
+    view = run_view(run, None)
+    node = view["nodes"][0]
+    for text in (node["outputs"], node["error"], node["calls"][0]["body"], view["logs"][0]):
+        assert len(text) < VALUE_SHOWN + 200 and "(cut: " in text

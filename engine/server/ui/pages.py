@@ -30,6 +30,7 @@ STATUSES = ("queued", "running", "done", "failed", "undecided", "no_match")
 WINDOWS = ("1h", "24h", "7d", "30d")
 OUTCOME_ORDER = (MATCHED, WAITING, UNDECIDED, NOT_MATCHED)
 PAYLOAD_SHOWN = 512 * 1024  # characters of a payload put in the page; the rest is cut
+VALUE_SHOWN = 16 * 1024  # characters of one node's outputs, a call's body or a log line shown
 HIDDEN_HEADER_PARTS = ("signature", "authorization", "cookie", "token", "secret")
 
 
@@ -128,6 +129,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
+def _shown(text: str, limit: int = VALUE_SHOWN) -> str:
+    """A large value cut for the page, saying how much it held (the record keeps it whole)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… (cut: {len(text):,} characters; the page shows {limit:,})"
+
+
 def run_view(run: Mapping[str, Any], rule: Rule | None) -> dict[str, Any]:
     """One run: its graph, and each node with its outputs, error and GitHub calls."""
     record = run["record"]
@@ -143,9 +151,9 @@ def run_view(run: Mapping[str, Any], rule: Rule | None) -> dict[str, Any]:
                 "uses": node.get("uses", ""),
                 "status": node.get("status", ""),
                 "attempts": node.get("attempts", 0),
-                "error": node.get("error"),
                 "reason": node.get("reason"),
-                "outputs": _json(node.get("outputs") or {}) if node.get("outputs") else "",
+                "outputs": _shown(_json(node["outputs"])) if node.get("outputs") else "",
+                "error": _shown(node["error"]) if node.get("error") else node.get("error"),
                 "calls": [_call(c) for c in mine],
             }
         )
@@ -161,7 +169,7 @@ def run_view(run: Mapping[str, Any], rule: Rule | None) -> dict[str, Any]:
         "graph": drawing,
         "nodes": details,
         "calls": unowned,
-        "logs": record.get("logs", []),
+        "logs": [_shown(str(line)) for line in record.get("logs", [])],
     }
 
 
@@ -171,7 +179,7 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "path": call.get("path", ""),
         "status": call.get("status"),
         "sent": bool(call.get("sent")),
-        "body": _json(call["body"]) if call.get("body") is not None else "",
+        "body": _shown(_json(call["body"])) if call.get("body") is not None else "",
     }
 
 
