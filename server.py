@@ -1,4 +1,8 @@
-"""The ASGI entry point: `uvicorn server:app` (settings come from the environment)."""
+"""The ASGI entry point: `uvicorn server:app` (settings come from the environment).
+
+uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: run it with
+`--no-proxy-headers`, or `--forwarded-allow-ips` set to your proxies (what `hookwise serve`
+does from HOOKWISE_TRUSTED_PROXIES)."""
 
 from __future__ import annotations
 

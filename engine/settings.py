@@ -104,6 +104,10 @@ class Settings:
     state_secret: str | None = field(default=None, repr=False)
     ui_token: str | None = field(default=None, repr=False)  # the browser log's login
     recover_interval: float | None = None  # seconds between `recover` passes (None: off)
+    # addresses of reverse proxies whose X-Forwarded-For is believed (none: the peer is the client)
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)  # Bearer token for /metrics
+    api_docs: bool = False  # serve /docs and /openapi.json
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
@@ -178,6 +182,11 @@ class Settings:
             frontend_url=env.get("HOOKWISE_FRONTEND_URL") or None,
             state_secret=env.get("HOOKWISE_STATE_SECRET") or None,
             ui_token=ui_token,
+            trusted_proxies=tuple(
+                p.strip() for p in env.get("HOOKWISE_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            metrics_token=env.get("HOOKWISE_METRICS_TOKEN") or ui_token,
+            api_docs=_flag(env, "HOOKWISE_API_DOCS"),
             recover_interval=_duration(env, "HOOKWISE_RECOVER_INTERVAL"),
         )
 

@@ -60,7 +60,7 @@ def integration_settings(tmp_path: Path, github: GitHubDouble, **extra: Any) -> 
 def app_env(tmp_path: Path, github: GitHubDouble) -> Iterator[tuple[TestClient, GitHubDouble, Any]]:
     github.add_installation(77, "octo-org")
     github.add_installation(88, "mona")
-    settings = integration_settings(tmp_path, github, state_secret="state-secret")
+    settings = integration_settings(tmp_path, github, state_secret="state-secret", api_docs=True)
     app = create_app(settings, start_workers=False)
     with TestClient(app) as client:
         yield client, github, settings

@@ -33,6 +33,7 @@ APP = create_app(
         rate_webhooks=0,
         rate_auth=0,
         rate_api=0,
+        api_docs=True,
     ),
     start_workers=False,
 )

@@ -92,6 +92,9 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         log_config=None,
         access_log=False,
         server_header=False,
+        # X-Forwarded-For only from the proxies named; otherwise the peer is the client
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
     with listener:
         uvicorn.Server(config).run(sockets=[listener])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -136,7 +137,15 @@ def create_app(
                 task.cancel()
             await hookwise.close()
 
-    app = FastAPI(title="hookwise", version=__version__, lifespan=lifespan)
+    docs = settings.api_docs  # /docs and /openapi.json only when enabled
+    app = FastAPI(
+        title="hookwise",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.hookwise = hookwise
 
     app.include_router(integrations_router(hookwise.integrations))
@@ -193,8 +202,13 @@ def create_app(
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    def metrics() -> Response:
-        """Prometheus text format."""
+    def metrics(request: Request) -> Response:
+        """Prometheus text format; with a metrics token set, only for `Bearer <token>`."""
+        token = settings.metrics_token
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error(401, "the metrics need `Authorization: Bearer <HOOKWISE_METRICS_TOKEN>`")
         return Response(
             hookwise.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
