@@ -3,6 +3,7 @@ a token, /docs and /openapi.json off unless enabled."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -108,3 +109,79 @@ def test_api_docs_are_off_unless_enabled(tmp_path: Path, enabled: bool) -> None:
     with TestClient(app) as client:
         statuses = {path: client.get(path).status_code for path in ("/docs", "/openapi.json", "/redoc")}
     assert set(statuses.values()) == ({200} if enabled else {404})
+
+
+# --- slow clients --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_header_only_connections_cannot_starve_a_real_delivery(tmp_path: Path) -> None:
+    """300 connections that send a webhook's headers and never its body: a real delivery is
+    still accepted at once, the oldest idle ones are answered 408 and closed."""
+    import socket
+    import time
+
+    from engine.server.gateway import MAX_INCOMPLETE
+    from tests.rulekit import payload
+    from tests.serverkit import signed
+
+    url, process = serve(tmp_path)
+    port = int(url.rsplit(":", 1)[1])
+    idle: list[socket.socket] = []
+    try:
+        request = (
+            "POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "X-GitHub-Event: issues\r\nX-GitHub-Delivery: idle\r\nContent-Length: 5000\r\n\r\n"
+        ).encode()
+        for _ in range(300):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(request)
+            idle.append(conn)
+        body, headers = signed(payload("issues", "opened.1"), "issues", "real-1")
+        with httpx.Client(base_url=url, timeout=10) as client:
+            started = time.perf_counter()
+            answer = client.post("/webhooks/github", content=body, headers=headers)
+            took = time.perf_counter() - started
+        assert answer.status_code == 202, answer.text
+        assert took < 1.0, took
+        reasons: dict[str, int] = {}
+        for conn in idle:  # each is answered 408 and closed: dropped, or its deadline passed
+            conn.settimeout(30)
+            answer_bytes = b""
+            while chunk := conn.recv(4096):  # until the server closes the connection
+                answer_bytes += chunk
+            head, _, text = answer_bytes.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower(), head
+            reason = json.loads(text)["error"]
+            reasons[reason] = reasons.get(reason, 0) + 1
+        dropped = reasons.pop("the server is waiting for too many request bodies; this one waited longest")
+        # the real delivery may have waited for its body a moment too, and dropped one more
+        assert 300 - MAX_INCOMPLETE <= dropped <= 301 - MAX_INCOMPLETE
+        assert reasons == {"the request body did not start within 5s": 300 - dropped}
+    finally:
+        for conn in idle:
+            conn.close()
+        stop_process(process)  # type: ignore[arg-type]
+
+
+def test_a_body_that_never_starts_gets_408_after_the_first_byte_deadline() -> None:
+    import asyncio
+
+    from engine.server import gateway
+
+    async def go() -> str:
+        async def receive() -> dict[str, object]:
+            await asyncio.Event().wait()  # the body never comes
+            return {}
+
+        original = gateway.FIRST_BYTE_TIMEOUT
+        gateway.FIRST_BYTE_TIMEOUT = 0.01
+        try:
+            await gateway._read_capped(receive, {}, 100, gateway.OrderedDict())
+        except gateway.BodyTimeout as exc:
+            return str(exc)
+        finally:
+            gateway.FIRST_BYTE_TIMEOUT = original
+        return "no timeout"
+
+    assert asyncio.run(go()) == "the request body did not start within 0.01s"

@@ -18,6 +18,7 @@ import itertools
 import os
 import re
 import time
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -27,10 +28,13 @@ from engine.server import logs
 from engine.server.verify import MAX_BODY_BYTES
 
 access = logs.get("hookwise.access")
+_REQUESTS = itertools.count()
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 UNVERIFIED = frozenset({401, 403, 413, 415})  # answers to requests that did not prove GitHub
 SECRET_PARAMETERS = frozenset({"state", "code", "token", "access_token"})
-BODY_TIMEOUT = 10.0  # seconds to receive a webhook body (GitHub sends it at once)
+BODY_TIMEOUT = 10.0  # seconds to receive a whole webhook body (GitHub sends it at once)
+FIRST_BYTE_TIMEOUT = 5.0  # seconds from the headers to the body's first bytes
+MAX_INCOMPLETE = 256  # webhook requests waiting for their body; past it the oldest is dropped
 
 
 class BodyTimeout(Exception):
@@ -47,6 +51,9 @@ class Gateway:
         self.state = app.state  # the FastAPI app's state: app.state.hookwise
         self._ids = itertools.count(1)
         self._prefix = os.urandom(8).hex()
+        # deadlines of the webhook requests still receiving their body, oldest first: past
+        # MAX_INCOMPLETE the oldest is dropped, so idle connections cannot starve deliveries
+        self.incomplete: OrderedDict[int, asyncio.Timeout] = OrderedDict()
 
     def openapi(self) -> dict[str, Any]:
         """The framework's OpenAPI description (the webhook route is documented there)."""
@@ -117,12 +124,12 @@ class Gateway:
             limiter.allow(client)
             return await _respond(send, 403, {"error": "source address is not allowed"}, extra)
         try:
-            body = await _read_capped(receive, headers, MAX_BODY_BYTES, BODY_TIMEOUT)
-        except BodyTimeout:
+            body = await _read_capped(receive, headers, MAX_BODY_BYTES, self.incomplete)
+        except BodyTimeout as exc:
             hookwise.metrics.rejected.labels("body_timeout").inc()
             limiter.allow(client)
-            message = f"the request body did not arrive within {BODY_TIMEOUT:g}s"
-            return await _respond(send, 408, {"error": message}, extra)
+            closing = [*extra, (b"connection", b"close")]  # free the connection too
+            return await _respond(send, 408, {"error": str(exc)}, closing)
         status, answer = await hookwise.ingest(headers, body)
         if status in UNVERIFIED:
             allowed, wait = limiter.allow(client)  # spends one of the address's tokens
@@ -147,20 +154,35 @@ def _query(raw: bytes) -> str:
 
 
 async def _read_capped(
-    receive: Any, headers: dict[str, str], limit: int, timeout: float
+    receive: Any,
+    headers: dict[str, str],
+    limit: int,
+    incomplete: OrderedDict[int, asyncio.Timeout],
 ) -> bytes | None:
-    """The raw body, or None as soon as it passes `limit` bytes; BodyTimeout when it stalls."""
+    """The raw body, or None as soon as it passes `limit` bytes. BodyTimeout when its first
+    bytes take over FIRST_BYTE_TIMEOUT, the whole over BODY_TIMEOUT, or when it is the oldest
+    of more than MAX_INCOMPLETE requests still waiting for their body."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return None
-    first = await receive()  # most bodies arrive in one message: no timer needed for those
-    if not first.get("more_body"):
-        body: bytes = first.get("body", b"")
-        return None if len(body) > limit else body
-    chunks: list[bytes] = [first.get("body", b"")]
-    size = len(chunks[0])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    key = next(_REQUESTS)
+    why = f"the request body did not start within {FIRST_BYTE_TIMEOUT:g}s"
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(started + FIRST_BYTE_TIMEOUT) as deadline:
+            incomplete[key] = deadline
+            if len(incomplete) > MAX_INCOMPLETE:
+                _, oldest = incomplete.popitem(last=False)
+                oldest.reschedule(loop.time())  # it times out now
+            first = await receive()
+            if not first.get("more_body"):  # most bodies arrive in one message
+                body: bytes = first.get("body", b"")
+                return None if len(body) > limit else body
+            why = f"the request body did not arrive within {BODY_TIMEOUT:g}s"
+            deadline.reschedule(started + BODY_TIMEOUT)
+            chunks: list[bytes] = [first.get("body", b"")]
+            size = len(chunks[0])
             while True:
                 message = await receive()
                 chunk = message.get("body", b"")
@@ -171,7 +193,11 @@ async def _read_capped(
                 if not message.get("more_body"):
                     return b"".join(chunks)
     except TimeoutError:
-        raise BodyTimeout from None
+        if key not in incomplete:  # dropped for a newer request (its own deadline leaves it in)
+            why = "the server is waiting for too many request bodies; this one waited longest"
+        raise BodyTimeout(why) from None
+    finally:
+        incomplete.pop(key, None)
 
 
 async def _respond(
