@@ -130,9 +130,9 @@ def test_header_only_connections_cannot_starve_a_real_delivery(tmp_path: Path) -
     idle: list[socket.socket] = []
     try:
         request = (
-            "POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            "X-GitHub-Event: issues\r\nX-GitHub-Delivery: idle\r\nContent-Length: 5000\r\n\r\n"
-        ).encode()
+            b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"X-GitHub-Event: issues\r\nX-GitHub-Delivery: idle\r\nContent-Length: 5000\r\n\r\n"
+        )
         for _ in range(300):
             conn = socket.create_connection(("127.0.0.1", port))
             conn.sendall(request)
@@ -185,3 +185,38 @@ def test_a_body_that_never_starts_gets_408_after_the_first_byte_deadline() -> No
         return "no timeout"
 
     assert asyncio.run(go()) == "the request body did not start within 0.01s"
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    from engine.store.open import open_store
+    from engine.store.postgres import drop_database
+    from tests.storekit import new_postgres_url, require_postgres
+
+    require_postgres()
+    url = new_postgres_url("hookwise_nul")
+    open_store(url, create=True).close()  # `hookwise db upgrade`
+    yield url
+    drop_database(url)
+
+
+def test_a_nul_in_a_field_gets_no_5xx_on_postgres(tmp_path: Path, postgres_database: str) -> None:
+    from tests.rulekit import payload
+    from tests.serverkit import signed
+
+    settings = server_settings(tmp_path, REPO / "rules", database_url=postgres_database)
+    answers = {}
+    with TestClient(create_app(settings, start_workers=False)) as client:
+        for field, change in (
+            ("action", lambda p: p.update(action="open\x00ed")),
+            ("repository.full_name", lambda p: p["repository"].update(full_name="Codertocat/Hello\x00World")),
+            ("title", lambda p: p["issue"].update(title="a title with a \x00 in it")),
+        ):
+            data = payload("issues", "opened.1")
+            change(data)
+            body, headers = signed(data, "issues", f"nul-{field}")
+            answer = client.post("/webhooks/github", content=body, headers=headers)
+            answers[field] = (answer.status_code, answer.json().get("error"))
+    assert answers["action"] == (400, "payload field action contains a NUL character")
+    assert answers["repository.full_name"] == (400, "payload field repository.full_name contains a NUL character")
+    assert answers["title"] == (202, None)  # stored as it came (the payload's JSON escapes it)

@@ -386,3 +386,32 @@ def test_the_oldest_queued_age_is_one_probe_of_the_queue(store_factory: StoreFac
     assert sorted(j.rule for j in claimed) == ["r1", "r2"]
     assert store.oldest_queued_age() == 2.0
     assert store.oldest_queued_age() == store.queue_stats().oldest_queued_age
+
+
+def test_nul_characters_are_stored_alike_on_both_backends(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL (SQLite can): both store U+FFFD in its place."""
+    store.record_deliveries([new("nul-1", "r", action="open\x00ed", repository="octo/he\x00llo")])
+    found = store.delivery("nul-1")
+    assert found is not None
+    assert (found.action, found.repository) == ("open\ufffded", "octo/he\ufffdllo")
+
+
+def test_a_delivery_write_cut_by_a_dropped_connection_is_retried_on_a_fresh_one(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    from engine.store.postgres import PostgresStore
+
+    store = PostgresStore(postgres_url, pool_size=1)
+    try:
+        store.record_deliveries([new("before-restart", "r")])
+        with store._tx() as tx:
+            own = tx.execute("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        # what a PostgreSQL restart does to the pool's idle connection
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (own,))
+        assert store.record_deliveries([new("after-restart", "r")]) == [True]
+        assert store.delivery("after-restart") is not None
+    finally:
+        store.close()

@@ -81,6 +81,8 @@ class Reader:
             raise PayloadError(path, f"must be a string, found {kind_of(value)}")
         if len(value) > MAX_TEXT:
             raise PayloadError(path, f"is longer than {MAX_TEXT} characters")
+        if "\x00" in value:  # GitHub never sends one; PostgreSQL text cannot hold one
+            raise PayloadError(path, "contains a NUL character")
         return value
 
     def integer(self, path: str, *, low: int = 0, high: int = MAX_ID) -> int | None:

@@ -7,6 +7,7 @@ exception: every database failure arrives as a StoreError.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,24 @@ DELIVERY_STATUSES = ("no_match", "queued", "running", "failed", "undecided", "do
 
 
 class StoreError(HookwiseError):
-    """The database refused or failed an operation (locked, read-only, full, gone)."""
+    """The database refused or failed an operation (locked, read-only, full, gone).
+    `retryable`: the connection was lost mid-way; the same write may pass on a fresh one."""
+
+    retryable = False
+
+
+class ConnectionLost(StoreError):
+    """The database connection dropped (a restart, a network cut): nothing was committed."""
+
+    retryable = True
+
+
+def without_nul(args: Sequence[Any]) -> Sequence[Any]:
+    """Statement arguments with NUL characters in text replaced by U+FFFD, as both backends
+    store them (PostgreSQL text cannot hold NUL; SQLite would, so it is made to match)."""
+    if not any(isinstance(a, str) and "\x00" in a for a in args):
+        return args
+    return [a.replace("\x00", "\ufffd") if isinstance(a, str) else a for a in args]
 
 
 class StoreMissing(StoreError):

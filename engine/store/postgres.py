@@ -19,7 +19,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.store.base import StoreError, StoreMissing
+from engine.store.base import ConnectionLost, StoreError, StoreMissing, without_nul
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
 from engine.store.sql import DELIVERY_COLUMNS, Row
@@ -43,7 +43,7 @@ class _Tx:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         try:
-            self.cur.execute(_pg(sql) if args else sql, args or None)
+            self.cur.execute(_pg(sql) if args else sql, without_nul(args) or None)
             rows = self.cur.fetchall() if self.cur.description else []
         except (psycopg.Error, OverflowError, ValueError) as exc:
             raise StoreError(f"PostgreSQL: {exc}") from exc
@@ -52,7 +52,7 @@ class _Tx:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
-            self.cur.executemany(_pg(sql), rows)
+            self.cur.executemany(_pg(sql), [without_nul(row) for row in rows])
         except (psycopg.Error, OverflowError, ValueError) as exc:
             raise StoreError(f"PostgreSQL: {exc}") from exc
         self._rowcount = self.cur.rowcount
@@ -64,7 +64,7 @@ class _Tx:
     def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> set[str]:
         """executemany with RETURNING (pipelined): the first column of every returned row."""
         try:
-            self.cur.executemany(_pg(sql), rows, returning=True)
+            self.cur.executemany(_pg(sql), [without_nul(row) for row in rows], returning=True)
             found: set[str] = set()
             while True:
                 found.update(str(row["delivery_id"]) for row in self.cur.fetchall())
@@ -118,9 +118,16 @@ class PostgresStore(Store):
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
+        conn: psycopg.Connection[Any] | None = None
         try:
             with self.pool.connection() as conn, conn.transaction():
                 yield _Tx(conn)
+        except StoreError as exc:  # from a statement: was it the connection that failed?
+            if isinstance(exc.__cause__, psycopg.OperationalError) and conn is not None and conn.broken:
+                raise ConnectionLost(str(exc)) from exc
+            raise
+        except psycopg.OperationalError as exc:  # the commit itself, on a dropped connection
+            raise ConnectionLost(f"PostgreSQL: {exc}") from exc
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"PostgreSQL: {exc}") from exc
 

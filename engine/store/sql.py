@@ -123,9 +123,10 @@ class SQLStore:
                 results: list[bool | StoreError] = list(self._insert(tx, batch))
                 self._notify(tx)
             return results
-        except StoreError:
-            if len(batch) == 1:
+        except StoreError as exc:
+            if len(batch) == 1 and not exc.retryable:
                 raise
+        # each alone (a dropped connection: once more, on a fresh one)
         alone: list[bool | StoreError] = []
         for item in batch:
             try:

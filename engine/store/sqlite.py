@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from engine.store.base import StoreError, StoreMissing
+from engine.store.base import StoreError, StoreMissing, without_nul
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
 from engine.store.sql import Row
@@ -40,7 +40,7 @@ class _Tx:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         try:
-            cursor = self.db.execute(sql, args)
+            cursor = self.db.execute(sql, without_nul(args))
             rows = cursor.fetchall() if cursor.description else []
         except (sqlite3.Error, OverflowError, ValueError) as exc:
             raise StoreError(f"SQLite: {exc}") from exc
@@ -49,7 +49,7 @@ class _Tx:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
-            cursor = self.db.executemany(sql, rows)
+            cursor = self.db.executemany(sql, [without_nul(row) for row in rows])
         except (sqlite3.Error, OverflowError, ValueError) as exc:
             raise StoreError(f"SQLite: {exc}") from exc
         self._rowcount = cursor.rowcount
