@@ -91,6 +91,8 @@ class Settings:
     # what a server rule's run may produce (repository rules: at most 256 KiB and 1 MiB)
     max_node_output_bytes: int = 1 << 20
     max_run_record_bytes: int = 8 << 20
+    # a write whose answer never came is looked for again only after this long
+    write_settle_seconds: float = 60.0
     rate_webhooks: int = 60  # failed verifications per minute per client IP
     rate_auth: int = 100
     rate_api: int = 500  # per minute per user
@@ -170,6 +172,7 @@ class Settings:
             repo_rules_max_bytes=_number(env, "HOOKWISE_REPO_RULES_MAX_BYTES", 65536, int),
             max_node_output_bytes=_number(env, "HOOKWISE_MAX_NODE_OUTPUT_BYTES", 1 << 20, int),
             max_run_record_bytes=_number(env, "HOOKWISE_MAX_RUN_RECORD_BYTES", 8 << 20, int),
+            write_settle_seconds=_number(env, "HOOKWISE_WRITE_SETTLE_SECONDS", 60.0),
             rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 60, int),
             rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
             rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),

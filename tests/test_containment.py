@@ -387,3 +387,48 @@ def test_the_delivery_page_cuts_large_outputs() -> None:
     node = view["nodes"][0]
     for text in (node["outputs"], node["error"], node["calls"][0]["body"], view["logs"][0]):
         assert len(text) < VALUE_SHOWN + 200 and "(cut: " in text
+
+
+# --- writes in doubt -------------------------------------------------------------------------
+
+
+class _NoAnswer:
+    """A GitHub whose writes get no answer (the client timed out; GitHub may apply them)."""
+
+    async def request(self, method: str, path: str, **_: Any) -> Any:
+        from engine.github.api import GitHubError
+
+        raise GitHubError(0, "timed out", method=method, path=path)
+
+
+@pytest.mark.parametrize(("method", "in_doubt"), [("POST", True), ("PATCH", True), ("GET", False)])
+def test_a_write_without_an_answer_is_in_doubt(method: str, in_doubt: bool) -> None:
+    from engine.nodes.context import NodeError
+    from engine.run.record import CallRecord, RunRecord
+    from engine.run.recording import RecordingGitHub
+    from engine.server.jobs import writes_in_doubt
+
+    calls: list[CallRecord] = []
+    github = RecordingGitHub(_NoAnswer(), calls, dry_run=False, node="n", idempotency_key="d:r:n")  # type: ignore[arg-type]
+    with pytest.raises(NodeError) as caught:
+        asyncio.run(github.request(method, f"/repos/{REPO}/issues/1/comments"))
+    assert caught.value.retryable
+    assert calls[0].in_doubt is in_doubt
+    record = RunRecord(rule="r", file="f", delivery="d", event="issues", started_at=0.0, nodes=[], calls=calls)
+    assert writes_in_doubt(record) is in_doubt
+
+
+def test_a_failed_job_records_why(tmp_path: Path) -> None:
+    rule = "name: fails\non: [issues]\nnodes:\n  stop:\n    uses: core.fail\n    with: {message: no entry}\n"
+    settings = server_settings(tmp_path, write_rule(tmp_path / "rules", "fails", rule))
+    data = {
+        "action": "opened",
+        "issue": {"number": 1, "labels": [], "user": {"login": "mona", "type": "User"}},
+        "repository": {"full_name": REPO, "name": "hello", "owner": {"login": "octo-org"}},
+        "sender": {"login": "mona", "type": "User"},
+    }
+    with TestClient(create_app(settings)) as client:
+        body, headers = signed(data, "issues", "fails-1")
+        assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
+        wait_until(lambda: sql(settings, "SELECT state FROM jobs") == [("failed",)])
+    assert sql(settings, "SELECT error FROM jobs") == [("node stop: no entry",)]

@@ -20,6 +20,7 @@ class CallRecord:
     status: int | None = None
     node: str | None = None
     idempotency_key: str | None = None
+    in_doubt: bool = False  # a write that got no answer: GitHub may or may not have applied it
 
     def to_json(self) -> dict[str, Any]:
         """The docs/design.md §3 call shape: method, path, body, sent."""
@@ -28,7 +29,7 @@ class CallRecord:
     def to_store(self) -> dict[str, Any]:
         """Everything, as the delivery log keeps it."""
         return {**self.to_json(), "status": self.status, "node": self.node,
-                "idempotency_key": self.idempotency_key}
+                "idempotency_key": self.idempotency_key, "in_doubt": self.in_doubt}
 
 
 @dataclass

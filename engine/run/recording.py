@@ -103,6 +103,7 @@ class RecordingGitHub:
         except GitHubError as exc:
             record.sent = exc.status != 0
             record.status = exc.status or None
+            record.in_doubt = method in WRITE_METHODS and exc.status == 0
             raise node_error(exc) from None
         record.sent = True
         return result

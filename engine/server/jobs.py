@@ -41,6 +41,19 @@ if TYPE_CHECKING:
     from engine.server.workers import WorkerPool
 
 log = logs.get("hookwise.worker")
+
+
+def writes_in_doubt(record: RunRecord) -> bool:
+    """Whether a write was sent and no answer came (a timeout, a cut connection)."""
+    return any(c.in_doubt for c in record.calls)
+
+
+def failure_of(record: RunRecord) -> str | None:
+    """Why a run failed: its own error, else the first failed node's."""
+    if record.error:
+        return record.error
+    failed = next((n for n in record.nodes if n.status == FAILURE and n.error), None)
+    return f"node {failed.id}: {failed.error}" if failed is not None else None
 GROUP_RECHECK = 5.0  # a run waiting for its concurrency group looks again at least this often
 EVENT_CACHE = 256  # parsed deliveries kept, so a delivery's jobs parse its payload once
 
@@ -134,7 +147,10 @@ class JobRunner:
         self.metrics.run_seconds.observe(time.monotonic() - started)
         if record.status == FAILURE and self._retry_later(record, job):
             reason = next((n.error for n in record.nodes if n.retryable), record.error)
-            await self._requeue(job, f"attempt {job.attempts}: {reason}", "github")
+            # a write whose answer never came may still be applied by GitHub: the next attempt
+            # looks for it (by its marker) only once GitHub has had time to apply it
+            settle = self.settings.write_settle_seconds if writes_in_doubt(record) else 0.0
+            await self._requeue(job, f"attempt {job.attempts}: {reason}", "github", at_least=settle)
             return
         state = FAILED if record.status == FAILURE else DONE
         await self._finish(job, state, record, nodes=buffered)
@@ -168,8 +184,8 @@ class JobRunner:
         retryable = any(n.retryable and n.status == FAILURE for n in record.nodes)
         return retryable and job.attempts < self.settings.job_attempts
 
-    async def _requeue(self, job: Job, error: str, reason: str) -> None:
-        delay = min(2.0 ** job.attempts, 60.0)
+    async def _requeue(self, job: Job, error: str, reason: str, *, at_least: float = 0.0) -> None:
+        delay = max(min(2.0 ** job.attempts, 60.0), at_least)
         await self._db(self.store.requeue_job, job, self.pool.name, delay=delay, error=error)
         self.metrics.job_retries.labels(reason).inc()
 
@@ -183,7 +199,7 @@ class JobRunner:
         nodes: list[tuple[dict[str, Any], str]] | None = None,
     ) -> None:
         run = record.to_store() if record is not None else None
-        error = error or (record.error if record is not None else None)
+        error = error or (failure_of(record) if record is not None else None)
         if await self._db(
             self.store.finish_job, job, self.pool.name, state=state, error=error, run=run,
             nodes=nodes or [],
