@@ -17,6 +17,17 @@ from engine.settings import Settings
 from tests.conftest import REPO
 
 SECRET = "It's a Secret to Everybody"
+# the rule of the process tests: one comment per opened issue, naming the delivery
+ACK_RULE = """name: ack
+on:
+  events:
+    issues: {types: [opened]}
+nodes:
+  ack:
+    uses: github.issue.comment
+    with:
+      body: ack ${{ github.delivery }}
+"""
 
 
 def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides: Any) -> Settings:
@@ -94,13 +105,20 @@ def free_port() -> int:
 
 
 def start_process(
-    argv: list[str], env: dict[str, str], log: Path, *, health: str | None = None
+    argv: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    health: str | None = None,
+    program: list[str] | None = None,
+    cwd: Path = REPO,
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m engine ARGV...` logging to `log`; wait for `health` to answer 200."""
+    """Start `python -m engine ARGV...` (or `program ARGV...`) logging to `log`; wait for
+    `health` to answer 200."""
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine", *argv],
-            cwd=REPO,
+            [*(program or [sys.executable, "-m", "engine"]), *argv],
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

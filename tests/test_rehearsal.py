@@ -22,21 +22,19 @@ import httpx
 import pytest
 
 from tests.double import GitHubDouble
-from tests.serverkit import SECRET, free_port, signed, wait_until, write_rule
+from tests.serverkit import (
+    ACK_RULE,
+    SECRET,
+    free_port,
+    signed,
+    start_process,
+    wait_until,
+    write_rule,
+)
 from tests.storekit import new_postgres_url, require_postgres
 
 HOOKWISE = str(Path(sys.executable).parent / "hookwise")  # the console script users run
 DELIVERIES = 40
-RULE = """name: ack
-on:
-  events:
-    issues: {types: [opened]}
-nodes:
-  ack:
-    uses: github.issue.comment
-    with:
-      body: ack ${{ github.delivery }}
-"""
 
 
 def user_environment(tmp_path: Path, github: GitHubDouble, **settings: str) -> dict[str, str]:
@@ -53,7 +51,7 @@ def user_environment(tmp_path: Path, github: GitHubDouble, **settings: str) -> d
         "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_API_BASE_URL": github.url,
-        "HOOKWISE_RULES": str(write_rule(tmp_path / "rules", "ack", RULE)),
+        "HOOKWISE_RULES": str(write_rule(tmp_path / "rules", "ack", ACK_RULE)),
         **settings,
     }
 
@@ -67,21 +65,10 @@ class Processes:
 
     def start(self, name: str, *argv: str, health: str | None = None) -> subprocess.Popen[bytes]:
         log = self.folder / f"{name}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [HOOKWISE, *argv], cwd=self.folder, env=self.env, stdout=output, stderr=output
-            )
+        process = start_process(
+            list(argv), self.env, log, health=health, program=[HOOKWISE], cwd=self.folder
+        )
         self.started.append((name, process, log))
-        if health is not None:
-
-            def healthy() -> bool:
-                assert process.poll() is None, f"{name} exited: {log.read_text()}"
-                try:
-                    return httpx.get(health, timeout=2).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_until(healthy, timeout=60)
         return process
 
     def alive(self) -> None:

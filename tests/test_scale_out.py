@@ -18,6 +18,7 @@ import pytest
 
 from tests.double import GitHubDouble
 from tests.serverkit import (
+    ACK_RULE,
     SECRET,
     free_port,
     signed,
@@ -31,16 +32,6 @@ from tests.storekit import new_postgres_url, require_postgres
 DELIVERIES = 2000
 KILL_WORKER_AT, RESTART_WORKER_AT = 600, 900
 KILL_REPLICA_AT, RESTART_REPLICA_AT = 1000, 1300
-RULE = """name: ack
-on:
-  events:
-    issues: {types: [opened]}
-nodes:
-  ack:
-    uses: github.issue.comment
-    with:
-      body: ack ${{ github.delivery }}
-"""
 
 
 def issue_payload(number: int) -> dict[str, Any]:
@@ -70,7 +61,7 @@ def test_two_replicas_and_two_workers_on_postgres_survive_kills(
     github.add_installation(1, "octo-org")
     for number in range(1, DELIVERIES + 1):
         github.world.add_issue("octo-org/hello", number)
-    rules = write_rule(tmp_path / "rules", "ack", RULE)
+    rules = write_rule(tmp_path / "rules", "ack", ACK_RULE)
     env = {
         **os.environ,
         "HOOKWISE_RULES": str(rules),

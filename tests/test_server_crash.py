@@ -21,21 +21,19 @@ import httpx
 import pytest
 
 from tests.double import GitHubDouble
-from tests.serverkit import SECRET, free_port, signed, start_server, wait_until, write_rule
+from tests.serverkit import (
+    ACK_RULE,
+    SECRET,
+    free_port,
+    signed,
+    start_server,
+    wait_until,
+    write_rule,
+)
 
 DELIVERIES = 60
 KILL_AT_COMMENT = 5  # the double kills the server once it applied this many comments
 DOWN = (20, 25)  # deliveries sent while the server is down: [20, 25)
-RULE = """name: ack
-on:
-  events:
-    issues: {types: [opened]}
-nodes:
-  ack:
-    uses: github.issue.comment
-    with:
-      body: ack ${{ github.delivery }}
-"""
 
 
 def issue_payload(number: int) -> dict[str, Any]:
@@ -63,7 +61,7 @@ def test_sigkill_under_a_stream_of_deliveries(tmp_path: Path, github: GitHubDoub
     for number in range(1, DELIVERIES + 1):
         github.world.add_issue("octo-org/hello", number)
     github.inject("POST", r"/issues/\d+/comments$", delay=0.02, times=10_000)  # jobs in flight
-    rules = write_rule(tmp_path / "rules", "ack", RULE)
+    rules = write_rule(tmp_path / "rules", "ack", ACK_RULE)
     database = tmp_path / "hookwise.db"
     env = {
         **os.environ,
