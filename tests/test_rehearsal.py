@@ -63,12 +63,23 @@ class Processes:
         self.folder, self.env = folder, env
         self.started: list[tuple[str, subprocess.Popen[bytes], Path]] = []
 
-    def start(self, name: str, *argv: str, health: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *argv: str, health: str | None = None, ready: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start one; wait for `health` to answer 200, or for a log line whose message is
+        `ready` (a worker has no port: "worker started")."""
         log = self.folder / f"{name}.log"
         process = start_process(
             list(argv), self.env, log, health=health, program=[HOOKWISE], cwd=self.folder
         )
         self.started.append((name, process, log))
+        if ready is not None:
+
+            def logged() -> bool:
+                assert process.poll() is None, f"{name} exited: {log.read_text()}"
+                return f'"message": "{ready}"' in log.read_text()
+
+            wait_until(logged, timeout=60)
         return process
 
     def alive(self) -> None:
@@ -174,8 +185,8 @@ def test_postgres_topology_as_the_docs_start_it(
                 "serve", "--port", str(port), "--workers", "0",
                 health=f"http://127.0.0.1:{port}/health",
             )
-        group.start("worker-0", "worker")
-        group.start("worker-1", "worker")
+        group.start("worker-0", "worker", ready="worker started")
+        group.start("worker-1", "worker", ready="worker started")
         deliver_and_count(github, ports, group)
         printed = group.stop()
     finally:
@@ -221,7 +232,7 @@ def test_every_logger_at_debug_prints_only_json(
         "serve", "serve", "--port", str(port), "--workers", "0",
         health=f"http://127.0.0.1:{port}/health",
     )
-    group.start("worker", "worker", "--concurrency", "2")
+    group.start("worker", "worker", "--concurrency", "2", ready="worker started")
     deliver_and_count(github, [port], group)
     printed = group.stop()
     levels = {line["level"] for lines in printed.values() for line in lines}
