@@ -42,9 +42,10 @@ USER hookwise:hookwise
 WORKDIR /var/lib/hookwise
 VOLUME ["/var/lib/hookwise"]
 EXPOSE 8000
-# The server answers /health with 200 while its database is writable and its workers alive;
-# a worker container (`worker`) has no HTTP port, so compose switches this off for it.
+# The server listens on $PORT (8000) and answers /health there with 200 while its database is
+# writable and its workers alive; a worker container (`worker`) has no HTTP port, so compose
+# switches the check off for it (docker run: --no-healthcheck).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 ENTRYPOINT ["hookwise"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["serve", "--host", "0.0.0.0"]

@@ -43,8 +43,8 @@ run: export GITHUB_WEBHOOK_SECRET ?= hookwise-development-secret
 endif
 run: $(STAMP)
 	$(BIN)/hookwise validate rules/
-	@echo "hookwise on http://$(HOST):$(PORT)  ($(if $(HAS_ENV_FILE),settings from $(ENV_FILE),webhook secret: $$GITHUB_WEBHOOK_SECRET); SQLite: hookwise.db)"
-	@echo "delivery log in a browser: http://$(HOST):$(PORT)/ui/  ($${HOOKWISE_UI_TOKEN:+sign in with HOOKWISE_UI_TOKEN}$${HOOKWISE_UI_TOKEN:-loopback only: no HOOKWISE_UI_TOKEN set})"
+	@echo "starting hookwise on http://$(HOST):$(PORT) ($(if $(HAS_ENV_FILE),settings from $(ENV_FILE) and the environment,development webhook secret: $$GITHUB_WEBHOOK_SECRET)); delivery log: http://$(HOST):$(PORT)/ui/"
+	@echo "(the server's own first line says which database and how the delivery log is reached)"
 	$(BIN)/hookwise serve --host $(HOST) --port $(PORT) --rules rules/$(if $(HAS_ENV_FILE), --env-file $(ENV_FILE))
 
 # The server wired to the GitHub API double (tests/double), filled with a few real deliveries:

@@ -42,7 +42,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "PORT": str(free_port()),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
         "PYTHONUNBUFFERED": "1",
     }
     demo = subprocess.Popen(
@@ -74,7 +74,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
 
 def test_demo_never_posts_to_a_server_it_did_not_start(busy_port: tuple[int, socket.socket], tmp_path: Path) -> None:
     port, listener = busy_port
-    env = {**os.environ, "PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
+    env = {**os.environ, "PORT": str(port), "DEMO_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
     done = subprocess.run(
         [sys.executable, "-m", "tests.double"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
@@ -98,3 +98,27 @@ def test_serve_on_a_busy_port_says_so_in_one_line(busy_port: tuple[int, socket.s
     assert done.stderr.splitlines() == [
         f"hookwise: port {port} on 127.0.0.1 is in use; choose another with --port N (make run: PORT=N make run)"
     ]
+
+
+def test_serve_takes_its_port_from_port_when_not_given(busy_port: tuple[int, socket.socket], tmp_path: Path) -> None:
+    port, _ = busy_port
+    env = {**os.environ, "GITHUB_WEBHOOK_SECRET": "x", "DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "PORT": str(port)}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:///hookwise.db", "sqlite:///hookwise.db"),
+        ("postgresql://hookwise:s3cret@db:5432/hookwise", "postgresql://hookwise:***@db:5432/hookwise"),
+        ("postgresql://postgres@127.0.0.1:5432/x", "postgresql://postgres@127.0.0.1:5432/x"),
+    ],
+)
+def test_the_listening_line_never_shows_the_database_password(url: str, shown: str) -> None:
+    from engine.cli.service import _without_password
+
+    assert _without_password(url) == shown

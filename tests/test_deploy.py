@@ -67,4 +67,5 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK .*\n?.*/health", text, re.M)
     assert re.search(r'^ENTRYPOINT \["hookwise"\]$', text, re.M)
-    assert re.search(r'^CMD \["serve", "--host", "0\.0\.0\.0", "--port", "8000"\]$', text, re.M)
+    assert re.search(r'^CMD \["serve", "--host", "0\.0\.0\.0"\]$', text, re.M)  # on $PORT
+    assert re.search(r"^ENV (.*\\\n)*\s*PORT=8000$", text, re.M)

@@ -21,7 +21,9 @@ def add_parsers(sub: Any) -> None:
     """Register `serve`, `worker` and `db` on the CLI's subparsers."""
     serve = sub.add_parser("serve", help="run the webhook server")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--port", type=int, default=None, help="default $PORT or 8000 (the image sets PORT)"
+    )
     serve.add_argument(
         "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"
     )
@@ -75,6 +77,11 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from engine.server.app import configure_logging, create_app
 
     settings = _settings(args)
+    if args.port is None:
+        port = os.environ.get("PORT", "8000")
+        if not port.isdigit():
+            raise InputError(f"PORT must be a port number, not {port!r}")
+        args.port = int(port)
     listener = _listen(args.host, args.port)
     configure_logging(settings)
     app = create_app(settings, workers=args.workers)
@@ -83,6 +90,7 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         f"listening on http://{shown}:{args.port}",
         address=f"{args.host}:{args.port}",
         delivery_log=f"http://{shown}:{args.port}/ui/",
+        database=_without_password(settings.database_url),
         access="sign in with HOOKWISE_UI_TOKEN" if settings.ui_token else "loopback clients only",
     )
     config = uvicorn.Config(
@@ -99,6 +107,18 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     with listener:
         uvicorn.Server(config).run(sockets=[listener])
     return EXIT_OK
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit for a log line: its password left out."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else netloc))
 
 
 def _listen(host: str, port: int) -> socket.socket:

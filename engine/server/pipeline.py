@@ -35,7 +35,13 @@ from engine.server.repojobs import repository_jobs
 from engine.server.verify import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.server.workers import WorkerPool
 from engine.settings import Settings, SettingsError
-from engine.store.base import InstallationChange, NewDelivery, StoredDelivery, StoreError
+from engine.store.base import (
+    InstallationChange,
+    NewDelivery,
+    StoredDelivery,
+    StoreError,
+    StoreMissing,
+)
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
 from engine.store.open import open_store
@@ -48,7 +54,10 @@ def open_server_store(settings: Settings) -> Store:
     """The store of the settings: SQLite upgrades itself; PostgreSQL must be upgraded with
     `hookwise db upgrade` first (several replicas must not race a schema change at start)."""
     embedded = settings.database_url.startswith("sqlite:")
-    store = open_store(settings.database_url, create=embedded, upgrade=embedded)
+    try:
+        store = open_store(settings.database_url, create=embedded, upgrade=embedded)
+    except StoreMissing as exc:
+        raise SettingsError(f"{exc}; `hookwise db upgrade` creates it and its schema") from None
     if not embedded:
         pending = Migrator(store).pending()
         if pending:

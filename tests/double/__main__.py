@@ -92,7 +92,10 @@ def main() -> int:
     cannot start."""
     signal.signal(signal.SIGTERM, _interrupt)
     port = os.environ.get("PORT", "8000")
-    if not port.isdigit() or not _port_free(int(port)):
+    if not port.isdigit():
+        print(f"demo: PORT must be a port number, not {port!r}", file=sys.stderr)
+        return 1
+    if not _port_free(int(port)):
         print(f"demo: port {port} on 127.0.0.1 is in use; choose another: PORT=N make demo", file=sys.stderr)
         return 1
     double = GitHubDouble().start()
@@ -114,7 +117,8 @@ def main() -> int:
         "GITHUB_WEBHOOK_SECRET": os.environ.get("GITHUB_WEBHOOK_SECRET", SECRET),
     }
     print(f"GitHub API double on {double.url} (App {double.app_id}, installation 1)", flush=True)
-    env.setdefault("DATABASE_URL", "sqlite:///hookwise-demo.db")
+    # its own database, never an exported DATABASE_URL (that may be the real one)
+    env["DATABASE_URL"] = os.environ.get("DEMO_DATABASE_URL", "sqlite:///hookwise-demo.db")
     env.setdefault("HOOKWISE_REPO_RULES", "false")
     server = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve", "--rules", "rules/", "--port", port], env=env
