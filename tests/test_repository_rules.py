@@ -21,6 +21,7 @@ from tests.serverkit import (
     SECRET,
     server_settings,
     signed,
+    sql,
     start_process,
     stop_process,
     wait_until,
@@ -489,3 +490,39 @@ def test_a_late_push_never_rolls_the_rules_back(tmp_path: Path, github: GitHubDo
         after = server.deliver("issues", issue(github, "hello", 1))
     assert comments(github, "hello", 1) == []
     assert server.trace(after)["sources"] == [f"repository {OWNER}/hello at {b[:7]}"]
+
+
+def test_a_rate_limited_read_of_the_rules_waits_and_then_runs_them(tmp_path: Path, github: GitHubDouble) -> None:
+    """A 403 with x-ratelimit-remaining 0 is a rate limit, not a missing permission: the
+    repository job waits until the reset and then runs the repository's rules."""
+    import time
+
+    github.add_installation(1, OWNER)
+    github.world.commit_files(f"{OWNER}/hello", {".github/hookwise/greet.yaml": GREET.format(body="after the reset")})
+    reset = int(time.time()) + 70
+    github.inject(
+        "GET",
+        "/contents/",
+        status=403,
+        times=1,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset), "x-ratelimit-limit": "5000"},
+        body={"message": "API rate limit exceeded for installation ID 1.", "documentation_url": "https://docs.github.com"},
+    )
+    config = settings(tmp_path, github)
+    with TestClient(create_app(config)) as client:
+        data = issue(github, "hello", 1)
+        body, headers = signed(data, "issues", "limited-1")
+        assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+
+        def deferred() -> Any:
+            jobs = [j for j in store.jobs("limited-1") if j["rule"] == "@repository"]
+            return jobs and jobs[0]["state"] == "queued" and (jobs[0]["error"] or "").startswith("rate limited")
+
+        wait_until(deferred)
+        (job,) = [j for j in store.jobs("limited-1") if j["rule"] == "@repository"]
+        assert job["run_after"] >= reset - 5  # it waits for the reset, holding no worker
+        # the reset comes: (instead of waiting 70 s) the limit and the job's wait are over
+        sql(config, "DELETE FROM rate_limits")
+        sql(config, "UPDATE jobs SET run_after = 0 WHERE rule = '@repository'")
+        wait_until(lambda: comments(github, "hello", 1) == ["after the reset"], timeout=30)

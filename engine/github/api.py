@@ -61,7 +61,13 @@ class NotFound(GitHubError):
 
 
 class RateLimited(GitHubError):
-    """A rate limit whose reset lies beyond the deadline."""
+    """A rate limit whose reset lies beyond the deadline; `wait`: seconds until it passes."""
+
+    def __init__(
+        self, status: int, message: str, *, method: str = "", path: str = "", wait: float = 60.0
+    ) -> None:
+        super().__init__(status, message, method=method, path=path)
+        self.wait = wait
 
 
 class ServerError(GitHubError):

@@ -212,7 +212,7 @@ class GitHubClient:
         blocked = await self.limits.blocked(key)
         if blocked:  # another process hit a limit of this bucket: wait with it
             if not self._within(deadline, blocked):
-                raise RateLimited(429, "rate limited (shared budget)", method=method, path=path)
+                raise RateLimited(429, "rate limited (shared budget)", method=method, path=path, wait=blocked)
             await self.sleep(blocked)
         while True:
             attempt += 1
@@ -232,7 +232,7 @@ class GitHubClient:
                     await self.sleep(wait)
                     continue
                 raise RateLimited(
-                    response.status_code, _message(response), method=method, path=path
+                    response.status_code, _message(response), method=method, path=path, wait=wait
                 )
             if response.status_code >= 500:
                 if method in IDEMPOTENT and attempt <= self.max_retries:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from engine.github.api import GitHubAPI, GitHubError
+from engine.github.api import GitHubAPI, GitHubError, RateLimited
 from engine.github.changed_files import FilesUnknown
 from engine.github.repo_files import RuleFilesError, read_rule_files
 from engine.github.teams import read_memberships
@@ -103,6 +103,11 @@ class RepositoryJobs:
             await self.runner._db(
                 self.runner.store.requeue_job, job, self.runner.pool.name, delay=BUSY_RETRY,
                 retry=False,
+            )
+        except RateLimited as exc:  # not a missing permission: wait until the limit passes
+            await self.runner._db(
+                self.runner.store.requeue_job, job, self.runner.pool.name,
+                delay=max(exc.wait, BUSY_RETRY), error=f"rate limited: {exc.message}", retry=False,
             )
         except GitHubError as exc:
             failure = node_error(exc)
