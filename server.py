@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from engine.server.app import configure_logging, create_app
+from engine.edge.web import configure_logging, create_app
 from engine.settings import Settings
 
 settings = Settings.from_mapping(os.environ)

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from bench.common import header
+from engine.declarations.registry import NodeType
 from engine.lang.validate import check_source
 from engine.match.events import parse_event
 from engine.nodes import builtin_registry
-from engine.nodes.registry import NodeType
 from engine.run.executor import ExecutionOptions, execute
 
 NODES = 5

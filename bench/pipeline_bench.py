@@ -137,8 +137,8 @@ def sustained() -> str:
 
 def _fill(url: str, count: int, *, installation: int | None = None) -> None:
     """Queue `count` deliveries with ingest only (no worker runs)."""
-    from engine.store.base import NewDelivery, StoredDelivery
     from engine.store.postgres import PostgresStore
+    from engine.store.records import NewDelivery, StoredDelivery
 
     store = PostgresStore(url)
     payload: dict[str, object] = {

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.errors import HookwiseError
-from engine.github.app import AppCredentials
+from engine.github.credentials import AppCredentials
 from engine.text import seconds_of
 
 

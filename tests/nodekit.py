@@ -6,9 +6,9 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+from engine.declarations.registry import NodeType, Registry
 from engine.nodes import builtin_registry
 from engine.nodes.context import NodeContext, NodeError
-from engine.nodes.registry import NodeType, Registry
 
 ATTEMPTS: Counter[str] = Counter()
 STARTED: list[str] = []

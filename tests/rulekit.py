@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.declarations.registry import Registry
 from engine.lang.model import Rule
 from engine.lang.validate import check_source
 from engine.match.events import Event, parse_event
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, complete, match
-from engine.nodes.registry import Registry
 from tests.conftest import shared
 
 

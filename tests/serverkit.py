@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from engine.server.verify import sign
+from engine.edge.verify import sign
 from engine.settings import Settings
 from tests.conftest import REPO
 

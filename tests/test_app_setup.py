@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.declarations.permissions import NODE_NEEDS
 from engine.lang.files import load_rules
 from engine.lang.manifest import ALWAYS_DELIVERED, EVENT_PERMISSIONS, LEVELS
 from engine.nodes import default_registry
-from engine.nodes.permissions import NODE_NEEDS
 from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload

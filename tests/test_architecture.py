@@ -25,12 +25,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "base": ("engine.errors", "engine.text"),
     "api": ("engine",),  # engine/__init__.py: the public API re-exports
     "expr": ("engine.expr",),
-    "declarations": (
-        "engine.nodes.registry",
-        "engine.nodes.specs",
-        "engine.nodes.condition_specs",
-        "engine.nodes.permissions",
-    ),
+    "declarations": ("engine.declarations",),
     "lang": ("engine.lang",),
     "match": ("engine.match",),
     "scheduler": ("engine.run.graph", "engine.run.record"),
@@ -39,7 +34,10 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "run": ("engine.run",),
     "store": ("engine.store",),
     "settings": ("engine.settings",),
-    "server": ("engine.server",),
+    "observe": ("engine.observe",),
+    "workers": ("engine.workers",),
+    "runtime": ("engine.runtime",),
+    "edge": ("engine.edge",),
     "cli": ("engine.cli", "engine.__main__"),
 }
 CORE = ("base", "expr", "declarations", "lang", "match", "scheduler")
@@ -60,7 +58,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "store": frozenset({"base"}),
     "settings": frozenset({"base", "github"}),
-    "server": frozenset(set(OWNERS) - {"cli", "server"}),
+    "observe": frozenset({"base"}),
+    "workers": frozenset(set(OWNERS) - {"workers", "runtime", "edge", "cli"}),
+    "runtime": frozenset(set(OWNERS) - {"runtime", "edge", "cli"}),
+    "edge": frozenset(set(OWNERS) - {"edge", "cli"}),
     "cli": frozenset(set(OWNERS) - {"cli"}),
 }
 # libraries that do I/O or reach the network, the database or the process
@@ -208,9 +209,11 @@ def test_validation_loads_no_node_implementation() -> None:
     code_text, _, modules = result.stdout.strip().splitlines()[-1].partition(" ")
     loaded = set(modules.split())
     assert code_text == "0"
-    assert "engine.nodes.specs" in loaded
-    assert {"engine.nodes.core", "engine.nodes.github", "engine.github.client"} & loaded == set()
-    assert {m for m in loaded if m.startswith(("engine.server", "engine.store"))} == set()
+    assert "engine.declarations.specs" in loaded
+    assert "engine.declarations.specs" in loaded
+    assert {"engine.nodes.core", "engine.nodes.pulls", "engine.github.client"} & loaded == set()
+    rooms = ("engine.edge", "engine.workers", "engine.runtime", "engine.store")
+    assert {m for m in loaded if m.startswith(rooms)} == set()
 
 
 def test_no_module_grows_past_reason() -> None:
@@ -223,7 +226,9 @@ def test_no_module_grows_past_reason() -> None:
 
 def test_top_level_holds_rooms_and_a_handful_of_modules() -> None:
     modules = sorted(p.name for p in ENGINE.glob("*.py"))
-    assert modules == ["__init__.py", "__main__.py", "errors.py", "settings.py", "text.py"]
+    assert modules == [
+        "__init__.py", "__main__.py", "errors.py", "runtime.py", "settings.py", "text.py"
+    ]
 
 
 def test_every_room_says_what_it_owns() -> None:
@@ -242,3 +247,69 @@ def test_shipped_event_catalogue_is_generated_from_shared() -> None:
     ours = json.loads((ENGINE / "data" / "webhook-events.json").read_text())
     expected = generate(json.loads(shared("github", "webhook-events.json").read_text()))
     assert ours == expected, "engine/data/webhook-events.json is stale: run `make catalogue`"
+
+
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the engine modules it imports (anywhere in it: at the top, in a function, or
+    for type checking only); `from engine.x import y` counts as `engine.x.y` when that is a
+    module, else as `engine.x`."""
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                for alias in node.names:
+                    found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+        graph[module] = {m for m in found if m in modules and m not in (module, "engine")}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: each strongly connected group of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_circles() -> None:
+    assert circles(import_graph(dict(engine_modules()))) == []
+
+
+def test_an_import_circle_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from engine.b import thing\n")
+    (tmp_path / "b.py").write_text("def f():\n    from engine import a\n")
+    (tmp_path / "c.py").write_text("from engine.a import x\n")
+    modules = {name: tmp_path / f"{name.rpartition('.')[2]}.py" for name in ("engine.a", "engine.b", "engine.c")}
+    assert circles(import_graph(modules)) == [["engine.a", "engine.b"]]

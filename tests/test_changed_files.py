@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from engine.edge.web import create_app
 from engine.github.changed_files import fetch_changed_files
 from engine.github.client import GitHubClient
 from engine.match.events import parse_event
-from engine.server.app import create_app
 from engine.settings import Settings
 from tests.double import GitHubDouble
 from tests.serverkit import server_settings, signed, wait_until, write_rule

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.server.groupcommit import GroupCommitter
-from engine.store.base import NewDelivery, StoredDelivery, StoreError
+from engine.edge.groupcommit import GroupCommitter
+from engine.store.records import NewDelivery, StoredDelivery, StoreError
 from engine.store.sqlite import SQLiteStore
 
 

@@ -15,14 +15,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.github.app import AppCredentials
+from engine.edge.web import create_app
 from engine.github.client import GitHubClient
+from engine.github.credentials import AppCredentials
 from engine.lang.model import Scope
 from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute
 from engine.run.record import RunRecord
-from engine.run.recording import refused_path
-from engine.server.app import create_app
+from engine.run.recorded_github import refused_path
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import compile_rule
 from tests.serverkit import SECRET, server_settings, signed, sql, wait_until, write_rule
@@ -384,7 +384,7 @@ def sql_file(tmp_path: Path, statement: str) -> list[tuple[Any, ...]]:
 
 
 def test_the_delivery_page_cuts_large_outputs() -> None:
-    from engine.server.ui.pages import VALUE_SHOWN, run_view
+    from engine.edge.ui.pages import VALUE_SHOWN, run_view
 
     big = "x" * 200_000
     run = {
@@ -419,8 +419,8 @@ class _NoAnswer:
 def test_a_write_without_an_answer_is_in_doubt(method: str, in_doubt: bool) -> None:
     from engine.nodes.context import NodeError
     from engine.run.record import CallRecord, RunRecord
-    from engine.run.recording import RecordingGitHub
-    from engine.server.jobs import writes_in_doubt
+    from engine.run.recorded_github import RecordingGitHub
+    from engine.workers.jobs import writes_in_doubt
 
     calls: list[CallRecord] = []
     github = RecordingGitHub(_NoAnswer(), calls, dry_run=False, node="n", idempotency_key="d:r:n")  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
+from engine.edge.web import create_app
 from tests.conftest import REPO
 from tests.serverkit import SECRET, free_port, server_settings, start_process, stop_process
 
@@ -121,7 +121,7 @@ def test_header_only_connections_cannot_starve_a_real_delivery(tmp_path: Path) -
     import socket
     import time
 
-    from engine.server.gateway import MAX_INCOMPLETE
+    from engine.edge.gateway import MAX_INCOMPLETE
     from tests.rulekit import payload
     from tests.serverkit import signed
 
@@ -167,7 +167,7 @@ def test_header_only_connections_cannot_starve_a_real_delivery(tmp_path: Path) -
 def test_a_body_that_never_starts_gets_408_after_the_first_byte_deadline() -> None:
     import asyncio
 
-    from engine.server import gateway
+    from engine.edge import gateway
 
     async def go() -> str:
         async def receive() -> dict[str, object]:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from engine.declarations.registry import NodeType, Registry
+from engine.edge.web import create_app
 from engine.lang.validate import check_source
 from engine.match.events import parse_event
-from engine.nodes.registry import NodeType, Registry
-from engine.server.app import create_app
 from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import compile_rule, matched_names, payload
@@ -241,7 +241,7 @@ def test_the_double_reads_files_in_folders_and_answers_422_as_github(github: Git
 def _app_headers(github: GitHubDouble) -> dict[str, str]:
     import time
 
-    from engine.github.app import AppCredentials
+    from engine.github.credentials import AppCredentials
 
     credentials = AppCredentials.from_pem(github.app_id, github.private_key_pem)
     return {
@@ -257,7 +257,7 @@ def test_recorded_calls_carry_their_status(github: GitHubDouble) -> None:
 
     from engine.github.client import GitHubClient
     from engine.run.record import CallRecord
-    from engine.run.recording import RecordingGitHub
+    from engine.run.recorded_github import RecordingGitHub
     from engine.settings import Settings
 
     github.add_installation(1, "octo-org")

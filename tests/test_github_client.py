@@ -10,9 +10,9 @@ import jwt
 import pytest
 
 from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
-from engine.github.app import AppCredentials
 from engine.github.client import GitHubClient
-from engine.run.recording import node_error
+from engine.github.credentials import AppCredentials
+from engine.run.recorded_github import node_error
 from tests.double import APP_ID, GitHubDouble
 
 REPO = "octo-org/hello"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.github.app import AppCredentials
 from engine.github.client import GitHubClient
+from engine.github.credentials import AppCredentials
 from engine.match.events import Event, parse_event
 from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute

@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.edge.web import create_app
 from engine.match.events import parse_event
 from engine.match.payload import PayloadError
-from engine.server.app import create_app
 from tests import fuzzkit
 from tests.rulekit import payload
 from tests.serverkit import (

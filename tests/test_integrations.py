@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
-from engine.server.crypto import CryptoError, Vault
+from engine.edge.crypto import CryptoError, Vault
+from engine.edge.web import create_app
 from tests.conftest import REPO
 from tests.double import GitHubDouble
 from tests.serverkit import server_settings, sql

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from engine.server import logs
+from engine.observe import logs
 from tests.conftest import REPO
 
 RECORD_ATTRIBUTES = sorted(vars(logging.makeLogRecord({})))

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engine.server.app import create_app
+from engine.edge.web import create_app
 from tests.conftest import REPO
 from tests.serverkit import server_settings
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from engine.github.app import AppCredentials
 from engine.github.changed_files import fetch_changed_files
 from engine.github.client import GitHubClient
+from engine.github.credentials import AppCredentials
 from engine.github.teams import read_memberships
 from engine.lang.files import load_rules
 from engine.lang.model import Rule

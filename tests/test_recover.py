@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.store.base import NewDelivery, StoredDelivery
+from engine.store.records import NewDelivery, StoredDelivery
 from engine.store.sqlite import SQLiteStore
 from tests.conftest import REPO
 from tests.double import GitHubDouble

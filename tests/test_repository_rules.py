@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
+from engine.edge.web import create_app
 from engine.settings import Settings
 from tests.double import GitHubDouble
 from tests.serverkit import (

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.declarations.builtin import declared_registry
 from engine.lang.cache import RuleCache
 from engine.lang.diagnostics import RuleLoadError
 from engine.lang.files import load_rules, read_sources
 from engine.lang.validate import check_entry
-from engine.nodes.registry import declared_registry
 from tests.conftest import REPO
 
 

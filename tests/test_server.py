@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
-from engine.server.verify import sign, verify_signature
+from engine.edge.verify import sign, verify_signature
+from engine.edge.web import create_app
 from engine.settings import SettingsError
 from engine.store.sqlite import SQLiteStore
 from tests.conftest import DATA, REPO, shared

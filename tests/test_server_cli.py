@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.server import logs
-from engine.server.app import create_app
+from engine.edge.web import create_app
+from engine.observe import logs
 from engine.store.sqlite import SQLiteStore
 from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble

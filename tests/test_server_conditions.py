@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
+from engine.edge.web import create_app
 from tests.double import GitHubDouble
 from tests.rulekit import payload
 from tests.serverkit import server_settings, signed, sql, wait_until, write_rule

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.edge.web import create_app
 from engine.github.api import ConfigError
-from engine.server.app import create_app
 from engine.settings import Settings, SettingsError
 from tests.conftest import REPO
 

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from engine.store.base import (
+from engine.store.coordination import RUN, WAIT
+from engine.store.interface import Store
+from engine.store.migrate import Migrator, migrations, statements
+from engine.store.open import open_store
+from engine.store.records import (
     DeliveryFilter,
     NewDelivery,
     StoredDelivery,
     StoreError,
     StoreMissing,
 )
-from engine.store.coordination import RUN, WAIT
-from engine.store.interface import Store
-from engine.store.migrate import Migrator, migrations, statements
-from engine.store.open import open_store
 from engine.store.sqlite import SQLiteStore
 from tests.conftest import DATA
 from tests.storekit import StoreFactory

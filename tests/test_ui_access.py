@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.server.app import create_app
-from engine.server.ui.access import UiAccess, is_loopback
-from engine.server.ui.graph import layout
+from engine.edge.ui.access import UiAccess, is_loopback
+from engine.edge.ui.graph import layout
+from engine.edge.web import create_app
 from tests.conftest import DATA
 from tests.rulekit import payload
 from tests.serverkit import SECRET, server_settings, signed, sql, wait_until
@@ -357,7 +357,7 @@ def test_a_short_ui_token_stops_the_server() -> None:
 def test_a_login_cookie_does_not_let_guesses_run_at_hmac_speed() -> None:
     import time as clock
 
-    from engine.server.ui.access import session_key
+    from engine.edge.ui.access import session_key
 
     started = clock.perf_counter()
     session_key("a-guess-of-the-token")

@@ -12,8 +12,8 @@ from engine.errors import InputError, UsageError
 from engine.settings import Settings
 
 if TYPE_CHECKING:  # the store loads only when a delivery command runs
-    from engine.store.base import StoredDelivery
     from engine.store.interface import Store
+    from engine.store.records import StoredDelivery
 
 
 def add_parsers(sub: Any) -> None:
@@ -54,7 +54,7 @@ def deliver(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """Sign and post one payload."""
     import httpx
 
-    from engine.server.verify import sign
+    from engine.edge.verify import sign
 
     secret = args.secret if args.secret is not None else os.environ.get("GITHUB_WEBHOOK_SECRET", "")
     try:
@@ -80,8 +80,8 @@ def deliver(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
 def open_log(url: str | None) -> Store:
     """The delivery log's database; never created here (a typo must not make an empty one)."""
-    from engine.store.base import StoreMissing
     from engine.store.open import open_store
+    from engine.store.records import StoreMissing
 
     url = url or Settings.from_mapping(os.environ).database_url
     try:
@@ -95,7 +95,7 @@ def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     store = open_log(args.database)
     try:
         if args.action == "list":
-            from engine.server.deliverylog import summary
+            from engine.edge.deliverylog import summary
 
             items = [summary(d) for d in store.deliveries(args.limit)]
             if args.format == "json":
@@ -119,7 +119,7 @@ def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
 
 def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:
-    from engine.server.deliverylog import MATCHED, NOT_MATCHED, UNDECIDED, WAITING, describe
+    from engine.edge.deliverylog import MATCHED, NOT_MATCHED, UNDECIDED, WAITING, describe
 
     view = describe(delivery, store.jobs(delivery.delivery_id), store.runs(delivery.delivery_id))
     if fmt == "json":
@@ -178,59 +178,26 @@ def _replay(
 ) -> int:
     import asyncio
 
-    from engine.github.client import GitHubClient
-    from engine.lang.files import load_rules
-    from engine.match.events import parse_event
-    from engine.match.filters import is_own_app
-    from engine.match.index import RuleIndex
-    from engine.match.matcher import match
-    from engine.nodes import default_registry
-    from engine.server.metrics import Metrics
-    from engine.server.repojobs import repository_jobs
-    from engine.server.workers import WorkerPool
+    from engine.runtime import assemble
 
     if delivery.payload is None:
         raise InputError(f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed")
     settings = Settings.from_mapping(os.environ)
     if args.rules:
         settings = settings.with_rules(args.rules)
-    registry = default_registry()
-    ruleset = load_rules([settings.rules_path], registry)
-    event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
-    result = match(event, RuleIndex(ruleset.rules), app_login=settings.app_login)
-    jobs = [(m.rule.name, "run") for m in result.matched] + [
-        (m.rule.name, "facts") for m in result.pending
-    ]
-    if settings.reads_repository_rules and not is_own_app(event, settings.app_login):
-        jobs += repository_jobs(event)  # as the server's replay: the repository's rules too
-    generation = store.add_jobs(delivery.delivery_id, jobs) if jobs else None
+    # the servers' runtime, on the log's store: the same jobs, the same shared rate budget
+    runtime = assemble(settings, kind="cli", concurrency=1, store=store)
 
-    async def run() -> None:
-        credentials = settings.app_credentials()
-        github = (
-            GitHubClient(credentials, base_url=settings.github_api_base_url)
-            if credentials
-            else None
-        )
-        pool = WorkerPool(
-            store,
-            {r.name: r for r in ruleset.rules},
-            registry,
-            settings,
-            Metrics(),
-            github,
-            concurrency=1,
-            kind="cli",
-        )
+    async def run() -> int | None:
         try:
-            await pool.drain(delivery.delivery_id)
+            generation = await runtime.queue_replay(delivery, settings.app_login)
+            if generation is not None:
+                await runtime.workers.drain(delivery.delivery_id)
+            return generation
         finally:
-            await pool.stop()
-            if github is not None:
-                await github.aclose()
+            await runtime.close()
 
-    if jobs:
-        asyncio.run(run())
+    generation = asyncio.run(run())
     runs = [r for r in store.runs(delivery.delivery_id) if r["generation"] == generation]
     if args.format == "json":
         payload = {

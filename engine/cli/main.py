@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import IO, Any, NoReturn
 
 from engine import __version__
-from engine.cli import app as cli_app
 from engine.cli import deliveries as cli_deliveries
+from engine.cli import github_app as cli_app
 from engine.cli import rules, service
 from engine.errors import HookwiseError, UsageError
 from engine.lang.report import REPORTERS

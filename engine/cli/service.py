@@ -73,8 +73,8 @@ def serve(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """The webhook server on uvicorn (uvloop and httptools when installed)."""
     import uvicorn
 
-    from engine.server import logs
-    from engine.server.app import configure_logging, create_app
+    from engine.edge.web import configure_logging, create_app
+    from engine.observe import logs
 
     settings = _settings(args)
     if args.port is None:
@@ -141,7 +141,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def worker(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """A worker process: claim and run jobs until SIGTERM or SIGINT."""
-    from engine.server.app import configure_logging
+    from engine.edge.web import configure_logging
 
     settings = _settings(args)
     configure_logging(settings)
@@ -153,59 +153,33 @@ def worker(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
 
 async def _work(settings: Any, concurrency: int) -> None:
-    from engine.github.client import GitHubClient
-    from engine.lang.files import load_rules
-    from engine.nodes import default_registry
-    from engine.server import logs
-    from engine.server.budget import StoreRateBudget
-    from engine.server.metrics import Metrics
-    from engine.server.pipeline import open_server_store
-    from engine.server.workers import WorkerPool
+    from engine.observe import logs
+    from engine.runtime import assemble
 
-    registry = default_registry()
-    ruleset = load_rules([settings.rules_path], registry, cache_dir=settings.rules_cache)
-    store = open_server_store(settings)
-    credentials = settings.app_credentials()
-    github = (
-        GitHubClient(
-            credentials, base_url=settings.github_api_base_url, budget=StoreRateBudget(store)
-        )
-        if credentials
-        else None
-    )
-    pool = WorkerPool(
-        store,
-        {r.name: r for r in ruleset.rules},
-        registry,
-        settings,
-        Metrics(),
-        github,
-        concurrency=concurrency,
-        kind="worker",
-    )
+    runtime = assemble(settings, kind="worker", concurrency=concurrency)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    pool.start()
+    runtime.workers.start()
     logs.get("hookwise.worker").info(
-        "worker started", name=pool.name, concurrency=concurrency, rules=len(ruleset.rules)
+        "worker started",
+        name=runtime.workers.name,
+        concurrency=concurrency,
+        rules=len(runtime.ruleset.rules),
     )
     try:
         await stop.wait()
     finally:
-        await pool.stop()
-        if github is not None:
-            await github.aclose()
-        store.close()
+        await runtime.close()
 
 
 def database(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """`db upgrade` (creates the database if needed) and `db status` (never creates it)."""
     from engine.settings import Settings
-    from engine.store.base import StoreMissing
     from engine.store.migrate import Migrator
     from engine.store.open import open_store
+    from engine.store.records import StoreMissing
 
     url = args.database or Settings.from_mapping(os.environ).database_url
     upgrading = args.action == "upgrade"

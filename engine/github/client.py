@@ -24,8 +24,8 @@ import httpx
 
 from engine import __version__
 from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
-from engine.github.app import AppCredentials
-from engine.github.limits import RateBudget, RateLimits
+from engine.github.credentials import AppCredentials
+from engine.github.rate_limits import RateBudget, RateLimits
 
 API_VERSION = "2022-11-28"
 USER_AGENT = f"hookwise/{__version__} (+https://github.com/hookwise/hookwise)"

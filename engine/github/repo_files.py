@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from engine.errors import HookwiseError
 from engine.github.api import GitHubAPI, NotFound
-from engine.lang.repository import RULE_SUFFIXES, RULES_DIR, RepositoryLimits
+from engine.lang.repository_limits import RULE_SUFFIXES, RULES_DIR, RepositoryLimits
 
 
 class RuleFilesError(HookwiseError):

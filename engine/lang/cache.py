@@ -29,9 +29,9 @@ from typing import Any
 
 import engine
 from engine import __version__
+from engine.declarations.registry import Registry
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Rule
-from engine.nodes.registry import Registry
 
 
 @dataclass(frozen=True)

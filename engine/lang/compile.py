@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from engine.declarations.registry import Registry
 from engine.expr.parse import ExpressionError, has_expression, parse_condition
 from engine.expr.tree import Expr
 from engine.lang.checks.expressions import ExpressionChecker
@@ -25,7 +26,6 @@ from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Concurrency, Node, Retry, Rule, Template, parse_duration
 from engine.lang.schema_errors import schema_diagnostics
 from engine.lang.source import Document
-from engine.nodes.registry import Registry
 
 
 def compile_document(

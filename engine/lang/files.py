@@ -6,12 +6,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from engine.declarations.builtin import declared_registry
+from engine.declarations.registry import Registry
 from engine.errors import UsageError
 from engine.lang.cache import Entry, RuleCache
 from engine.lang.diagnostics import RuleLoadError, sort_diagnostics
 from engine.lang.model import Rule
 from engine.lang.validate import ValidationResult, check_entry, duplicate_names, validate_sources
-from engine.nodes.registry import Registry, declared_registry
 
 RULE_SUFFIXES = (".yaml", ".yml")
 

@@ -3,7 +3,7 @@ permissions its triggers and node types need (`hookwise app manifest`).
 
 Permissions come from three places: each subscribed event needs read access to what it is
 about (GitHub refuses the subscription otherwise); each node type declares what it calls
-(engine.nodes.permissions); and some filters read from GitHub: the changed files (`paths:`,
+(engine.declarations.permissions); and some filters read from GitHub: the changed files (`paths:`,
 `files:`: pull request files, and for a push or a pull request past GitHub's 3,000-file
 list the commit comparison and trees, a Contents read) and team membership (`teams:`, the
 organisation's Members read). Repository rules, when on, read `.github/hookwise` (Contents)
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.declarations.registry import Registry
 from engine.lang.model import Rule
-from engine.nodes.registry import Registry
 
 WEBHOOK_PATH = "/webhooks/github"
 CALLBACK_PATH = "/api/v1/public/webhooks/github/auth"

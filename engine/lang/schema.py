@@ -15,8 +15,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from engine.declarations.registry import Registry
 from engine.lang.schema_errors import DURATION_PATTERN, schema_diagnostics
-from engine.nodes.registry import Registry
 
 SCHEMA_ID = "https://hookwise.dev/schemas/rule.schema.json"
 RULE_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]*$"

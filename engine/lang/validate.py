@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from engine.declarations.builtin import declared_registry
+from engine.declarations.registry import Registry
 from engine.lang.cache import Entry
 from engine.lang.compile import compile_document
 from engine.lang.diagnostics import CHECKS, Diagnostic, sort_diagnostics
 from engine.lang.model import Rule
+from engine.lang.repository_limits import repository_file_problems
 from engine.lang.schema import rule_validator
 from engine.lang.source import Document, decode, load_document
-from engine.nodes.registry import Registry, declared_registry
 from engine.text import suggest
 
 
@@ -59,8 +61,6 @@ def validate_sources(
     registry = registry or declared_registry()
     result = ValidationResult()
     named = []
-    from engine.lang.repository import repository_file_problems  # (it imports this module)
-
     for path, raw in sources:
         result.files += 1
         rule, doc, diagnostics = check_source(raw, path, registry)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.declarations.registry import Registry
 from engine.expr.evaluate import EvaluationError, render_segments, to_string, truthy
 from engine.expr.parse import ExpressionError
 from engine.github.api import GitHubAPI
@@ -20,13 +21,12 @@ from engine.lang.model import Node, Rule, Scope, Template
 from engine.match.condition import render_value, rule_contexts
 from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
-from engine.nodes.registry import Registry
 from engine.run.budget import MAX_ERROR, OutputLimits, cut, node_size, over_limit, truncate
 from engine.run.concurrency import ConcurrencyGroups
 from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
 from engine.run.inputs import checked_inputs
 from engine.run.record import NodeRecord, RunRecord
-from engine.run.recording import RecordingGitHub
+from engine.run.recorded_github import RecordingGitHub
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from engine.nodes.registry import NodeType
+from engine.declarations.registry import NodeType
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.store.base import InstallationChange
+from engine.store.records import InstallationChange
 from engine.store.sql import SQLStore, Tx
 
 

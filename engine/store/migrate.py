@@ -14,7 +14,7 @@ import sqlite3
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from engine.store.base import Migration
+from engine.store.records import Migration
 
 if TYPE_CHECKING:
     from engine.store.sql import SQLStore

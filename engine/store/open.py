@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.store.base import StoreError
 from engine.store.interface import Store
+from engine.store.records import StoreError
 
 SCHEMES = ("sqlite:", "postgresql:", "postgres:")
 

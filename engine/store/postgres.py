@@ -19,9 +19,9 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.store.base import ConnectionLost, StoreError, StoreMissing, without_nul
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
+from engine.store.records import ConnectionLost, StoreError, StoreMissing, without_nul
 from engine.store.sql import DELIVERY_COLUMNS, Row
 
 CHANNEL = "hookwise_jobs"

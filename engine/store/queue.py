@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from engine.store.base import QUEUED, RUNNING, Job, QueueStats
+from engine.store.records import QUEUED, RUNNING, Job, QueueStats
 from engine.store.sql import Row, SQLStore, Tx
 
 

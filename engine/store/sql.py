@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from engine.store.base import (
+from engine.store.records import (
     DeliveryFilter,
     InstallationChange,
     NewDelivery,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from engine.store.base import StoreError, StoreMissing, without_nul
 from engine.store.interface import Store
 from engine.store.migrate import Migrator
+from engine.store.records import StoreError, StoreMissing, without_nul
 from engine.store.sql import Row
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")

@@ -55,7 +55,7 @@ def _deliver(url: str, event: str, name: str, secret: str) -> None:
     """Sign and post one shared fixture, as GitHub would."""
     import httpx
 
-    from engine.server.verify import sign
+    from engine.edge.verify import sign
 
     path = FIXTURES / f"{name}.json"
     if not path.exists():

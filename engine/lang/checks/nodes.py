@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.declarations.registry import NodeType, Registry
 from engine.expr.parse import ExpressionError, has_expression, single_expression
 from engine.lang.checks.base import DocumentChecker
 from engine.lang.schema_errors import schema_diagnostics
-from engine.nodes.registry import NodeType, Registry
 from engine.text import suggest
 
 

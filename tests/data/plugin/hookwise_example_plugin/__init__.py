@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.nodes.registry import NodeType
+from engine.declarations.registry import NodeType
 
 
 async def shout(ctx: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ The webhook route does only what it must before answering: verify the signature,
 payload's facts (type- and range-checked), match with what the payload carries (no API
 calls), and commit the delivery with its jobs (group commit, in the writer thread). Each
 failure is the delivery's own: a 4xx with a reason, or a 503 when it could not be stored.
-Workers run the jobs after the answer (engine.server.workers).
+Workers run the jobs after the answer (engine.workers.pool).
 """
 
 from __future__ import annotations
@@ -14,59 +14,30 @@ import ipaddress
 import time
 from typing import Any
 
+from engine.edge.groupcommit import GroupCommitter
+from engine.edge.integrations import IntegrationService
+from engine.edge.throttle import RateLimiter
+from engine.edge.verify import MAX_BODY_BYTES, Accepted, check_webhook
 from engine.errors import HookwiseError
 from engine.github.api import GitHubError
-from engine.github.client import GitHubClient
-from engine.lang.files import load_rules
 from engine.match.events import Event, parse_event
-from engine.match.filters import is_own_app, written_by_hookwise
-from engine.match.index import RuleIndex
+from engine.match.filters import written_by_hookwise
 from engine.match.matcher import MatchResult, match
 from engine.match.payload import PayloadError, Reader
-from engine.nodes import default_registry
-from engine.server import logs
-from engine.server.budget import StoreRateBudget
-from engine.server.groupcommit import GroupCommitter
-from engine.server.integrations import IntegrationService
-from engine.server.limits import RateLimiter
-from engine.server.metrics import Metrics
-from engine.server.recover import RecoverReport, recover_forever
-from engine.server.repojobs import repository_jobs
-from engine.server.verify import MAX_BODY_BYTES, Accepted, check_webhook
-from engine.server.workers import WorkerPool
+from engine.observe import logs
+from engine.runtime import assemble
 from engine.settings import Settings, SettingsError
-from engine.store.base import (
+from engine.store.interface import Store
+from engine.store.records import (
     InstallationChange,
     NewDelivery,
     StoredDelivery,
     StoreError,
-    StoreMissing,
 )
-from engine.store.interface import Store
-from engine.store.migrate import Migrator
-from engine.store.open import open_store
+from engine.workers.recover import RecoverReport, recover_forever
 
 log = logs.get("hookwise.server")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
-
-
-def open_server_store(settings: Settings) -> Store:
-    """The store of the settings: SQLite upgrades itself; PostgreSQL must be upgraded with
-    `hookwise db upgrade` first (several replicas must not race a schema change at start)."""
-    embedded = settings.database_url.startswith("sqlite:")
-    try:
-        store = open_store(settings.database_url, create=embedded, upgrade=embedded)
-    except StoreMissing as exc:
-        raise SettingsError(f"{exc}; `hookwise db upgrade` creates it and its schema") from None
-    if not embedded:
-        pending = Migrator(store).pending()
-        if pending:
-            store.close()
-            raise SettingsError(
-                f"the database schema lacks {len(pending)} migration(s) "
-                f"(first: {pending[0].version:04d} {pending[0].name}); run `hookwise db upgrade`"
-            )
-    return store
 
 
 def match_trace(result: MatchResult, rules: int) -> dict[str, Any]:
@@ -122,32 +93,20 @@ class Hookwise:
                 "GITHUB_WEBHOOK_SECRET is not set, so webhook signatures cannot be verified; set it, "
                 "or set HOOKWISE_INSECURE_NO_SIGNATURE=1 for local development only"
             )
-        self.settings = settings
-        self.registry = default_registry()
-        self.ruleset = load_rules([settings.rules_path], self.registry, cache_dir=settings.rules_cache)
-        self.index = RuleIndex(self.ruleset.rules)
-        self.store = store or open_server_store(settings)
-        self.metrics = Metrics()
-        credentials = settings.app_credentials()
-        self.github = (
-            GitHubClient(
-                credentials,
-                base_url=settings.github_api_base_url,
-                budget=StoreRateBudget(self.store),
-            )
-            if credentials
-            else None
-        )
-        self.workers = WorkerPool(
-            self.store,
-            {r.name: r for r in self.ruleset.rules},
-            self.registry,
+        self.runtime = runtime = assemble(
             settings,
-            self.metrics,
-            self.github,
-            concurrency=settings.workers if workers is None else workers,
             kind="server",
+            concurrency=settings.workers if workers is None else workers,
+            store=store,
         )
+        self.settings = settings
+        self.registry = runtime.registry
+        self.ruleset = runtime.ruleset
+        self.index = runtime.index
+        self.store = runtime.store
+        self.metrics = runtime.metrics
+        self.github = runtime.github
+        self.workers = runtime.workers
         self.limits = {
             "webhook": RateLimiter(settings.rate_webhooks),  # requests that fail verification
             "auth": RateLimiter(settings.rate_auth),
@@ -244,9 +203,7 @@ class Hookwise:
         """Stop the workers, finish the commits in flight, close connections."""
         await self.workers.stop()
         await self.committer.close()
-        if self.github is not None:
-            await self.github.aclose()
-        self.store.close()
+        await self.runtime.close()
 
     # --- ingest -------------------------------------------------------------------------------
 
@@ -323,31 +280,12 @@ class Hookwise:
         return (200 if checked.event == "ping" else 202), answer
 
     def jobs_for(self, event: Event, result: MatchResult) -> tuple[tuple[str, str], ...]:
-        """The jobs a match queues: runs, rules waiting for facts, and the repository's rules."""
-        return tuple(
-            [(m.rule.name, "run") for m in result.matched]
-            + [(m.rule.name, "facts") for m in result.pending]
-            + (
-                repository_jobs(event)
-                if self.settings.reads_repository_rules and not is_own_app(event, self.app_login)
-                else []
-            )
-        )
+        """The jobs a match queues (engine.runtime.Runtime.jobs_for)."""
+        return self.runtime.jobs_for(event, result, self.app_login)
 
     async def replay(self, delivery: StoredDelivery) -> int | None:
-        """Match a stored delivery against the rules loaded now and queue its jobs as a new
-        generation (None: nothing matches now); the workers run them."""
-        if delivery.payload is None:
-            raise HookwiseError(
-                f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed"
-            )
-        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
-        jobs = self.jobs_for(event, match(event, self.index, app_login=self.app_login))
-        if not jobs:
-            return None
-        generation = await asyncio.to_thread(self.store.add_jobs, delivery.delivery_id, jobs)
-        self.workers.wake()
-        return generation
+        """Queue a stored delivery's jobs anew, matched against the rules loaded now."""
+        return await self.runtime.queue_replay(delivery, self.app_login)
 
     # --- health ---------------------------------------------------------------------------------
 

@@ -21,20 +21,14 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from engine.declarations.registry import Registry
 from engine.github.api import GitHubAPI
 from engine.github.repo_files import RuleFiles, branch_head, default_branch, read_rule_files
 from engine.lang.model import Rule, RuleSource
-from engine.lang.repository import (
-    DEFAULTS_REPOSITORY,
-    RULES_DIR,
-    RepositoryLimits,
-    RepositoryRules,
-    Skipped,
-    check_repository,
-)
+from engine.lang.repository import DEFAULTS_REPOSITORY, RepositoryRules, Skipped, check_repository
+from engine.lang.repository_limits import RULES_DIR, RepositoryLimits
 from engine.match.events import Event
-from engine.nodes.registry import Registry
-from engine.server import logs
+from engine.observe import logs
 from engine.settings import Settings
 from engine.store.interface import Store
 

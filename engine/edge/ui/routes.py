@@ -14,19 +14,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from engine import __version__
-from engine.errors import HookwiseError
-from engine.match.payload import PayloadError
-from engine.server.limits import RateLimiter
-from engine.server.pipeline import Hookwise
-from engine.server.ui import pages
-from engine.server.ui.access import (
+from engine.edge.ingest import Hookwise
+from engine.edge.throttle import RateLimiter
+from engine.edge.ui import pages
+from engine.edge.ui.access import (
     LOGIN_COOKIE,
     LOGIN_SECONDS,
     SESSION_COOKIE,
     SESSION_SECONDS,
     UiAccess,
 )
-from engine.store.base import StoreError
+from engine.errors import HookwiseError
+from engine.match.payload import PayloadError
+from engine.store.records import StoreError
 
 STATIC = {"ui.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 MAX_FORM_BYTES = 16 * 1024
@@ -52,7 +52,7 @@ LOOPBACK_ONLY = (
 
 def _templates() -> Environment:
     env = Environment(
-        loader=PackageLoader("engine.server.ui", "templates"),
+        loader=PackageLoader("engine.edge.ui", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -149,7 +149,7 @@ def ui_router(hookwise: Hookwise) -> APIRouter:
     async def static(name: str) -> Response:
         if name not in STATIC:
             return Response("not found", 404, media_type="text/plain")
-        body = files("engine.server.ui").joinpath("static", name).read_bytes()
+        body = files("engine.edge.ui").joinpath("static", name).read_bytes()
         return Response(body, media_type=STATIC[name], headers={"Cache-Control": "max-age=3600"})
 
     @router.get("/ui/login")

@@ -21,6 +21,7 @@ from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
 from engine.match.filters import Needed
 from engine.match.matcher import decide
+from engine.observe import logs
 from engine.run.budget import REPOSITORY_LIMITS, OutputLimits
 from engine.run.executor import (
     ExecutionOptions,
@@ -31,14 +32,18 @@ from engine.run.executor import (
 )
 from engine.run.graph import CANCELLED, FAILURE
 from engine.run.record import NodeRecord, RunRecord
-from engine.run.recording import node_error
-from engine.server import logs
-from engine.server.repojobs import REPOSITORY_KINDS, RepositoryJobs, repository_id, scope_for
-from engine.store.base import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
+from engine.run.recorded_github import node_error
 from engine.store.coordination import WAIT
+from engine.store.records import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
+from engine.workers.repository_jobs import (
+    REPOSITORY_KINDS,
+    RepositoryJobs,
+    repository_id,
+    scope_for,
+)
 
 if TYPE_CHECKING:
-    from engine.server.workers import WorkerPool
+    from engine.workers.pool import WorkerPool
 
 log = logs.get("hookwise.worker")
 

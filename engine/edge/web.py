@@ -1,7 +1,7 @@
 """The web application (FastAPI): its routes, health and metrics; server.py creates it.
 
-The webhook route itself is served by the plain-ASGI gateway in front (engine.server.gateway)
-and handled by the pipeline (engine.server.pipeline); it is declared here for OpenAPI.
+The webhook route itself is served by the plain-ASGI gateway in front (engine.edge.gateway)
+and handled by the pipeline (engine.edge.ingest); it is declared here for OpenAPI.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import __version__
-from engine.server import logs
-from engine.server.gateway import Gateway
-from engine.server.install import install_router
-from engine.server.integrations import ErrorBody, integrations_router
-from engine.server.pipeline import Hookwise
-from engine.server.ui.routes import ui_router
+from engine.edge.gateway import Gateway
+from engine.edge.ingest import Hookwise
+from engine.edge.install import install_router
+from engine.edge.integrations import ErrorBody, integrations_router
+from engine.edge.ui.routes import ui_router
+from engine.observe import logs
 from engine.settings import Settings
 from engine.store.interface import Store
 

@@ -1,7 +1,7 @@
 """The one node-type registry: type name -> input schema, output names, description, code.
 
 `validate`, the published JSON Schema and the interpreter all read this registry. Built-in
-types are declared in engine.nodes.specs; third-party types come from the `hookwise.nodes`
+types are declared in engine.declarations.specs; third-party types come from the `hookwise.nodes`
 entry-point group (each entry point yields a NodeType or an iterable of them).
 """
 
@@ -97,12 +97,3 @@ class Registry:
                 self.register(node_type)
                 added.append(node_type.name)
         return added
-
-
-def declared_registry() -> Registry:
-    """The built-in node types' declarations only: what validation and the schema need."""
-    from engine.nodes.condition_specs import CONDITION_TYPES
-    from engine.nodes.permissions import with_needs
-    from engine.nodes.specs import BUILTIN_TYPES
-
-    return Registry(with_needs(BUILTIN_TYPES + CONDITION_TYPES))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.nodes.registry import NodeType
+from engine.declarations.registry import NodeType
 
 
 def _s(description: str, **extra: Any) -> dict[str, Any]:

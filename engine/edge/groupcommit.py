@@ -14,8 +14,8 @@ import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from engine.store.base import NewDelivery, StoreError
 from engine.store.interface import Store
+from engine.store.records import NewDelivery, StoreError
 
 Pending = tuple[NewDelivery, "asyncio.Future[bool]"]
 WATCH = 0.25  # seconds between looks for commits that take too long

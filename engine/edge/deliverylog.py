@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.store.base import StoredDelivery
+from engine.store.records import StoredDelivery
 
 MATCHED = "matched"
 NOT_MATCHED = "not matched"

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from engine.edge.auth import STATE_TTL, split_state, state_matches
+from engine.edge.integrations import CallbackResult, IntegrationService, error_response
 from engine.github.api import GitHubError, NotFound
-from engine.server.auth import STATE_TTL, split_state, state_matches
-from engine.server.integrations import CallbackResult, IntegrationService, error_response
 
 SETUP_ACTIONS = ("install", "update", "request")
 NO_CODE = (

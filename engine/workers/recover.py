@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from engine.github.api import GitHubError
 from engine.github.client import GitHubClient
 from engine.github.hook_deliveries import HookDelivery, deliveries_since, failed_events, redeliver
-from engine.server import logs
-from engine.store.base import StoreError
+from engine.observe import logs
 from engine.store.interface import Store
+from engine.store.records import StoreError
 
 log = logs.get("hookwise.recover")
 T = TypeVar("T")

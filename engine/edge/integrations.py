@@ -24,17 +24,17 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from engine.github.api import GitHubError
-from engine.github.client import GitHubClient
-from engine.server.auth import (
+from engine.edge.auth import (
     STATE_TTL,
     AuthError,
     TokenVerifier,
     new_nonce,
     sign_state,
 )
-from engine.server.crypto import CryptoError, Vault
-from engine.server.limits import RateLimiter
+from engine.edge.crypto import CryptoError, Vault
+from engine.edge.throttle import RateLimiter
+from engine.github.api import GitHubError
+from engine.github.client import GitHubClient
 from engine.settings import Settings
 from engine.store.interface import Store
 

@@ -3,8 +3,8 @@ Dependabot updated. Their outputs are what rules test before they act."""
 
 from __future__ import annotations
 
-from engine.nodes.registry import NodeType
-from engine.nodes.specs import ISSUE_TARGET, object_schema, strings
+from engine.declarations.registry import NodeType
+from engine.declarations.specs import ISSUE_TARGET, object_schema, strings
 
 CONDITION_TYPES: tuple[NodeType, ...] = (
     NodeType(

@@ -20,24 +20,25 @@ from engine.github.teams import read_memberships
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Rule, RuleSource, Scope
 from engine.lang.report import ANNOTATIONS_PER_REQUEST, check_run_output
-from engine.lang.repository import RULES_DIR, RepositoryRules, check_repository, effective_rules
+from engine.lang.repository import RepositoryRules, check_repository, effective_rules
+from engine.lang.repository_limits import RULES_DIR
 from engine.match.events import Event
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, complete, match
+from engine.observe import logs
 from engine.run.executor import ExecutionOptions
-from engine.run.recording import node_error
-from engine.server import logs
-from engine.server.reporules import (
+from engine.run.recorded_github import node_error
+from engine.store.records import DONE, FAILED, NOT_MATCHED, Job
+from engine.workers.repository_rules import (
     REPOSITORY_JOB,
     RULES_CHECK_JOB,
     Busy,
     RuleVersions,
     rule_job_name,
 )
-from engine.store.base import DONE, FAILED, NOT_MATCHED, Job
 
 if TYPE_CHECKING:
-    from engine.server.jobs import JobRunner
+    from engine.workers.jobs import JobRunner
 
 log = logs.get("hookwise.worker")
 REPOSITORY_KIND = "repository"

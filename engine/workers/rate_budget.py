@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.store.base import StoreError
 from engine.store.interface import Store
+from engine.store.records import StoreError
 
 
 class StoreRateBudget:
-    """engine.github.limits.RateBudget over the store (calls run off the event loop)."""
+    """engine.github.rate_limits.RateBudget over the store (calls run off the event loop)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from engine.server import logs
-from engine.server.verify import MAX_BODY_BYTES
+from engine.edge.verify import MAX_BODY_BYTES
+from engine.observe import logs
 
 access = logs.get("hookwise.access")
 _REQUESTS = itertools.count()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.nodes.registry import NodeType
+from engine.declarations.registry import NodeType
 
 Needs = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
 

@@ -22,16 +22,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from engine.declarations.registry import Registry
 from engine.github.client import GitHubClient
 from engine.github.teams import MembershipCache
 from engine.lang.model import Rule
-from engine.nodes.registry import Registry
-from engine.server import logs
-from engine.server.jobs import JobRunner
-from engine.server.metrics import Metrics
+from engine.observe import logs
+from engine.observe.metrics import Metrics
 from engine.settings import Settings
-from engine.store.base import FAILED, Job, StoreError
 from engine.store.interface import Store
+from engine.store.records import FAILED, Job, StoreError
+from engine.workers.jobs import JobRunner
 
 log = logs.get("hookwise.worker")
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """What each page of the browser log shows, read from the store and the loaded rules.
 
-Built from the same view as `hookwise deliveries show` (engine.server.deliverylog), so the
+Built from the same view as `hookwise deliveries show` (engine.edge.deliverylog), so the
 command line and the browser agree. Nothing here renders HTML: the templates do, escaping
 every value; and nothing secret is ever put in a page's data.
 """
@@ -14,15 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from engine.edge.deliverylog import MATCHED, NOT_MATCHED, UNDECIDED, WAITING, describe, iso
+from engine.edge.ingest import Hookwise
+from engine.edge.ui.graph import Layout, layout
 from engine.lang.files import validate_paths
 from engine.lang.model import Rule
 from engine.lang.repository import RepositoryRules
-from engine.server.deliverylog import MATCHED, NOT_MATCHED, UNDECIDED, WAITING, describe, iso
-from engine.server.pipeline import Hookwise
-from engine.server.reporules import RuleVersions
-from engine.server.ui.graph import Layout, layout
-from engine.store.base import DeliveryFilter
+from engine.store.records import DeliveryFilter
 from engine.text import seconds_of
+from engine.workers.repository_rules import RuleVersions
 
 T = TypeVar("T")
 PAGE_SIZE = 50

@@ -193,8 +193,8 @@ def recover(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     """Ask GitHub to redeliver what it failed to deliver in the window (or list it)."""
     from engine.cli.envfile import load_env_file
     from engine.github.client import GitHubClient
-    from engine.server.recover import recover as recover_pass
     from engine.store.open import open_store
+    from engine.workers.recover import recover as recover_pass
 
     if args.env_file:
         load_env_file(args.env_file)
