@@ -71,7 +71,7 @@ def test_the_images_server_stores_a_signed_delivery_in_postgres(
     container: str, tmp_path: Path
 ) -> None:
     require_postgres()
-    from engine.store.postgres import drop_database
+    from tests.storekit import drop_database
 
     database = new_postgres_url("hookwise_image")
     port = free_port()

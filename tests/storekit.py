@@ -53,8 +53,6 @@ def new_postgres_url(prefix: str = "hookwise_test") -> str:
 def postgres_url() -> Iterator[str]:
     """One PostgreSQL database for the session, dropped at the end."""
     require_postgres()
-    from engine.store.postgres import drop_database
-
     url = new_postgres_url()
     yield url
     drop_database(url)
@@ -102,3 +100,42 @@ def store_factory(
 def store(store_factory: StoreFactory) -> Store:
     """A store on each backend."""
     return store_factory()
+
+
+def drop_database(url: str) -> None:
+    """Drop the PostgreSQL database of a URL (the server's `postgres` database does it)."""
+    import psycopg
+    from psycopg import sql as pgsql
+
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    name = str(params.get("dbname") or "postgres")
+    params["dbname"] = "postgres"
+    with psycopg.connect(psycopg.conninfo.make_conninfo("", **params), autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+
+
+def queue_depth(store: Store) -> int:
+    """Jobs waiting or running."""
+    stats = store.queue_stats()
+    return stats.queued + stats.running
+
+
+def refuse_writes(path: str, refuse: bool = True) -> None:
+    """Make a SQLite file refuse every write, as a read-only or full disk does (triggers that
+    abort each INSERT, UPDATE and DELETE), or (refuse=False) accept them again."""
+    import sqlite3
+
+    with sqlite3.connect(path, isolation_level=None) as db:
+        tables = [
+            r[0]
+            for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        ]
+        for table in tables:
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                name = f"refuse_{op.lower()}_{table}"
+                db.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+                if refuse:
+                    db.execute(
+                        f'CREATE TRIGGER "{name}" BEFORE {op} ON "{table}" '
+                        "BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END"
+                    )

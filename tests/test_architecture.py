@@ -313,3 +313,83 @@ def test_an_import_circle_is_caught(tmp_path: Path) -> None:
     (tmp_path / "c.py").write_text("from engine.a import x\n")
     modules = {name: tmp_path / f"{name.rpartition('.')[2]}.py" for name in ("engine.a", "engine.b", "engine.c")}
     assert circles(import_graph(modules)) == [["engine.a", "engine.b"]]
+
+
+def _declared_dependencies() -> set[str]:
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = (re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0] for req in project["dependencies"])
+    return {name.lower().replace("_", "-") for name in names}
+
+
+def _imported_distributions() -> set[str]:
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    found: set[str] = set()
+    for module, path in engine_modules():
+        for name in imports_of(module, path.read_text(), is_package=path.name == "__init__.py"):
+            top = name.split(".")[0]
+            if top == "engine" or top in sys.stdlib_module_names:
+                continue
+            found.update(d.lower().replace("_", "-") for d in owners.get(top, [top]))
+    return found
+
+
+def test_every_imported_package_is_declared_and_every_declared_one_imported() -> None:
+    declared, imported = _declared_dependencies(), _imported_distributions()
+    assert sorted(imported - declared) == []
+    assert sorted(declared - imported) == []
+
+
+def _architecture_rows() -> list[tuple[list[str], list[str]]]:
+    """(rooms, names) of each row of docs/architecture.md's rooms table: the rooms of its first
+    column (`expr/`, `run/graph`; "top level" is engine/ itself) and the lower-case names in
+    backticks of the second (functions are written with `()` and so are not names)."""
+    import re
+
+    text = (REPO / "docs" / "architecture.md").read_text()
+    table = text.split("## The rooms", 1)[1].split("\n\n", 2)[2].split("\n\n", 1)[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rooms = re.findall(r"`([^`]+)`", cells[0]) or [""]
+        names = [n for n in re.findall(r"`([^`]+)`", cells[1]) if re.fullmatch(r"[a-z_]+/?", n)]
+        rows.append((rooms, names))
+    return rows
+
+
+def _resolve(room: str, name: str) -> Path | None:
+    """The file or folder a name of the table means in its room (or a room's subpackage)."""
+    base = ENGINE / room.rstrip("/") if room else ENGINE
+    if room and not room.endswith("/"):  # a module named as its own room: run/graph
+        base = base.parent
+    folders = [base, *(p for p in base.iterdir() if p.is_dir() and (p / "__init__.py").exists())]
+    for folder in folders:
+        for candidate in (folder / f"{name.rstrip('/')}.py", folder / name.rstrip("/")):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def test_architecture_doc_names_every_module_and_only_modules_that_exist() -> None:
+    named: set[Path] = set()
+    missing = []
+    for rooms, names in _architecture_rows():
+        for room in rooms:
+            if room:
+                path = ENGINE / room.rstrip("/")
+                found = path if path.is_dir() else path.with_suffix(".py")
+                assert found.exists(), f"docs/architecture.md names a room {room} that does not exist"
+                named.add(found)
+        for name in names:
+            found_any = [p for p in (_resolve(room, name) for room in rooms) if p is not None]
+            if not found_any:
+                missing.append(f"{name} in {', '.join(rooms) or 'engine/'}")
+            named.update(found_any)
+    assert missing == [], "docs/architecture.md names modules that do not exist"
+    modules = {p for p in ENGINE.rglob("*.py") if p.name != "__init__.py"}
+    unnamed = sorted(str(p.relative_to(ENGINE)) for p in modules if p not in named)
+    assert unnamed == [], "modules docs/architecture.md does not name"

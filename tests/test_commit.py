@@ -14,6 +14,7 @@ import pytest
 from engine.edge.groupcommit import GroupCommitter
 from engine.store.records import NewDelivery, StoredDelivery, StoreError
 from engine.store.sqlite import SQLiteStore
+from tests.storekit import refuse_writes
 
 
 def delivery(delivery_id: str, installation: int = 1) -> NewDelivery:
@@ -75,7 +76,7 @@ def test_a_bad_delivery_is_refused_alone_and_the_rest_commit(tmp_path: Path) -> 
 
 def test_a_read_only_database_refuses_every_waiter_and_stores_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "h.db"))
-    store.set_query_only(True)
+    refuse_writes(store.path)
     committer = GroupCommitter(store)
 
     async def burst() -> list[object]:
@@ -84,7 +85,7 @@ def test_a_read_only_database_refuses_every_waiter_and_stores_nothing(tmp_path: 
 
     results = asyncio.run(burst())
     assert all(isinstance(r, StoreError) for r in results)
-    store.set_query_only(False)
+    refuse_writes(store.path, False)
     assert store.deliveries() == []
 
 

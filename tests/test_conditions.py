@@ -15,7 +15,7 @@ from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
 from engine.match.filters import Needed, membership_key
 from engine.match.index import RuleIndex
-from engine.match.matcher import complete, match, match_delivery
+from engine.match.matcher import complete, decide_delivery, match
 from tests.rulekit import compile_rule, payload
 
 LOG = "nodes:\n  log:\n    uses: core.log\n    with: {message: x}\n"
@@ -201,7 +201,7 @@ def test_actors_teams_read_the_sender_and_bots_are_never_members() -> None:
     assert with_members(r, pr(), {("octo-org/triagers", "codertocat"): True}) is None
 
 
-def test_match_delivery_reads_each_fact_once() -> None:
+def test_decide_delivery_reads_each_fact_once() -> None:
     rules = [
         rule("on:\n  events: [pull_request]\n  authors: {teams: [octo-org/reviewers]}", "a"),
         rule("on:\n  events: [pull_request]\n  actors: {teams: [octo-org/reviewers]}", "b"),
@@ -209,15 +209,16 @@ def test_match_delivery_reads_each_fact_once() -> None:
     ]
     asked: list[Any] = []
 
-    async def files(event: Event) -> list[str]:
-        asked.append("files")
-        return ["docs/a.md"]
+    class Facts:
+        async def changed_files(self, event: Event) -> list[str]:
+            asked.append("files")
+            return ["docs/a.md"]
 
-    async def members(event: Event, needs: Needed) -> dict[tuple[str, str], bool | str]:
-        asked.append(needs.memberships)
-        return {membership_key(t, login): True for t, login in needs.memberships}
+        async def memberships(self, event: Event, asks: Any) -> dict[tuple[str, str], bool | str]:
+            asked.append(asks)
+            return {membership_key(t, login): True for t, login in asks}
 
-    result = asyncio.run(match_delivery(pr(), RuleIndex(rules), files, memberships=members))
+    result = asyncio.run(decide_delivery(pr(), RuleIndex(rules), Facts()))
     assert [m.rule.name for m in result.matched] == ["a", "b", "c"]
     assert asked == ["files", (("octo-org/reviewers", "Codertocat"),)]
 

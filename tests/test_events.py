@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from engine.match.events import event_from_headers, header, parse_event
+from engine.match.events import parse_event
 from tests.conftest import SHARED_FIXTURES, shared
-from tests.rulekit import all_payload_files, payload
+from tests.rulekit import all_payload_files
 
 INDEX_FILE = SHARED_FIXTURES / "github" / "webhooks" / "INDEX.json"
 INDEX = {e["file"]: e for e in json.loads(INDEX_FILE.read_text())} if INDEX_FILE.exists() else {}
@@ -80,20 +80,6 @@ def test_payload_parses_into_a_complete_event(path: Path) -> None:
         assert (event.ref_kind, event.ref_name) == ("tag", data["release"]["tag_name"])
     elif entry["event"] == "pull_request":
         assert (event.changed_files, event.files_source) == (None, "pull_request")
-
-
-def test_event_from_headers_reads_headers_case_insensitively() -> None:
-    headers = {
-        "x-github-event": "issues",
-        "X-GITHUB-DELIVERY": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-    }
-    event = event_from_headers(headers, payload("issues", "opened.1"))
-    assert (event.name, event.delivery, event.action) == (
-        "issues",
-        headers["X-GITHUB-DELIVERY"],
-        "opened",
-    )
-    assert header(headers, "X-GitHub-Event") == "issues"
 
 
 @pytest.mark.parametrize(

@@ -190,8 +190,7 @@ def test_a_body_that_never_starts_gets_408_after_the_first_byte_deadline() -> No
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     from engine.store.open import open_store
-    from engine.store.postgres import drop_database
-    from tests.storekit import new_postgres_url, require_postgres
+    from tests.storekit import drop_database, new_postgres_url, require_postgres
 
     require_postgres()
     url = new_postgres_url("hookwise_nul")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.lang.patterns import compile_filter_list, ignores
+from engine.lang.patterns import PatternList, compile_filter_pattern, ignores
 from engine.match.events import parse_event
 from tests.conftest import SHARED_FIXTURES, shared
 from tests.rulekit import matched_names, rule_from_on
@@ -16,6 +16,11 @@ VECTORS_FILE = SHARED_FIXTURES / "filters" / "vectors.json"
 VECTORS: list[dict[str, Any]] = (
     json.loads(VECTORS_FILE.read_text()) if VECTORS_FILE.exists() else []
 )
+
+
+def compile_filter_list(texts: list[str]) -> PatternList:
+    """A list of filter patterns (branches, tags, paths), as a trigger compiles them."""
+    return PatternList(tuple(compile_filter_pattern(t) for t in texts))
 
 
 def _id(vector: dict[str, Any]) -> str:

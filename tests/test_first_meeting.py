@@ -20,6 +20,7 @@ from tests.conftest import REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import compile_rule, matched_names, payload
 from tests.serverkit import server_settings, signed, wait_until, write_rule
+from tests.storekit import queue_depth
 
 LOG = "nodes:\n  log:\n    uses: core.log\n    with: {message: x}\n"
 
@@ -148,7 +149,7 @@ def test_show_and_list_agree_on_every_status(
             data, headers = signed(body, event, delivery)
             assert client.post("/webhooks/github", content=data, headers=headers).status_code < 300
         store = app.state.hookwise.store
-        wait_until(lambda: store.queue_depth() == 0)
+        wait_until(lambda: queue_depth(store) == 0)
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     code, out, _ = cli("deliveries", "list", "--format", "json")
     listed = {d["delivery"]: d["status"] for d in json.loads(out)}

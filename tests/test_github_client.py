@@ -330,3 +330,28 @@ def test_changed_files_come_from_pr_files_and_compare(world: GitHubDouble) -> No
         world.calls("repos/compare-commits-with-basehead")[0].path
         == f"/repos/{REPO}/compare/{'a' * 40}...{'b' * 40}"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "data", "error"),
+    [
+        (200, "application/json; charset=utf-8", b'{"id": 1}', {"id": 1}, None),
+        (204, "", b"", None, None),
+        (200, "text/plain", b"hello", "hello", None),
+        (404, "application/json", b'{"message": "Not Found"}', {"message": "Not Found"}, ("NotFound", "Not Found")),
+        (403, "application/json", b'{"message": "Resource not accessible by integration"}', None, ("Forbidden", "Resource not accessible by integration")),
+        (502, "text/html", b"<h1>Bad gateway</h1>", None, ("ServerError", "<h1>Bad gateway</h1>")),
+        (422, "application/json", b'{"message": "Validation Failed"}', None, ("GitHubError", "Validation Failed")),
+        (200, "application/json", b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}, None),
+    ],
+)
+def test_an_answer_is_decoded_once_into_data_or_its_typed_error(
+    status: int, content_type: str, body: bytes, data: Any, error: tuple[str, str] | None
+) -> None:
+    from engine.github.responses import error_of, read_answer
+
+    answer = read_answer(status, {"content-type": content_type}, body, "Reason")
+    if data is not None:
+        assert answer.data == data
+    found = error_of(answer, method="GET", path="/x")
+    assert (None if found is None else (type(found).__name__, found.message)) == error

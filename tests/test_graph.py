@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from engine.match.events import parse_event
-from engine.run.concurrency import ConcurrencyGroups
-from engine.run.executor import ExecutionOptions, execute, run_rule
+from engine.run.executor import ExecutionOptions, execute
 from engine.run.graph import Outcome, schedule
 from engine.run.record import RunRecord
 from tests import nodekit
@@ -226,58 +225,6 @@ def test_scheduler_is_pure_and_reports_ready_nodes() -> None:
     third = schedule(r, {"a": Outcome("success"), "b": Outcome("failure")}, set(), contexts)
     assert third.decided == {"c": Outcome("skipped", error="a needed node did not succeed")}
     assert third.done
-
-
-# --- concurrency groups ---------------------------------------------------------------
-
-
-def _grouped(cancel: bool) -> Any:
-    return rule(
-        "  slow:\n    uses: test.sleep\n    with: {seconds: 0.3}\n",
-        extra=f"concurrency:\n  group: g-${{{{ github.number }}}}\n  cancel-in-progress: {str(cancel).lower()}\n",
-    )
-
-
-async def _two_runs(r: Any) -> tuple[RunRecord, RunRecord]:
-    options = ExecutionOptions(groups=ConcurrencyGroups())
-    first = asyncio.create_task(run_rule(r, EVENT, REGISTRY, options))
-    await nodekit.started(1)  # the first run is running before the second asks for the group
-    second = asyncio.create_task(run_rule(r, EVENT, REGISTRY, options))
-    return await first, await second
-
-
-def test_cancel_in_progress_cancels_the_running_run() -> None:
-    first, second = asyncio.run(_two_runs(_grouped(True)))
-    assert (first.status, statuses(first)) == ("cancelled", {"slow": "cancelled"})
-    assert (second.status, statuses(second)) == ("success", {"slow": "success"})
-    assert nodekit.FINISHED == ["slow"]
-
-
-def test_without_cancel_in_progress_the_newer_run_waits() -> None:
-    first, second = asyncio.run(_two_runs(_grouped(False)))
-    assert (first.status, second.status) == ("success", "success")
-    assert second.started_at is not None and first.finished_at is not None
-    assert nodekit.STARTED == ["slow", "slow"] and len(nodekit.FINISHED) == 2
-    assert min(n.started_at or 0 for n in second.nodes) >= (first.finished_at or 0) - 0.001
-
-
-def test_a_newer_waiting_run_supersedes_an_older_waiting_one() -> None:
-    async def three() -> list[RunRecord]:
-        r = _grouped(False)
-        options = ExecutionOptions(groups=ConcurrencyGroups())
-        tasks = []
-        for number in range(3):
-            tasks.append(asyncio.create_task(run_rule(r, EVENT, REGISTRY, options)))
-            if number == 0:
-                await nodekit.started(1)  # the first runs; the next two queue behind it
-            else:
-                for _ in range(10):  # let the new run take its place in the group
-                    await asyncio.sleep(0)
-        return [await t for t in tasks]
-
-    first, second, third = asyncio.run(three())
-    assert [first.status, second.status, third.status] == ["success", "cancelled", "success"]
-    assert statuses(second) == {"slow": "cancelled"}
 
 
 def test_templates_are_parsed_once_when_the_rule_loads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,7 @@ from tests.serverkit import (
     wait_until,
     write_rule,
 )
+from tests.storekit import refuse_writes
 
 LOG_RULE = """name: note
 on:
@@ -320,13 +321,13 @@ def test_read_only_then_writable_again_workers_resume_by_themselves(tmp_path: Pa
     app = create_app(settings_)
     store = app.state.hookwise.store
     with TestClient(app) as client:
-        store.set_query_only(True)
+        refuse_writes(store.path)
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["checks"] == {"database_writable": False, "workers_alive": True}
         body, headers = signed(good(1), "issues", "ro-1")
         assert client.post("/webhooks/github", content=body, headers=headers).status_code == 503
-        store.set_query_only(False)
+        refuse_writes(store.path, False)
         wait_until(lambda: client.get("/health").status_code == 200)
         answer = client.post("/webhooks/github", content=body, headers=headers)
         assert answer.status_code == 202

@@ -15,7 +15,7 @@ from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
 from engine.match.filters import membership_key
 from engine.match.index import RuleIndex
-from engine.match.matcher import complete, match, match_delivery
+from engine.match.matcher import complete, decide_delivery, match
 from tests.conftest import REPO, shared
 from tests.rulekit import compile_rule, matched_names, payload, run_match
 
@@ -198,7 +198,10 @@ class CountingFiles:
         self.files = files
         self.calls = 0
 
-    async def __call__(self, event: Event) -> list[str]:
+    async def memberships(self, event: Event, asks: Any) -> dict[Any, bool | str]:
+        raise AssertionError("no rule here asks for teams")
+
+    async def changed_files(self, event: Event) -> list[str]:
         self.calls += 1
         await asyncio.sleep(0)
         return self.files
@@ -212,7 +215,7 @@ def test_pr_files_are_fetched_once_for_several_path_filtered_rules() -> None:
         rule("  events: [pull_request]", "always"),
     ]
     source = CountingFiles(["docs/index.md", "README.md"])
-    result = asyncio.run(match_delivery(pr_event(), RuleIndex(rules), source))
+    result = asyncio.run(decide_delivery(pr_event(), RuleIndex(rules), source))
     assert source.calls == 1
     assert [m.rule.name for m in result.matched] == ["docs", "always"]
     assert {r.rule.name: r.reason for r in result.not_matched()} == {
@@ -229,7 +232,7 @@ def test_pr_files_are_not_fetched_when_cheaper_filters_reject_every_path_rule() 
         rule("  events: [pull_request]", "always"),
     ]
     source = CountingFiles(["docs/index.md"])
-    result = asyncio.run(match_delivery(pr_event(), RuleIndex(rules), source))
+    result = asyncio.run(decide_delivery(pr_event(), RuleIndex(rules), source))
     assert source.calls == 0
     assert [m.rule.name for m in result.matched] == ["always"]
 
@@ -242,7 +245,7 @@ def test_truncated_push_asks_for_compare_files() -> None:
     assert (event.changed_files, event.files_source) == (None, "compare")
     source = CountingFiles(["src/app.py"])
     result = asyncio.run(
-        match_delivery(event, RuleIndex([rule("  events:\n    push: {paths: ['src/**']}")]), source)
+        decide_delivery(event, RuleIndex([rule("  events:\n    push: {paths: ['src/**']}")]), source)
     )
     assert (source.calls, [m.rule.name for m in result.matched]) == (1, ["r"])
 

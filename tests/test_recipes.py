@@ -11,16 +11,14 @@ from typing import Any
 
 import pytest
 
-from engine.github.changed_files import fetch_changed_files
 from engine.github.client import GitHubClient
 from engine.github.credentials import AppCredentials
-from engine.github.teams import read_memberships
+from engine.github.facts import GitHubFacts
 from engine.lang.files import load_rules
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
-from engine.match.filters import Needed
 from engine.match.index import RuleIndex
-from engine.match.matcher import MatchResult, match_delivery
+from engine.match.matcher import MatchResult, decide_delivery
 from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute
 from engine.run.record import RunRecord
@@ -60,14 +58,8 @@ def planned(github: GitHubDouble, rule: Rule, hook: Event) -> tuple[MatchResult,
         )
         api = client.installation(1)
 
-        async def files(e: Event) -> tuple[str, ...]:
-            return await fetch_changed_files(api, e)
-
-        async def members(e: Event, needs: Needed) -> dict[tuple[str, str], bool | str]:
-            return await read_memberships(api, 1, needs.memberships)
-
         try:
-            result = await match_delivery(hook, RuleIndex([rule]), files, memberships=members)
+            result = await decide_delivery(hook, RuleIndex([rule]), GitHubFacts(api, 1))
             options = ExecutionOptions(github=api, dry_run=True)
             runs = [await execute(m.rule, result.event, REGISTRY, options) for m in result.matched]
             return result, runs
@@ -294,6 +286,11 @@ def test_other_bots_are_still_ignored(world: GitHubDouble) -> None:
 
 
 def test_every_recipe_has_a_test() -> None:
-    tested = {"docs-only", "automerge-dependency-patches", "merge-when-ready", "team-review-on-label", "thank-contributors"}
+    """Every shipped recipe is run against a real payload (tests/test_run_cli.py) and matched
+    and rejected with its reason (tests/test_matcher.py); a new recipe without both fails."""
+    from tests.test_matcher import EXAMPLES
+    from tests.test_run_cli import CASES
+
     shipped = {p.stem for p in Path(REPO / "rules").glob("*.yaml")}
-    assert tested <= shipped
+    assert shipped - {case[0] for case in CASES} == set()
+    assert shipped - {example[0] for example in EXAMPLES} == set()

@@ -167,7 +167,7 @@ def test_postgres_topology_as_the_docs_start_it(
     tmp_path: Path, github: GitHubDouble, processes: list[Processes]
 ) -> None:
     require_postgres()
-    from engine.store.postgres import drop_database
+    from tests.storekit import drop_database
 
     database = new_postgres_url("hookwise_rehearsal")
     group = Processes(tmp_path, user_environment(tmp_path, github, DATABASE_URL=database))

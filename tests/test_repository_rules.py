@@ -526,3 +526,44 @@ def test_a_rate_limited_read_of_the_rules_waits_and_then_runs_them(tmp_path: Pat
         sql(config, "DELETE FROM rate_limits")
         sql(config, "UPDATE jobs SET run_after = 0 WHERE rule = '@repository'")
         wait_until(lambda: comments(github, "hello", 1) == ["after the reset"], timeout=30)
+        wait_until(lambda: all(j["state"] not in ("queued", "running") for j in store.jobs("limited-1")))
+        jobs = {j["rule"]: j for j in store.jobs("limited-1")}
+        found = store.delivery("limited-1")
+    assert jobs["@repository"]["state"] == "done"
+    assert found is not None and found.status == "done"
+    # the delivery's log never says the App lacks a permission it has
+    logged = json.dumps([found.match_trace, [j["error"] for j in jobs.values()]])
+    assert "the App needs" not in logged and "permission" not in logged
+
+
+def test_a_replay_from_the_command_line_waits_out_a_backoff_the_servers_set(
+    tmp_path: Path, github: GitHubDouble, cli: Any, monkeypatch: Any
+) -> None:
+    """The CLI's replay assembles the servers' runtime: a rate limit a server met (kept in the
+    database) holds the replay's calls of that installation until it passes."""
+    import time
+
+    github.add_installation(1, OWNER)
+    config = settings(tmp_path, github)
+    write_rule(Path(config.rules_path), "greet", GREET.format(body="hello"))
+    with TestClient(create_app(config)) as client:
+        delivery = Server(client).deliver("issues", issue(github, "hello", 1))
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+        until = time.time() + 2.0
+        store.block_rate("1", until)  # a server met installation 1's limit until then
+    key = tmp_path / "app.pem"
+    key.write_text(github.private_key_pem)
+    for name, value in {
+        "GITHUB_APP_ID": github.app_id,
+        "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
+        "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_RULES": config.rules_path,
+    }.items():
+        monkeypatch.setenv(name, value)
+    seen = len(github.requests)
+    code, out, err = cli("deliveries", "replay", delivery, "--database", config.database_url, "--format", "json")
+    assert code == 0, err
+    assert {r["rule"]: r["status"] for r in json.loads(out)["runs"]}["greet"] == "success"
+    comments_posted = [r for r in github.requests[seen:] if r.method == "POST" and r.path.endswith("/comments")]
+    assert len(comments_posted) == 1
+    assert comments_posted[0].at >= until

@@ -47,7 +47,7 @@ def issue_payload(number: int) -> dict[str, Any]:
 @pytest.fixture
 def database() -> Iterator[str]:
     require_postgres()
-    from engine.store.postgres import drop_database
+    from tests.storekit import drop_database
 
     url = new_postgres_url("hookwise_scale")
     yield url

@@ -20,6 +20,7 @@ from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
 from tests.serverkit import SECRET, server_settings, signed, wait_until, write_rule
+from tests.storekit import refuse_writes
 
 
 @pytest.fixture
@@ -386,7 +387,7 @@ def test_health_is_503_when_the_database_is_not_writable(tmp_path: Path, rules_d
     settings = server_settings(tmp_path, rules_dir)
     app = create_app(settings, start_workers=False)
     with TestClient(app) as client:
-        app.state.hookwise.store.set_query_only(True)
+        refuse_writes(app.state.hookwise.store.path)
         response = client.get("/health")
     assert response.status_code == 503
     assert response.json()["checks"]["database_writable"] is False
@@ -478,10 +479,10 @@ def test_a_delivery_that_cannot_be_stored_gets_503_not_202(tmp_path: Path, rules
     settings = server_settings(tmp_path, rules_dir)
     app = create_app(settings, start_workers=False)
     with TestClient(app) as client:
-        app.state.hookwise.store.set_query_only(True)
+        refuse_writes(app.state.hookwise.store.path)
         body, headers = signed(payload("issues", "opened.1"), "issues", "full-disk-1")
         response = client.post("/webhooks/github", content=body, headers=headers)
-        app.state.hookwise.store.set_query_only(False)
+        refuse_writes(app.state.hookwise.store.path, False)
         again = client.post("/webhooks/github", content=body, headers=headers)
     assert (response.status_code, response.json()) == (
         503,

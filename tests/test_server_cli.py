@@ -22,6 +22,7 @@ from tests.conftest import DATA, REPO, shared
 from tests.double import GitHubDouble
 from tests.rulekit import payload
 from tests.serverkit import SECRET, free_port, server_settings, signed, start_server, wait_until
+from tests.storekit import queue_depth
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def _ingest(
             assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
             time.sleep(0.01)
         store = SQLiteStore.from_url(settings.database_url)
-        wait_until(lambda: store.queue_depth() == 0)
+        wait_until(lambda: queue_depth(store) == 0)
     return settings
 
 
@@ -185,7 +186,7 @@ def test_logs_never_hold_tokens_secrets_or_signatures(
             bad = dict(headers, **{"X-Hub-Signature-256": "sha256=" + "ab" * 32})
             client.post("/webhooks/github", content=body, headers=bad)
             store = SQLiteStore.from_url(settings.database_url)
-            wait_until(lambda: store.queue_depth() == 0)
+            wait_until(lambda: queue_depth(store) == 0)
         logging.getLogger("hookwise.test").info(
             "probe", extra={"token": "ghs_" + "x" * 36, "note": "Bearer ghs_" + "y" * 36}
         )

@@ -133,33 +133,80 @@ def answer_teams(
     return answers
 
 
-def _match(
-    args: argparse.Namespace, stderr: IO[str]
-) -> tuple[RuleSet, Any, tuple[str, ...] | None]:
+class GivenFacts:
+    """The facts the command line gives (--changed-files, --team); for `run`, what they leave
+    open is read from GitHub (`fallback`) when the App's credentials are set."""
+
+    def __init__(
+        self,
+        files: tuple[str, ...] | None,
+        teams: dict[str, set[str]],
+        fallback: Any = None,
+    ) -> None:
+        self.files = files
+        self.teams = teams
+        self.fallback = fallback
+
+    async def changed_files(self, event: Any) -> tuple[str, ...]:
+        """The --changed-files list, else GitHub's, else unknown."""
+        if self.files is not None:
+            return self.files
+        return tuple(await self._ask("the changed files", "changed_files", event))
+
+    async def memberships(
+        self, event: Any, asks: tuple[tuple[str, str], ...]
+    ) -> dict[tuple[str, str], bool | str]:
+        """The --team answers, then GitHub's for the teams not given."""
+        from engine.match.filters import membership_key
+
+        answers = answer_teams(self.teams, asks)
+        rest = tuple(a for a in asks if membership_key(*a) not in answers)
+        if rest and self.fallback is not None:
+            answers.update(await self._ask("team membership", "memberships", event, rest))
+        return answers
+
+    async def _ask(self, what: str, method: str, *args: Any) -> Any:
+        from engine.github.api import GitHubError
+        from engine.match.matcher import FactUnknown
+
+        if self.fallback is None:
+            raise FactUnknown(UNDECIDED_HERE)
+        try:
+            return await getattr(self.fallback, method)(*args)
+        except GitHubError as exc:
+            raise FactUnknown(f"{what} could not be read: {exc}") from None
+
+
+def _load(args: argparse.Namespace, stderr: IO[str]) -> tuple[RuleSet, Any]:
+    """The rules and the payload's event a command decides on."""
     from engine.match.events import parse_event
-    from engine.match.index import RuleIndex
-    from engine.match.matcher import complete, match
 
     check_event_name(args.event)
     payload = read_payload(args.payload)
     ruleset = load_ruleset(args.rules, stderr)
     try:
-        event = parse_event(args.event, payload)
+        return ruleset, parse_event(args.event, payload)
     except PayloadError as exc:
         raise InputError(f"{args.payload}: {exc}") from None
-    result = match(event, RuleIndex(ruleset.rules))
-    files = read_changed_files(args.changed_files)
-    if result.needs_files and files is not None:
-        result = complete(result, files)
-    teams = read_teams(getattr(args, "team", []))
-    needs = result.needs
-    if teams and needs is not None and needs.memberships:
-        result = complete(result, memberships=answer_teams(teams, needs.memberships))
-    return ruleset, result, files
+
+
+async def _decide(ruleset: RuleSet, event: Any, args: argparse.Namespace, github: Any) -> Any:
+    """The one decision path (engine.match.matcher.decide_delivery), facts from the command
+    line first, then from GitHub when `github` is given."""
+    from engine.match.index import RuleIndex
+    from engine.match.matcher import decide_delivery
+
+    facts = GivenFacts(
+        read_changed_files(args.changed_files), read_teams(getattr(args, "team", [])), github
+    )
+    return await decide_delivery(event, RuleIndex(ruleset.rules), facts)
 
 
 def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    _, result, _ = _match(args, stderr)
+    import asyncio
+
+    ruleset, event = _load(args, stderr)
+    result = asyncio.run(_decide(ruleset, event, args, None))
     event = result.event
     matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
     not_matched = [
@@ -167,7 +214,7 @@ def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     ]
     undecided = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason}
-        for r in result.undecided(UNDECIDED_HERE)
+        for r in result.undecided(result.unknown or UNDECIDED_HERE)
     ]
     if args.format == "json":
         report = {
@@ -199,62 +246,46 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import asyncio
     import os
 
-    from engine.github.api import GitHubError
-    from engine.github.changed_files import FilesUnknown, fetch_changed_files
     from engine.github.client import GitHubClient
-    from engine.github.teams import read_memberships
-    from engine.match.matcher import complete
-    from engine.run.executor import ExecutionOptions, run_rule
+    from engine.github.facts import GitHubFacts
+    from engine.run.executor import ExecutionOptions, execute
     from engine.settings import Settings
 
-    _, result, files = _match(args, stderr)
+    ruleset, event = _load(args, stderr)
     settings = Settings.from_mapping(os.environ)
     if not args.dry_run and settings.dry_run:
         stderr.write("hookwise: no GitHub App credentials (GITHUB_APP_ID); running as --dry-run\n")
     registry = default_registry()
 
-    async def run_all() -> list[Any]:
-        nonlocal result
+    async def run_all() -> tuple[Any, list[Any]]:
         credentials = settings.app_credentials()
-        installation = result.event.installation_id
+        installation = event.installation_id
         client = (
             GitHubClient(credentials, base_url=settings.github_api_base_url)
             if credentials is not None and installation is not None
             else None
         )
         github = client.installation(installation) if client and installation else None
+        shared: dict[str, Any] = {}
         try:
-            shared: dict[str, Any] = {}
-            if result.needs_files and github is not None:
-                try:
-                    changed = await fetch_changed_files(github, result.event, shared)
-                except FilesUnknown as exc:
-                    stderr.write(f"hookwise: the changed files are unknown: {exc}\n")
-                else:
-                    result = complete(result, changed)
-            needs = result.needs
-            if needs is not None and needs.memberships and github is not None and installation:
-                try:
-                    facts = await read_memberships(github, installation, needs.memberships)
-                except GitHubError as exc:
-                    stderr.write(f"hookwise: team membership could not be read: {exc}\n")
-                else:
-                    result = complete(result, memberships=facts)
+            facts = GitHubFacts(github, installation, shared=shared) if github else None
+            result = await _decide(ruleset, event, args, facts)
             options = ExecutionOptions(
                 github=github,
                 dry_run=args.dry_run or settings.dry_run,
-                changed_files=files,
+                changed_files=read_changed_files(args.changed_files),
                 shared=shared,
             )
-            return [await run_rule(m.rule, result.event, registry, options) for m in result.matched]
+            runs = [await execute(m.rule, result.event, registry, options) for m in result.matched]
+            return result, runs
         finally:
             if client is not None:
                 await client.aclose()
 
-    records = asyncio.run(run_all())
+    result, records = asyncio.run(run_all())
     undecided = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason}
-        for r in result.undecided(UNDECIDED_HERE)
+        for r in result.undecided(result.unknown or UNDECIDED_HERE)
     ]
     if args.format == "json":
         report = {"runs": [r.to_json() for r in records], "undecided": undecided}

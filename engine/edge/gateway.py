@@ -80,8 +80,12 @@ class Gateway:
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         status = 0
         try:
-            if group == "webhook" and scope["method"] == "POST":
-                status = await self._webhook(headers, client, receive, send, extra)
+            if group == "webhook":  # the one webhook route: the framework never sees it
+                if scope["method"] == "POST":
+                    status = await self._webhook(headers, client, receive, send, extra)
+                else:
+                    allow = [*extra, (b"allow", b"POST")]
+                    status = await _respond(send, 405, {"error": "Method Not Allowed"}, allow)
                 return
             if group == "auth":
                 allowed, wait = hookwise.limits["auth"].allow(client)

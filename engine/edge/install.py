@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from engine.edge.auth import STATE_TTL, split_state, state_matches
 from engine.edge.integrations import CallbackResult, IntegrationService, error_response
+from engine.edge.oauth import exchange_oauth_code, user_installation_ids
 from engine.github.api import GitHubError, NotFound
 
 SETUP_ACTIONS = ("install", "update", "request")
@@ -166,13 +167,13 @@ async def _prove(
     if not settings.client_id or not settings.client_secret or service.github is None:
         return False, NO_CLIENT
     try:
-        token = await service.github.exchange_oauth_code(
-            settings.github_web_url, settings.client_id, settings.client_secret, code
+        token = await exchange_oauth_code(
+            service.github, settings.github_web_url, settings.client_id, settings.client_secret, code
         )
     except GitHubError as exc:
         raise HTTPException(400, f"GitHub did not accept the OAuth code: {exc.message}") from None
     try:
-        reachable = await service.github.user_installation_ids(token)
+        reachable = await user_installation_ids(service.github, token)
     except GitHubError as exc:
         raise HTTPException(502, f"GitHub: {exc.message}") from None
     if installation_id not in reachable:

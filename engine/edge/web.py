@@ -1,7 +1,7 @@
 """The web application (FastAPI): its routes, health and metrics; server.py creates it.
 
 The webhook route itself is served by the plain-ASGI gateway in front (engine.edge.gateway)
-and handled by the pipeline (engine.edge.ingest); it is declared here for OpenAPI.
+and handled by ingest (engine.edge.ingest); this app only describes it in its OpenAPI.
 """
 
 from __future__ import annotations
@@ -169,25 +169,6 @@ def create_app(
         log.exception("unhandled error", path=request.url.path)
         return error(500, "internal error")
 
-    @app.post(
-        WEBHOOK_PATHS[0],
-        status_code=202,
-        tags=["webhooks"],
-        response_model=WebhookAnswer,
-        responses={
-            200: {"model": WebhookAnswer, "description": "ping, or a delivery seen before"},
-            **{
-                code: {"model": ErrorBody, "description": why}
-                for code, why in WEBHOOK_ERRORS.items()
-            },
-        },
-        openapi_extra=WEBHOOK_REQUEST,
-    )
-    async def webhook(request: Request) -> JSONResponse:
-        """Receive a GitHub delivery (served by the gateway; documented here for OpenAPI)."""
-        status, body = await hookwise.ingest(dict(request.headers), await request.body())
-        return JSONResponse(body, status_code=status)
-
     @app.get(
         "/health",
         responses={200: {"model": Health}, 503: {"model": Health, "description": "Unhealthy"}},
@@ -213,8 +194,53 @@ def create_app(
             hookwise.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    document_webhook(app)
     # the gateway is the outermost ASGI app: the webhook route never enters the framework
     return Gateway(app, hookwise=hookwise, paths=WEBHOOK_PATHS)
+
+
+def document_webhook(app: FastAPI) -> None:
+    """Add the webhook route, which the gateway serves, to the app's OpenAPI description."""
+    framework_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            description = framework_openapi()  # kept by the app as app.openapi_schema
+            error_body = {"$ref": "#/components/schemas/ErrorBody"}
+            answer = {"$ref": "#/components/schemas/WebhookAnswer"}
+            description["paths"][WEBHOOK_PATHS[0]] = {
+                "post": {
+                    "tags": ["webhooks"],
+                    "summary": "Webhook",
+                    "description": "Receive a GitHub delivery (served by the gateway).",
+                    "operationId": "webhook",
+                    **WEBHOOK_REQUEST,
+                    "responses": {
+                        "202": {
+                            "description": "Accepted: recorded, its jobs queued",
+                            "content": {"application/json": {"schema": answer}},
+                        },
+                        "200": {
+                            "description": "ping, or a delivery seen before",
+                            "content": {"application/json": {"schema": answer}},
+                        },
+                        **{
+                            str(code): {
+                                "description": why,
+                                "content": {"application/json": {"schema": error_body}},
+                            }
+                            for code, why in WEBHOOK_ERRORS.items()
+                        },
+                    },
+                }
+            }
+            schemas = description.setdefault("components", {}).setdefault("schemas", {})
+            schemas["WebhookAnswer"] = WebhookAnswer.model_json_schema()
+            schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+            app.openapi_schema = description
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def configure_logging(settings: Settings) -> None:

@@ -1,5 +1,9 @@
 """The GitHub seam: the calls a node may make (GitHubAPI) and the errors GitHub's answers become.
 
+GitHub's failures are classified once, here, as the client raises them: RateLimited (wait
+`wait` seconds, then try again; never a missing permission), Forbidden (a permission the App
+lacks), NotFound, ServerError (try again later), and GitHubError for the other answers.
+
 Nodes, the executor and the changed-files fetch depend on this protocol, never on httpx; the
 one implementation is engine.github.client, and tests use the shared double behind it.
 """
@@ -60,6 +64,10 @@ class NotFound(GitHubError):
     """404: the resource does not exist or the App cannot see it."""
 
 
+class Forbidden(GitHubError):
+    """403 that is no rate limit: a permission the App (or its token) was not given."""
+
+
 class RateLimited(GitHubError):
     """A rate limit whose reset lies beyond the deadline; `wait`: seconds until it passes."""
 
@@ -72,3 +80,8 @@ class RateLimited(GitHubError):
 
 class ServerError(GitHubError):
     """5xx after the retries ran out."""
+
+
+def retryable(exc: GitHubError) -> bool:
+    """Whether trying again later may succeed: 5xx, a rate limit, the network (status 0)."""
+    return isinstance(exc, ServerError | RateLimited) or exc.status == 0

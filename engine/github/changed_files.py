@@ -17,15 +17,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from engine.errors import HookwiseError
 from engine.github.api import GitHubAPI
 from engine.match.events import Event
+from engine.match.matcher import FactUnknown
 
 PR_FILES_LIMIT = 3000  # GitHub lists at most 3,000 files of a pull request
 COMPARE_FILES_LIMIT = 300  # and at most 300 files of a comparison
 
 
-class FilesUnknown(HookwiseError):
+class FilesUnknown(FactUnknown):
     """The changed files cannot be listed in full; the message says why."""
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
@@ -23,15 +22,20 @@ from typing import Any, TypeVar
 import httpx
 
 from engine import __version__
-from engine.github.api import ConfigError, GitHubError, NotFound, RateLimited, ServerError
+from engine.github.api import (
+    ConfigError,
+    GitHubError,
+    RateLimited,
+    ServerError,
+)
 from engine.github.credentials import AppCredentials
 from engine.github.rate_limits import RateBudget, RateLimits
+from engine.github.responses import error_of, read_answer
 
 API_VERSION = "2022-11-28"
 USER_AGENT = f"hookwise/{__version__} (+https://github.com/hookwise/hookwise)"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 TOKEN_MARGIN = 60.0  # refresh an installation token this long before it expires
-_NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
 @dataclass
@@ -131,49 +135,6 @@ class GitHubClient:
             async for page in found:
                 yield page if isinstance(page, list) else []
 
-    async def exchange_oauth_code(
-        self, web_url: str, client_id: str, client_secret: str, code: str
-    ) -> str:
-        """A user access token for the OAuth `code` GitHub adds to the install callback.
-
-        https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app
-        """
-        try:
-            response = await self.http.post(
-                f"{web_url.rstrip('/')}/login/oauth/access_token",
-                data={"client_id": client_id, "client_secret": client_secret, "code": code},
-                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-            )
-        except httpx.TransportError as exc:
-            raise GitHubError(0, f"network error: {exc}", method="POST", path="/login") from None
-        body = response.json() if "json" in response.headers.get("content-type", "") else {}
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if response.status_code != 200 or not isinstance(token, str):
-            why = body.get("error_description") or body.get("error") if isinstance(body, dict) else ""
-            raise GitHubError(
-                response.status_code or 400,
-                str(why or "the code was not accepted"),
-                method="POST",
-                path="/login/oauth/access_token",
-            )
-        return token
-
-    async def user_installation_ids(self, user_token: str) -> set[int]:
-        """The installations of this App that the token's user can access
-        (GET /user/installations, every page)."""
-
-        async def auth() -> str:
-            return f"Bearer {user_token}"
-
-        found = await self.paginate_with(
-            "/user/installations",
-            auth=auth,
-            key="user",
-            params={"per_page": 100},
-            field="installations",
-        )
-        return {int(i["id"]) for i in found if isinstance(i, dict) and isinstance(i.get("id"), int)}
-
     def installation(
         self,
         installation_id: int,
@@ -198,7 +159,7 @@ class GitHubClient:
         body: Any = None,
         accept: str | None = None,
         deadline: float | None = None,
-        raw: bool = False,
+        pages: bool = False,
         on_status: Callable[[int], None] | None = None,
     ) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
@@ -226,37 +187,28 @@ class GitHubClient:
                     continue
                 raise GitHubError(0, f"network error: {exc}", method=method, path=path) from None
             self.limits.note(key, response)
-            wait = await self.limits.wait_for(key, response, _message(response))
+            answer = read_answer(
+                response.status_code, response.headers, response.content, response.reason_phrase
+            )
+            wait = await self.limits.wait_for(key, response, answer.message)
             if wait is not None:
                 if self._within(deadline, wait) and attempt <= self.max_retries + 2:
                     await self.sleep(wait)
                     continue
                 raise RateLimited(
-                    response.status_code, _message(response), method=method, path=path, wait=wait
+                    response.status_code, answer.message, method=method, path=path, wait=wait
                 )
-            if response.status_code >= 500:
-                if method in IDEMPOTENT and attempt <= self.max_retries:
-                    await self._backoff(attempt, deadline)
-                    continue
-                raise ServerError(
-                    response.status_code, _message(response), method=method, path=path
-                )
-            if response.status_code == 404:
-                raise NotFound(404, _message(response), method=method, path=path)
-            if response.status_code >= 400:
-                raise GitHubError(
-                    response.status_code, _message(response), method=method, path=path
-                )
+            error = error_of(answer, method=method, path=path)
+            retry = isinstance(error, ServerError) and method in IDEMPOTENT
+            if retry and attempt <= self.max_retries:
+                await self._backoff(attempt, deadline)
+                continue
+            if error is not None:
+                raise error
             await self.limits.succeeded(key)
             if on_status is not None:
                 on_status(response.status_code)
-            if raw:
-                return response
-            if response.status_code == 204 or not response.content:
-                return None
-            if "json" in response.headers.get("content-type", ""):
-                return response.json()
-            return response.text
+            return (answer.data, response.links) if pages else answer.data
 
     def _within(self, deadline: float | None, wait: float) -> bool:
         if deadline is None:
@@ -284,19 +236,18 @@ class GitHubClient:
         url: str | None = path
         query: Mapping[str, Any] | None = params
         while url is not None:
-            response = await self._send(
+            data, links = await self._send(
                 "GET",
                 url,
                 auth=await auth(),
                 key=key,
                 params=query,
                 deadline=deadline,
-                raw=True,
+                pages=True,
                 on_status=on_status,
             )
-            yield response.json()
-            found = _NEXT_LINK.search(response.headers.get("link", ""))
-            url = found.group(1) if found else None
+            yield data
+            url = links.get("next", {}).get("url")
             query = None  # the next link carries the query
 
     async def paginate_with(
@@ -403,15 +354,3 @@ class InstallationAPI:
                 raise
             self.client.forget_token(self.installation_id, self.repository_id)
         return await call()
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(data, dict) and data.get("message"):
-        return str(data["message"])
-    return response.reason_phrase
-
-

@@ -11,7 +11,6 @@ is special, compared case-insensitively as GitHub compares these names.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 _RANGE_CLASSES = (("a", "z"), ("A", "Z"), ("0", "9"))
@@ -156,11 +155,6 @@ def compile_name_pattern(text: str, *, crosses_slash: bool = True) -> Pattern:
     star = ".*" if crosses_slash else "[^/]*"
     regex = star.join(re.escape(part) for part in body.split("*"))
     return Pattern(text, negated, re.compile(regex, re.IGNORECASE))
-
-
-def compile_filter_list(texts: Iterable[str]) -> PatternList:
-    """Compile a list of filter patterns (branches, tags, paths)."""
-    return PatternList(tuple(compile_filter_pattern(t) for t in texts))
 
 
 def is_literal_name(text: str) -> bool:

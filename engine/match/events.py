@@ -84,22 +84,6 @@ def is_bot(login: str | None, kind: str | None) -> bool:
     return kind == "Bot" or (login or "").lower().endswith("[bot]")
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value by case-insensitive name."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
-def event_from_headers(headers: Mapping[str, str], payload: Mapping[str, Any]) -> Event:
-    """The Event of a delivery from its headers (X-GitHub-Event, X-GitHub-Delivery)."""
-    name = header(headers, "X-GitHub-Event") or ""
-    delivery = header(headers, "X-GitHub-Delivery") or ""
-    return parse_event(name, payload, delivery=delivery)
-
-
 def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") -> Event:
     """Derive the Event model from an event name and its payload.
 

@@ -4,7 +4,8 @@ Pure and two-phase (sans-I/O): `match` evaluates every filter it can from the pa
 the rule's own `if:`. Rules whose only open questions are facts the payload lacks (the changed
 files of a pull request or a cut push, a login's team membership) come back as `pending`,
 each with what it needs; the caller reads those facts once and calls `complete`.
-`match_delivery` is the async helper that does exactly that.
+`decide_delivery` is the one path every caller takes (ingest, the workers, repository rules,
+`simulate`, `run`, replay): it does exactly that, given a `Facts` to read from.
 
 The index (engine.match.index) keeps matching cost flat as rule sets grow: an event only meets
 the rules that could fire for it. Reasons for the other rules are derived on demand.
@@ -12,9 +13,11 @@ the rules that could fire for it. Reasons for the other rules are derived on dem
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from engine.errors import HookwiseError
 from engine.lang.model import EventTrigger, Rule
 from engine.match.condition import condition_reason
 from engine.match.events import Event
@@ -58,6 +61,7 @@ class MatchResult:
     rejected: list[Rejection] = field(default_factory=list)  # candidates that did not fire
     pending: list[Match] = field(default_factory=list)  # waiting for facts (Match.needs)
     app_login: str | None = None
+    unknown: str | None = None  # why some facts could not be read (the undecided rules' why)
 
     @property
     def needs_files(self) -> bool:
@@ -81,7 +85,7 @@ class MatchResult:
             Rejection(
                 waiting.rule,
                 f"{(waiting.needs or Needed()).describe(waiting.trigger, self.event.subject)}, "
-                f"{why or 'which are not known here'}",
+                f"{why or self.unknown or 'which are not known here'}",
             )
             for waiting in self.pending
         ]
@@ -131,7 +135,13 @@ def complete(
     if memberships:
         event = event.with_memberships(memberships)
     done = MatchResult(
-        event, result.index, list(result.matched), list(result.rejected), [], result.app_login
+        event,
+        result.index,
+        list(result.matched),
+        list(result.rejected),
+        [],
+        result.app_login,
+        result.unknown,
     )
     for waiting in result.pending:
         _place(done, waiting.rule, waiting.trigger, decide(waiting.rule, waiting.trigger, event))
@@ -140,25 +150,53 @@ def complete(
     return done
 
 
-ChangedFiles = Callable[[Event], Awaitable[Iterable[str]]]
-Memberships = Callable[[Event, Needed], Awaitable[Mapping[tuple[str, str], bool | str]]]
+class FactUnknown(HookwiseError):
+    """A fact that cannot be known here (too many files to list, no credentials, no
+    `--changed-files`): the rules waiting for it stay undecided, with this message."""
 
 
-async def match_delivery(
+class Facts(Protocol):
+    """Where the facts a payload lacks come from: GitHub (engine.github.facts) for the
+    workers and `hookwise run`, the command line for `hookwise simulate`."""
+
+    async def changed_files(self, event: Event) -> Iterable[str]:
+        """The files the event changes (FactUnknown when they cannot be listed in full)."""
+        ...
+
+    async def memberships(
+        self, event: Event, asks: tuple[tuple[str, str], ...]
+    ) -> Mapping[tuple[str, str], bool | str]:
+        """(team, login) -> member or not (or why unknown); unanswered asks stay pending."""
+        ...
+
+
+async def decide_delivery(
     event: Event,
     index: RuleIndex,
-    changed_files: ChangedFiles,
+    facts: Facts | None = None,
     *,
     app_login: str | None = None,
-    memberships: Memberships | None = None,
 ) -> MatchResult:
-    """Match, reading each missing fact once and only if some rule is left waiting for it."""
+    """The one decision path: match with what the payload carries, then read each missing
+    fact once, and only if some rule is left waiting for it (no `facts`: decide with the
+    payload alone, as ingest does). A fact that cannot be known leaves its rules undecided,
+    with why in `unknown`; GitHub's errors reach the caller, classified (engine.github.api)."""
     result = match(event, index, app_login=app_login)
+    if facts is None:
+        return result
     if result.needs_files:
-        result = complete(result, await changed_files(event))
+        try:
+            result = complete(result, await facts.changed_files(result.event))
+        except FactUnknown as exc:
+            result.unknown = str(exc)
     needs = result.needs
-    if needs is not None and needs.memberships and memberships is not None:
-        result = complete(result, memberships=await memberships(result.event, needs))
+    if needs is not None and needs.memberships:
+        try:
+            result = complete(
+                result, memberships=await facts.memberships(result.event, needs.memberships)
+            )
+        except FactUnknown as exc:
+            result.unknown = str(exc)
     return result
 
 

@@ -22,7 +22,6 @@ from engine.match.condition import render_value, rule_contexts
 from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.run.budget import MAX_ERROR, OutputLimits, cut, node_size, over_limit, truncate
-from engine.run.concurrency import ConcurrencyGroups
 from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
 from engine.run.inputs import checked_inputs
 from engine.run.record import NodeRecord, RunRecord
@@ -40,7 +39,6 @@ class ExecutionOptions:
     changed_files: tuple[str, ...] | None = None  # known offline (run --changed-files)
     clock: Callable[[], float] = time.time
     sleep: Sleep = asyncio.sleep
-    groups: ConcurrencyGroups | None = None
     # idempotency key (delivery:rule:node) -> outputs of nodes an earlier attempt of this
     # run completed; they are not run again, so a retried run does not write twice
     completed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,23 +86,6 @@ def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:
             else cancel == "true"
         )
     return key, bool(cancel)
-
-
-async def run_rule(
-    rule: Rule, event: Event, registry: Registry, options: ExecutionOptions
-) -> RunRecord:
-    """Run a rule for an event, honouring its concurrency group."""
-    key = concurrency_key(rule, event)
-    if key is None or options.groups is None:
-        return await execute(rule, event, registry, options)
-    token = await options.groups.acquire(*key)
-    try:
-        if token.cancel.is_set():
-            why = f"superseded in concurrency group {key[0]!r} before it started"
-            return failed_record(rule, event, options, why, status=CANCELLED)
-        return await execute(rule, event, registry, options, cancel=token.cancel)
-    finally:
-        options.groups.release(key[0], token)
 
 
 def failed_record(

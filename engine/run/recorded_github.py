@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from engine.github.api import GitHubAPI, GitHubError, RateLimited, ServerError
+from engine.github.api import GitHubAPI, GitHubError, retryable
 from engine.lang.model import Scope
 from engine.nodes.context import NodeError, NodeSkipped
 from engine.run.record import CallRecord
@@ -137,5 +137,4 @@ class RecordingGitHub:
 
 def node_error(exc: GitHubError) -> NodeError:
     """A GitHub failure as a node failure: 5xx, rate limits and network errors may be retried."""
-    retryable = isinstance(exc, ServerError | RateLimited) or exc.status == 0
-    return NodeError(f"GitHub {exc.status}: {exc.message}", retryable=retryable)
+    return NodeError(f"GitHub {exc.status}: {exc.message}", retryable=retryable(exc))

@@ -82,17 +82,6 @@ class AccountsMixin(SQLStore):
             ),
         )
 
-    def set_installation(self, installation_id: int, **fields: Any) -> None:
-        """Update columns of an installation (suspended_at, deleted_at, repositories)."""
-        for name, value in fields.items():
-            if name not in ("suspended_at", "deleted_at", "repositories"):
-                raise ValueError(name)
-            stored = json.dumps(sorted(value)) if name == "repositories" else value
-            self._write(
-                f"UPDATE installations SET {name} = ?, updated_at = ? WHERE id = ?",
-                (stored, self.clock(), installation_id),
-            )
-
     def installation(self, installation_id: int) -> dict[str, Any] | None:
         """One installation row."""
         rows = self._select("SELECT * FROM installations WHERE id = ?", (installation_id,))

@@ -126,11 +126,6 @@ class CoordinationMixin(SQLStore):
             (self.clock(), bucket),
         )
 
-    def rate_strikes(self, bucket: str) -> int:
-        """Rate limit hits in a row for a bucket."""
-        rows = self._select("SELECT strikes FROM rate_limits WHERE bucket = ?", (bucket,))
-        return int(rows[0]["strikes"]) if rows else 0
-
     # --- workers ---------------------------------------------------------------------------------
 
     def heartbeat(

@@ -7,8 +7,6 @@ from typing import Any
 from engine.store.interface import Store
 from engine.store.records import StoreError
 
-SCHEMES = ("sqlite:", "postgresql:", "postgres:")
-
 
 def open_store(url: str, **options: Any) -> Store:
     """The store of a URL; `create=False` refuses to create a database that does not exist."""

@@ -221,12 +221,3 @@ def ensure_database(url: str) -> None:
         return  # another process created it first
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL: {exc}") from exc
-
-
-def drop_database(url: str) -> None:
-    """Drop the database of a URL (tests)."""
-    admin, name = _admin(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-        )

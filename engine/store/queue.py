@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from engine.store.records import QUEUED, RUNNING, Job, QueueStats
+from engine.store.records import QUEUED, RUNNING, Job, JobKind, QueueStats
 from engine.store.sql import Row, SQLStore, Tx
 
 
@@ -150,11 +150,6 @@ class QueueMixin(SQLStore):
             )
         return max(0.0, self.clock() - float(rows[0]["created_at"])) if rows else None
 
-    def queue_depth(self) -> int:
-        """Jobs waiting or running."""
-        stats = self.queue_stats()
-        return stats.queued + stats.running
-
     # --- node runs (idempotency) and runs -------------------------------------------------------
 
     def record_nodes(self, job_id: int, nodes: Sequence[tuple[dict[str, Any], str]]) -> None:
@@ -214,7 +209,7 @@ def _job(row: Row) -> Job:
         row["delivery_id"],
         row["rule"],
         int(row["generation"]),
-        row["kind"],
+        JobKind.of(row["kind"]),
         int(row["attempts"]),
         bool(row.get("cancel_requested")),
     )

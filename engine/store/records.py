@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from engine.errors import HookwiseError
@@ -20,11 +21,9 @@ DONE = "done"  # the run finished (success or cancelled)
 FAILED = "failed"  # the run failed, or the job gave up after its retries
 NOT_MATCHED = "not_matched"  # a rule that waited for the changed files did not match them
 UNDECIDED = "undecided"  # a rule whose filters need facts that cannot be read
-JOB_STATES = (QUEUED, RUNNING, DONE, FAILED, NOT_MATCHED, UNDECIDED)
 
 # A delivery's status, derived from its latest generation of jobs (one SQL expression, so the
 # list and one delivery always agree): no_match, queued, running, failed, undecided, done.
-DELIVERY_STATUSES = ("no_match", "queued", "running", "failed", "undecided", "done")
 
 
 class StoreError(HookwiseError):
@@ -52,6 +51,20 @@ class StoreMissing(StoreError):
     """The database named by the URL does not exist (commands that only read never create it)."""
 
 
+class JobKind(StrEnum):
+    """What a job does (its `kind` column); the workers dispatch on it."""
+
+    RUN = "run"  # run a rule that matched
+    FACTS = "facts"  # read the facts a rule waits for, decide it, and run it if it matches
+    REPOSITORY = "repository"  # match the repository's own rules, queue those that match
+    RULES_CHECK = "rules-check"  # the `hookwise / rules` check run on a pull request
+
+    @classmethod
+    def of(cls, column: str) -> JobKind:
+        """The kind a stored column names ("files": what earlier releases called "facts")."""
+        return cls.FACTS if column == "files" else cls(column)
+
+
 @dataclass(frozen=True)
 class Job:
     """A (delivery, rule) to run, claimed by one worker under a lease."""
@@ -60,7 +73,7 @@ class Job:
     delivery_id: str
     rule: str
     generation: int
-    kind: str  # "run"; "facts" (earlier: "files") when the rule waits for facts to be read
+    kind: JobKind
     attempts: int
     cancel_requested: bool = False
 

@@ -42,7 +42,6 @@ DELIVERY_COLUMNS = (
     "delivery_id, event, action, installation_id, repository, payload, headers, received_at,"
     " status, match_trace"
 )
-JOB_COLUMNS = "id, delivery_id, rule, generation, kind, attempts, cancel_requested"
 
 
 class Tx(Protocol):

@@ -89,7 +89,6 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        self._query_only = False
         self._shared: sqlite3.Connection | None = None
         # operations in progress; close() waits for them (closing a connection that another
         # thread is using crashes the process)
@@ -130,17 +129,7 @@ class SQLiteStore(Store):
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = self._open(self.busy_timeout)
-            self._local.query_only = False
-        if self._local.query_only != self._query_only:
-            db.execute(f"PRAGMA query_only = {'ON' if self._query_only else 'OFF'}")
-            self._local.query_only = self._query_only
         return db
-
-    def set_query_only(self, on: bool) -> None:
-        """Refuse (or allow again) writes on every connection: a read-only database."""
-        self._query_only = on
-        if self.memory and self._shared is not None:
-            self._shared.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
 
     def close(self, timeout: float = 30.0) -> None:
         """Close every connection once the operations in progress have finished (a later

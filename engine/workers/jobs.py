@@ -1,6 +1,7 @@
-"""Running one claimed job: read its delivery (once per delivery), decide a rule that
-waited for facts (the changed files, team memberships), take its concurrency group, execute
-its graph, keep its lease, and finish it with its run record, or put it back to try again later.
+"""Running one claimed job: read its delivery (once per delivery), dispatch on its kind, and
+for a rule: decide it when it waited for facts (the one decision path,
+engine.match.matcher.decide_delivery), take its concurrency group, execute its graph, keep
+its lease, and finish it with its run record, or put it back to try again later.
 
 GitHub's failures end as a run with a failed node and GitHub's message; those that may pass
 (5xx, rate limits, the network) put the job back with backoff until its attempts run out.
@@ -12,15 +13,14 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.github.api import GitHubError
-from engine.github.changed_files import FilesUnknown, fetch_changed_files
-from engine.github.teams import read_memberships
+from engine.github.facts import GitHubFacts
 from engine.lang.model import Rule
 from engine.match.events import Event, parse_event
-from engine.match.filters import Needed
-from engine.match.matcher import decide
+from engine.match.index import RuleIndex
+from engine.match.matcher import decide_delivery
 from engine.observe import logs
 from engine.run.budget import REPOSITORY_LIMITS, OutputLimits
 from engine.run.executor import (
@@ -32,20 +32,15 @@ from engine.run.executor import (
 )
 from engine.run.graph import CANCELLED, FAILURE
 from engine.run.record import NodeRecord, RunRecord
-from engine.run.recorded_github import node_error
 from engine.store.coordination import WAIT
-from engine.store.records import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, StoreError
-from engine.workers.repository_jobs import (
-    REPOSITORY_KINDS,
-    RepositoryJobs,
-    repository_id,
-    scope_for,
-)
-
-if TYPE_CHECKING:
-    from engine.workers.pool import WorkerPool
+from engine.store.records import DONE, FAILED, NOT_MATCHED, UNDECIDED, Job, JobKind, StoreError
+from engine.workers.context import WorkContext
+from engine.workers.repository_jobs import RepositoryJobs, repository_id, scope_for
 
 log = logs.get("hookwise.worker")
+GROUP_RECHECK = 5.0  # a run waiting for its concurrency group looks again at least this often
+EVENT_CACHE = 256  # parsed deliveries kept, so a delivery's jobs parse its payload once
+Handler = Callable[[Job, Event], Awaitable[None]]
 
 
 def writes_in_doubt(record: RunRecord) -> bool:
@@ -59,30 +54,29 @@ def failure_of(record: RunRecord) -> str | None:
         return record.error
     failed = next((n for n in record.nodes if n.status == FAILURE and n.error), None)
     return f"node {failed.id}: {failed.error}" if failed is not None else None
-GROUP_RECHECK = 5.0  # a run waiting for its concurrency group looks again at least this often
-EVENT_CACHE = 256  # parsed deliveries kept, so a delivery's jobs parse its payload once
 
 
 class JobRunner:
-    """Runs the jobs a pool claims (one runner per pool)."""
+    """Runs the jobs a pool claims: one handler per job kind."""
 
-    def __init__(self, pool: WorkerPool, db: Callable[..., Awaitable[Any]]) -> None:
-        self.pool = pool
-        self.store = pool.store
-        self.settings = pool.settings
-        self.metrics = pool.metrics
-        self._db = db
+    def __init__(self, context: WorkContext) -> None:
+        self.context = context
         self._events: OrderedDict[str, Event] = OrderedDict()
-        self._files: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self._files_locks: dict[str, asyncio.Lock] = {}
-        self.repository = RepositoryJobs(self)
+        self.repository = RepositoryJobs(context)
+        self.handlers: dict[JobKind, Handler] = {
+            JobKind.RUN: self.run_rule,
+            JobKind.FACTS: self.run_rule,
+            JobKind.REPOSITORY: self.repository.match,
+            JobKind.RULES_CHECK: self.repository.check,
+        }
 
     async def prefetch(self, jobs: list[Job]) -> None:
         """Read the deliveries of freshly claimed jobs in one query (not one per job)."""
         missing = sorted({j.delivery_id for j in jobs if j.delivery_id not in self._events})
         if not missing:
             return
-        for delivery in await self._db(self.store.deliveries_by_id, missing):
+        store = self.context.store
+        for delivery in await self.context.db(store.deliveries_by_id, missing):
             if delivery.payload is not None:
                 self._remember(
                     parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
@@ -98,7 +92,7 @@ class JobRunner:
         if event is not None:
             self._events.move_to_end(delivery_id)
             return event
-        delivery = await self._db(self.store.delivery, delivery_id)
+        delivery = await self.context.db(self.context.store.delivery, delivery_id)
         if delivery is None or delivery.payload is None:
             return None
         event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
@@ -108,33 +102,36 @@ class JobRunner:
     async def run(self, job: Job) -> None:
         """Run one claimed job to its end (or put it back)."""
         event = await self._event(job.delivery_id)
-        if event is not None and job.kind in REPOSITORY_KINDS:
-            await self.repository.run(job, event)
+        if event is None:
+            await self.context.finish(job, FAILED, error="the delivery's payload is gone")
             return
-        rule = self.pool.rules.get(job.rule) or await self.repository.versions.rule(job.rule)
-        if event is None or rule is None:
-            why = "the rule is no longer loaded" if rule is None else "the delivery's payload is gone"
-            await self._finish(job, FAILED, error=why)
+        await self.handlers[job.kind](job, event)
+
+    async def run_rule(self, job: Job, event: Event) -> None:
+        """A `run` job, or a `facts` job (decided first): the rule's graph, executed."""
+        context = self.context
+        rule = context.rules.get(job.rule) or await self.repository.versions.rule(job.rule)
+        if rule is None:
+            await context.finish(job, FAILED, error="the rule is no longer loaded")
             return
         options = self._options(rule, job, event)
         if job.cancel_requested:
             why = "superseded by a newer run in its concurrency group before it started"
-            await self._finish(job, DONE, failed_record(rule, event, options, why, status=CANCELLED))
+            record = failed_record(rule, event, options, why, status=CANCELLED)
+            await self._finish(job, DONE, record)
             return
-        if job.kind != "run":  # "facts" (or "files", as earlier releases queued it)
+        if job.kind == JobKind.FACTS:
             decided = await self._decide(job, rule, event, options)
             if decided is None:
                 return
             event = decided
         key = concurrency_key(rule, event)
         if key is not None:
-            verdict = await self._db(
-                self.store.acquire_group, key[0], job.id, cancel_in_progress=key[1]
+            verdict = await context.db(
+                context.store.acquire_group, key[0], job.id, cancel_in_progress=key[1]
             )
             if verdict == WAIT:
-                await self._db(
-                    self.store.requeue_job, job, self.pool.name, delay=GROUP_RECHECK, retry=False
-                )
+                await context.defer(job, GROUP_RECHECK)
                 return
         cancel = asyncio.Event()
         keeper = asyncio.create_task(self._keep_lease(job, cancel, fast=key is not None))
@@ -143,43 +140,38 @@ class JobRunner:
         started = time.monotonic()
         try:
             if job.attempts > 1:  # only an earlier attempt can have completed nodes
-                options.completed = await self._db(self.store.completed_nodes, job.id)
-            record = await execute(rule, event, self.pool.registry, options, cancel=cancel)
+                options.completed = await context.db(context.store.completed_nodes, job.id)
+            record = await execute(rule, event, context.registry, options, cancel=cancel)
         finally:
             keeper.cancel()
             if key is not None:
-                await self._db(self.store.release_group, key[0], job.id)
-        self.metrics.run_seconds.observe(time.monotonic() - started)
+                await context.db(context.store.release_group, key[0], job.id)
+        context.metrics.run_seconds.observe(time.monotonic() - started)
         if record.status == FAILURE and self._retry_later(record, job):
             reason = next((n.error for n in record.nodes if n.retryable), record.error)
             # a write whose answer never came may still be applied by GitHub: the next attempt
             # looks for it (by its marker) only once GitHub has had time to apply it
-            settle = self.settings.write_settle_seconds if writes_in_doubt(record) else 0.0
-            await self._requeue(job, f"attempt {job.attempts}: {reason}", "github", at_least=settle)
+            settle = context.settings.write_settle_seconds if writes_in_doubt(record) else 0.0
+            await context.retry(job, f"attempt {job.attempts}: {reason}", "github", at_least=settle)
             return
-        state = FAILED if record.status == FAILURE else DONE
-        await self._finish(job, state, record, nodes=buffered)
+        await self._finish(job, FAILED if record.status == FAILURE else DONE, record, buffered)
 
     def _options(self, rule: Rule, job: Job, event: Event) -> ExecutionOptions:
         """A server rule acts as the installation; a repository rule (or an organisation
         default) only on the event's repository, with a token for that repository alone."""
+        settings = self.context.settings
         scope = scope_for(rule, event)
-        api = None
-        if self.pool.github is not None and event.installation_id is not None:
-            deadline = time.time() + (rule.timeout or 600.0)
-            api = self.pool.github.installation(
-                event.installation_id,
-                deadline=deadline,
-                repository_id=repository_id(event) if scope is not None else None,
-            )
-        limits = OutputLimits(
-            self.settings.max_node_output_bytes, self.settings.max_run_record_bytes
+        api = self.context.installation(
+            event,
+            deadline=time.time() + (rule.timeout or 600.0),
+            repository_id=repository_id(event) if scope is not None else None,
         )
+        limits = OutputLimits(settings.max_node_output_bytes, settings.max_run_record_bytes)
         if rule.scope is not None:
             limits = limits.tighter(REPOSITORY_LIMITS)
         return ExecutionOptions(
             github=api,
-            dry_run=self.settings.dry_run,
+            dry_run=settings.dry_run,
             recovering=job.attempts > 1,
             scope=scope,
             limits=limits,
@@ -187,96 +179,53 @@ class JobRunner:
 
     def _retry_later(self, record: RunRecord, job: Job) -> bool:
         retryable = any(n.retryable and n.status == FAILURE for n in record.nodes)
-        return retryable and job.attempts < self.settings.job_attempts
-
-    async def _requeue(self, job: Job, error: str, reason: str, *, at_least: float = 0.0) -> None:
-        delay = max(min(2.0 ** job.attempts, 60.0), at_least)
-        await self._db(self.store.requeue_job, job, self.pool.name, delay=delay, error=error)
-        self.metrics.job_retries.labels(reason).inc()
+        return retryable and job.attempts < self.context.settings.job_attempts
 
     async def _finish(
         self,
         job: Job,
         state: str,
-        record: RunRecord | None = None,
-        *,
-        error: str | None = None,
+        record: RunRecord,
         nodes: list[tuple[dict[str, Any], str]] | None = None,
     ) -> None:
-        run = record.to_store() if record is not None else None
-        error = error or (failure_of(record) if record is not None else None)
-        if await self._db(
-            self.store.finish_job, job, self.pool.name, state=state, error=error, run=run,
-            nodes=nodes or [],
+        if await self.context.finish(
+            job, state, run=record.to_store(), error=failure_of(record), nodes=nodes or [],
+            outcome=record.status,
         ):
-            self.pool.jobs_done += 1
-            outcome = record.status if record is not None else state
-            self.metrics.jobs.labels(outcome).inc()
             log.info(
-                "run finished" if record is not None else "job finished",
-                delivery=job.delivery_id, rule=job.rule, status=outcome, job=job.id,
+                "run finished",
+                delivery=job.delivery_id, rule=job.rule, status=record.status, job=job.id,
             )
-
-    async def _changed_files(
-        self, api: Any, event: Event, options: ExecutionOptions
-    ) -> tuple[str, ...]:
-        """The delivery's changed files, fetched once per delivery however many of its rules
-        wait for them (the jobs of a delivery are claimed together, so they meet here)."""
-        lock = self._files_locks.setdefault(event.delivery, asyncio.Lock())
-        async with lock:
-            known = self._files.get(event.delivery)
-            if known is None:
-                known = await fetch_changed_files(api, event, options.shared)
-                self._files[event.delivery] = known
-                if len(self._files) > EVENT_CACHE:
-                    dropped, _ = self._files.popitem(last=False)
-                    self._files_locks.pop(dropped, None)
-            return known
 
     async def _decide(
         self, job: Job, rule: Rule, event: Event, options: ExecutionOptions
     ) -> Event | None:
         """Read the facts the rule waits for and decide it (None: the job is finished)."""
-        trigger = next((t for t in rule.triggers if t.event in (event.name, None)), None)
-        if trigger is None:
-            await self._finish(job, NOT_MATCHED, error="not matched: no trigger for this event")
+        context = self.context
+        facts = GitHubFacts(
+            options.github,
+            event.installation_id,
+            files=context.files,
+            memberships=context.memberships,
+            shared=options.shared,
+        )
+        try:
+            result = await decide_delivery(event, RuleIndex([rule]), facts)
+        except GitHubError as exc:
+
+            async def fail(message: str) -> None:
+                await self._finish(job, FAILED, failed_record(rule, event, options, message))
+
+            await context.github_failed(job, exc, facts.reading, fail=fail)
             return None
-        for _ in range(3):  # files, then memberships: at most two reads
-            reason = decide(rule, trigger, event)
-            if reason is None:
-                return event
-            if not isinstance(reason, Needed):
-                await self._finish(job, NOT_MATCHED, error=f"not matched: {reason}")
-                return None
-            api, installation = options.github, event.installation_id
-            if api is None or installation is None:
-                what = "the changed files" if reason.files else "team membership"
-                await self._finish(
-                    job, UNDECIDED, error=f"undecided: {what} can only be read with App credentials"
-                )
-                return None
-            try:
-                if reason.files:
-                    event = event.with_files(await self._changed_files(api, event, options))
-                else:
-                    facts = await read_memberships(
-                        api, installation, reason.memberships, self.pool.memberships
-                    )
-                    event = event.with_memberships(facts)
-            except FilesUnknown as exc:
-                await self._finish(job, UNDECIDED, error=f"undecided: {exc}")
-                return None
-            except GitHubError as exc:
-                failure = node_error(exc)
-                what = "the changed files" if reason.files else "team membership"
-                message = f"could not read {what}: {failure.message}"
-                if failure.retryable and job.attempts < self.settings.job_attempts:
-                    kind = "changed_files" if reason.files else "memberships"
-                    await self._requeue(job, f"attempt {job.attempts}: {message}", kind)
-                else:
-                    await self._finish(job, FAILED, failed_record(rule, event, options, message))
-                return None
-        await self._finish(job, UNDECIDED, error="undecided: the facts could not be settled")
+        if result.matched:
+            return result.event
+        if result.pending:
+            why = result.unknown or "the facts could not be settled"
+            await context.finish(job, UNDECIDED, error=f"undecided: {why}")
+            return None
+        (rejected,) = result.not_matched()
+        await context.finish(job, NOT_MATCHED, error=f"not matched: {rejected.reason}")
         return None
 
     async def _node_done(
@@ -289,26 +238,27 @@ class JobRunner:
     ) -> None:
         """Nodes that wrote to GitHub are recorded at once (a crash must not repeat their
         writes); the others go with the run, in the transaction that finishes the job."""
+        context = self.context
         entry = (node.to_store(), idempotency_key(event.delivery, rule.name, node.id))
-        node_type = self.pool.registry.get(node.uses)
-        writes = node_type is not None and node_type.writes and not self.settings.dry_run
+        node_type = context.registry.get(node.uses)
+        writes = node_type is not None and node_type.writes and not context.settings.dry_run
         if writes and node.status == "success":
-            await self._db(self.store.record_nodes, job.id, [entry])
+            await context.db(context.store.record_nodes, job.id, [entry])
         else:
             buffered.append(entry)
 
     async def _keep_lease(self, job: Job, cancel: asyncio.Event, *, fast: bool) -> None:
         """Extend the lease while the job runs; with a concurrency group, also watch for a
         cancel-in-progress from a newer run (once a second)."""
-        interval = min(self.settings.lease_seconds / 3, 1.0 if fast else 30.0)
+        context = self.context
+        lease = context.settings.lease_seconds
+        interval = min(lease / 3, 1.0 if fast else 30.0)
         while True:
             await asyncio.sleep(interval)
             try:
-                owned = await self._db(
-                    self.store.extend_leases, [job.id], self.pool.name, self.settings.lease_seconds
-                )
+                owned = await context.db(context.store.extend_leases, [job.id], context.worker, lease)
             except StoreError as exc:
-                self.pool.note_error(f"cannot extend a lease: {exc}")
+                context.note_error(f"cannot extend a lease: {exc}")
                 continue
             if job.id not in owned:
                 return

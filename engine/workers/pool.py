@@ -24,13 +24,13 @@ from typing import Any, TypeVar
 
 from engine.declarations.registry import Registry
 from engine.github.client import GitHubClient
-from engine.github.teams import MembershipCache
 from engine.lang.model import Rule
 from engine.observe import logs
 from engine.observe.metrics import Metrics
 from engine.settings import Settings
 from engine.store.interface import Store
 from engine.store.records import FAILED, Job, StoreError
+from engine.workers.context import WorkContext
 from engine.workers.jobs import JobRunner
 
 log = logs.get("hookwise.worker")
@@ -68,15 +68,17 @@ class WorkerPool:
         self.executor = ThreadPoolExecutor(
             max_workers=max(2, concurrency + 2), thread_name_prefix="hookwise-worker"
         )
-        self.jobs_done = 0
         self.last_error: str | None = None
-        self.memberships = MembershipCache()  # team answers, a few minutes per installation
         self._wake = asyncio.Event()
         self._slot = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self.runner = JobRunner(self, self._db)
+        self.context = WorkContext(
+            store, settings, metrics, registry, github, rules, self.name, self._db, self.wake,
+            self.note_error,
+        )
+        self.runner = JobRunner(self.context)
         self._oldest_checked = 0.0
         self._oldest_age: float | None = None
         self._listener: threading.Thread | None = None
@@ -216,7 +218,7 @@ class WorkerPool:
                     self.name,
                     kind=self.kind,
                     pid=os.getpid(),
-                    jobs_done=self.jobs_done,
+                    jobs_done=self.context.finished,
                     last_error=self.last_error,
                 )
             except StoreError as exc:

@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
-from engine.github.api import GitHubAPI, GitHubError, RateLimited
+from engine.github.api import GitHubAPI, GitHubError
 from engine.github.changed_files import FilesUnknown
+from engine.github.facts import GitHubFacts
 from engine.github.repo_files import RuleFilesError, read_rule_files
-from engine.github.teams import read_memberships
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Rule, RuleSource, Scope
 from engine.lang.report import ANNOTATIONS_PER_REQUEST, check_run_output
@@ -24,11 +25,10 @@ from engine.lang.repository import RepositoryRules, check_repository, effective_
 from engine.lang.repository_limits import RULES_DIR
 from engine.match.events import Event
 from engine.match.index import RuleIndex
-from engine.match.matcher import MatchResult, complete, match
+from engine.match.matcher import MatchResult, decide_delivery
 from engine.observe import logs
-from engine.run.executor import ExecutionOptions
-from engine.run.recorded_github import node_error
-from engine.store.records import DONE, FAILED, NOT_MATCHED, Job
+from engine.store.records import DONE, FAILED, NOT_MATCHED, Job, JobKind
+from engine.workers.context import WorkContext
 from engine.workers.repository_rules import (
     REPOSITORY_JOB,
     RULES_CHECK_JOB,
@@ -37,13 +37,7 @@ from engine.workers.repository_rules import (
     rule_job_name,
 )
 
-if TYPE_CHECKING:
-    from engine.workers.jobs import JobRunner
-
 log = logs.get("hookwise.worker")
-REPOSITORY_KIND = "repository"
-RULES_CHECK_KIND = "rules-check"
-REPOSITORY_KINDS = frozenset({REPOSITORY_KIND, RULES_CHECK_KIND})
 CHECK_NAME = "hookwise / rules"
 BUSY_RETRY = 0.2  # seconds before a job waiting for another worker's read looks again
 CHECKED_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
@@ -53,9 +47,9 @@ def repository_jobs(event: Event) -> list[tuple[str, str]]:
     """The jobs repository rules add to a delivery at ingest."""
     if event.repository is None or event.installation_id is None:
         return []
-    jobs = [(REPOSITORY_JOB, REPOSITORY_KIND)]
+    jobs = [(REPOSITORY_JOB, JobKind.REPOSITORY.value)]
     if event.name == "pull_request" and event.action in CHECKED_ACTIONS:
-        jobs.append((RULES_CHECK_JOB, RULES_CHECK_KIND))
+        jobs.append((RULES_CHECK_JOB, JobKind.RULES_CHECK.value))
     return jobs
 
 
@@ -74,70 +68,60 @@ def scope_for(rule: Rule, event: Event) -> Scope | None:
 
 
 class RepositoryJobs:
-    """Runs `@repository` and `@rules-check` jobs for a JobRunner."""
+    """The `@repository` and `@rules-check` job handlers."""
 
-    def __init__(self, runner: JobRunner) -> None:
-        self.runner = runner
-        pool = runner.pool
-        self.versions = RuleVersions(pool.store, pool.settings, pool.registry, runner._db, pool.name)
+    def __init__(self, context: WorkContext) -> None:
+        self.context = context
+        self.versions = RuleVersions(
+            context.store, context.settings, context.registry, context.db, context.worker
+        )
 
-    def _api(self, event: Event) -> GitHubAPI | None:
-        github = self.runner.pool.github
-        if github is None or event.installation_id is None:
-            return None
-        return github.installation(event.installation_id)
+    async def match(self, job: Job, event: Event) -> None:
+        """`@repository`: match the repository's rules, queue one job per matched rule."""
+        await self._guarded(job, event, self._match, needs="Contents: read")
 
-    async def run(self, job: Job, event: Event) -> None:
-        """Run one `@repository` or `@rules-check` job."""
-        api = self._api(event)
+    async def check(self, job: Job, event: Event) -> None:
+        """`@rules-check`: the `hookwise / rules` check run on the pull request's head."""
+        await self._guarded(job, event, self._check, needs="Checks: write")
+
+    async def _guarded(
+        self,
+        job: Job,
+        event: Event,
+        handle: Callable[[Job, Event, GitHubAPI], Awaitable[None]],
+        *,
+        needs: str,
+    ) -> None:
+        context = self.context
+        api = context.installation(event)
         if api is None or event.repository is None:
-            await self.runner._finish(
+            await context.finish(
                 job, NOT_MATCHED, error="not matched: repository rules need App credentials"
             )
             return
         try:
-            if job.kind == REPOSITORY_KIND:
-                await self._match(job, event, api)
-            else:
-                await self._check(job, event, api)
+            await handle(job, event, api)
         except Busy:
-            await self.runner._db(
-                self.runner.store.requeue_job, job, self.runner.pool.name, delay=BUSY_RETRY,
-                retry=False,
-            )
-        except RateLimited as exc:  # not a missing permission: wait until the limit passes
-            await self.runner._db(
-                self.runner.store.requeue_job, job, self.runner.pool.name,
-                delay=max(exc.wait, BUSY_RETRY), error=f"rate limited: {exc.message}", retry=False,
-            )
+            await context.defer(job, BUSY_RETRY)
         except GitHubError as exc:
-            failure = node_error(exc)
-            if exc.status == 403:  # a permission the App was not given: not this delivery's fault
-                need = "Contents: read" if job.kind == REPOSITORY_KIND else "Checks: write"
-                log.warning(
-                    "repository rules skipped: the App lacks a permission",
-                    delivery=event.delivery, needs=need, error=failure.message,
-                )
-                await self.runner._finish(
-                    job,
-                    NOT_MATCHED,
-                    error=f"not matched: {failure.message}; the App needs {need} for repository rules",
-                )
-                return
-            message = f"could not read the repository rules: {failure.message}"
-            if failure.retryable and job.attempts < self.runner.settings.job_attempts:
-                await self.runner._requeue(job, f"attempt {job.attempts}: {message}", "repo_rules")
-            else:
-                await self.runner._finish(job, FAILED, error=message)
+            await context.github_failed(
+                job, exc, "the repository rules", needs=f"{needs} for repository rules"
+            )
         except RuleFilesError as exc:
-            await self.runner._finish(job, FAILED, error=f"could not read the repository rules: {exc}")
+            await context.finish(job, FAILED, error=f"could not read the repository rules: {exc}")
 
     # --- @repository ---------------------------------------------------------------------
 
     async def _match(self, job: Job, event: Event, api: GitHubAPI) -> None:
         defaults, own = await self.versions.for_event(api, event)
         rules, replaced = effective_rules(defaults, own)
-        result = await self._decide(event, api, RuleIndex(rules))
+        facts = GitHubFacts(
+            api,
+            event.installation_id,
+            files=self.context.files,
+            memberships=self.context.memberships,
+        )
+        result = await decide_delivery(event, RuleIndex(rules), facts)
         spawn = [(rule_job_name(m.rule), "run") for m in result.matched]
         trace = _trace([v for v in (own, defaults) if v is not None], replaced, result)
         for item in trace["skipped"]:
@@ -146,45 +130,25 @@ class RepositoryJobs:
                 delivery=event.delivery, file=item["file"], reason=item["reason"],
             )
         state, error = (DONE, None) if spawn else (NOT_MATCHED, "not matched: no repository rule matches")
-        if await self.runner._db(
-            self.runner.store.finish_job, job, self.runner.pool.name, state=state, error=error,
-            spawn=spawn, trace={"repository": trace},
-        ):
-            self.runner.pool.jobs_done += 1
-            if spawn:
-                self.runner.pool.wake()
-
-    async def _decide(self, event: Event, api: GitHubAPI, index: RuleIndex) -> MatchResult:
-        """Match, reading the facts the repository's rules wait for (once per delivery)."""
-        result = match(event, index)
-        if result.needs_files:
-            try:
-                files = await self.runner._changed_files(api, event, ExecutionOptions(github=api))
-            except FilesUnknown:
-                return result  # those rules stay undecided, with their reason in the trace
-            result = complete(result, files)
-        needs = result.needs
-        if needs is not None and needs.memberships and event.installation_id is not None:
-            facts = await read_memberships(
-                api, event.installation_id, needs.memberships, self.runner.pool.memberships
-            )
-            result = complete(result, memberships=facts)
-        return result
+        await self.context.finish(
+            job, state, error=error, spawn=spawn, trace={"repository": trace}
+        )
 
     # --- @rules-check --------------------------------------------------------------------
 
     async def _check(self, job: Job, event: Event, api: GitHubAPI) -> None:
         assert event.repository is not None
+        context = self.context
         if event.sha is None or event.number is None:
-            await self.runner._finish(job, NOT_MATCHED, error="not matched: no head commit")
+            await context.finish(job, NOT_MATCHED, error="not matched: no head commit")
             return
         try:
-            changed = await self.runner._changed_files(api, event, ExecutionOptions(github=api))
+            changed: tuple[str, ...] | None = await context.files.read(api, event)
         except FilesUnknown:
             changed = None  # too many files to list: check the rules anyway
         if changed is not None and not any(p.startswith(RULES_DIR + "/") for p in changed):
             error = f"not matched: the pull request changes no file under {RULES_DIR}/"
-            await self.runner._finish(job, NOT_MATCHED, error=error)
+            await context.finish(job, NOT_MATCHED, error=error)
             return
         versions = self.versions
         files = await read_rule_files(api, event.repository, event.sha, versions.limits)
@@ -198,11 +162,7 @@ class RepositoryJobs:
         conclusion, output, annotations = check_run_output(count, len(checked.rules), checked.diagnostics)
         run_id = await self._report(api, event, conclusion, output, annotations)
         trace = {"conclusion": conclusion, "problems": len(annotations), "check_run": run_id}
-        if await self.runner._db(
-            self.runner.store.finish_job, job, self.runner.pool.name, state=DONE,
-            trace={"rules_check": trace},
-        ):
-            self.runner.pool.jobs_done += 1
+        await context.finish(job, DONE, trace={"rules_check": trace})
 
     async def _report(
         self,

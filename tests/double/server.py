@@ -74,6 +74,7 @@ class Recorded:
     status: int
     operation: str | None
     auth: str
+    at: float = field(default_factory=time.time)  # when the double answered it
 
 
 class GitHubDouble:

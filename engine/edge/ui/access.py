@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 
 SESSION_COOKIE = "hookwise_ui"
-MIN_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 LOGIN_COOKIE = "hookwise_ui_login"
 SESSION_SECONDS = 12 * 3600
