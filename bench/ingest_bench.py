@@ -54,7 +54,8 @@ def _sqlite(folder: Path) -> str:
 
 
 def _postgres() -> str:
-    from engine.store.postgres import drop_database, ensure_database
+    from engine.store.postgres import ensure_database
+    from tests.storekit import drop_database
 
     floors, ours = [], []
     for number in range(ROUNDS):

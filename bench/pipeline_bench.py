@@ -225,10 +225,9 @@ COMMENT_RULE = ONE_JOB_RULE.replace(
 
 def _scale(rule: str, count: int, *, github_latency: float | None) -> tuple[float, float]:
     """(1 worker, 2 workers) jobs per second for a rule; with a latency, on the double."""
-    from engine.store.postgres import drop_database
-
     sys.path.insert(0, str(REPO))
     from tests.double import GitHubDouble
+    from tests.storekit import drop_database
 
     double = None
     env: dict[str, str] = {}
