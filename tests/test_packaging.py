@@ -42,7 +42,7 @@ def test_the_wheel_installs_in_a_fresh_venv_and_validates_the_rules(tmp_path: Pa
     assert str(tmp_path / "venv") in where.stdout
     # the server's own files travel in the wheel: templates, stylesheet, migrations
     listing = run([str(python), "-m", "zipfile", "-l", str(wheel)], tmp_path).stdout
-    for name in ("server/ui/templates/delivery.html", "server/ui/static/ui.css", "migrations/sqlite/0005_redeliveries.sql"):
+    for name in ("edge/ui/templates/delivery.html", "edge/ui/static/ui.css", "migrations/sqlite/0005_redeliveries.sql"):
         assert name in listing
     (tmp_path / "bad.yaml").write_text(BAD_RULE)
     failed = run([str(hookwise), "validate", "bad.yaml"], tmp_path)
