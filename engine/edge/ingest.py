@@ -1,4 +1,5 @@
-"""The running server's parts and the webhook pipeline: verify, parse, match, record, answer.
+"""Ingest: verify, parse, match, record, answer; and the server's health. The parts it uses
+(rules, store, GitHub client, workers) come assembled from engine.runtime.
 
 The webhook route does only what it must before answering: verify the signature, parse the
 payload's facts (type- and range-checked), match with what the payload carries (no API
@@ -34,7 +35,6 @@ from engine.store.records import (
     StoredDelivery,
     StoreError,
 )
-from engine.workers.recover import RecoverReport, recover_forever
 
 log = logs.get("hookwise.server")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
@@ -170,34 +170,6 @@ class Hookwise:
             for installation, remaining in self.github.rate_remaining.items():
                 self.metrics.rate_limit.labels(installation).set(remaining)
             self.metrics.token_refreshes.set(self.github.token_refreshes)
-
-    async def retention(self) -> None:
-        """Prune old payloads every hour (delivery metadata and runs stay)."""
-        while True:
-            cutoff = time.time() - self.settings.retention_days * 86400
-            try:
-                pruned = await asyncio.to_thread(self.store.prune_payloads, cutoff)
-            except StoreError as exc:
-                log.warning("could not prune payloads", error=str(exc))
-            else:
-                if pruned:
-                    log.info("pruned old payloads", deliveries=pruned)
-            await asyncio.sleep(3600)
-
-    async def recover_missed(self, interval: float) -> None:
-        """Every `interval`, ask GitHub to redeliver what it failed to deliver (recover)."""
-        assert self.github is not None
-
-        def counted(report: RecoverReport | None) -> None:
-            self.metrics.recover_passes.labels("ok" if report is not None else "error").inc()
-
-        await recover_forever(
-            self.github,
-            self.store,
-            interval,
-            on_request=self.metrics.redeliveries.inc,
-            on_pass=counted,
-        )
 
     async def close(self) -> None:
         """Stop the workers, finish the commits in flight, close connections."""

@@ -28,6 +28,7 @@ from engine.edge.ui.routes import ui_router
 from engine.observe import logs
 from engine.settings import Settings
 from engine.store.interface import Store
+from engine.workers.recover import prune_payloads_forever, recover_forever
 
 log = logs.get("hookwise.web")
 WEBHOOK_PATHS = ("/webhooks/github", "/api/v1/public/webhooks/github")
@@ -119,9 +120,20 @@ def create_app(
             tasks.append(asyncio.create_task(hookwise.keep_learning_app_login()))
         if concurrency > 0:
             hookwise.workers.start()
-            tasks.append(asyncio.create_task(hookwise.retention()))
+            retention = prune_payloads_forever(hookwise.store, settings.retention_days)
+            tasks.append(asyncio.create_task(retention))
         if settings.recover_interval and hookwise.github is not None:
-            tasks.append(asyncio.create_task(hookwise.recover_missed(settings.recover_interval)))
+            metrics = hookwise.metrics
+            recovering = recover_forever(
+                hookwise.github,
+                hookwise.store,
+                settings.recover_interval,
+                on_request=metrics.redeliveries.inc,
+                on_pass=lambda report: metrics.recover_passes.labels(
+                    "ok" if report is not None else "error"
+                ).inc(),
+            )
+            tasks.append(asyncio.create_task(recovering))
         # what start-up built (rules, schemas, modules) lives as long as the server: keep it
         # out of the collector's sight, so collections under load walk only request garbage
         gc.collect()

@@ -5,6 +5,8 @@ A delivery counts as missed when no attempt of it succeeded and its id is not in
 a delivery the store holds was accepted, and its jobs are ours to finish, not GitHub's to
 resend. Each is asked for at most once per window (claimed in the database, so two replicas
 never both ask), and requests are paced under GitHub's limits for content-creating calls.
+
+The store's own upkeep runs beside it: payloads past the retention are pruned every hour.
 """
 
 from __future__ import annotations
@@ -139,3 +141,18 @@ async def recover_forever(
             report = None
         if on_pass is not None:
             on_pass(report)
+
+
+async def prune_payloads_forever(store: Store, retention_days: float, every: float = 3600.0) -> None:
+    """Every hour, drop the payloads of deliveries older than the retention (their metadata
+    and runs stay)."""
+    while True:
+        cutoff = time.time() - retention_days * 86400
+        try:
+            pruned = await asyncio.to_thread(store.prune_payloads, cutoff)
+        except StoreError as exc:
+            log.warning("could not prune payloads", error=str(exc))
+        else:
+            if pruned:
+                log.info("pruned old payloads", deliveries=pruned)
+        await asyncio.sleep(every)
