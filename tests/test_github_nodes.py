@@ -47,6 +47,11 @@ def pr_event(number: int = 7, labels: tuple[str, ...] = ("bug",)) -> Event:
 
 @pytest.fixture
 def world(github: GitHubDouble) -> GitHubDouble:
+    return seed_world(github)
+
+
+def seed_world(github: GitHubDouble) -> GitHubDouble:
+    """Installation 1 on octo-org, and pull request 7 of octo-org/hello with two files."""
     github.add_installation(1, "octo-org")
     github.world.add_pull(
         REPO, 7, title="Docs", files=["docs/a.md", "src/b.py"], labels=["bug"], head_sha=HEAD

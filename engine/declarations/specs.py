@@ -93,9 +93,8 @@ _CONCLUSIONS = [
     "neutral",
     "success",
     "skipped",
-    "stale",
     "timed_out",
-]
+]  # GitHub's list less "stale", which only GitHub may set
 _CHECK_FIELDS = {
     "status": _s("Check run status", enum=["queued", "in_progress", "completed"]),
     "conclusion": _s("Required when status is completed", enum=_CONCLUSIONS),
@@ -135,9 +134,10 @@ def _github(
 BUILTIN_TYPES: tuple[NodeType, ...] = (
     _github(
         "github.pull_request.get",
-        "Fetch the pull request with its diff, changed files and comments",
+        "Fetch the pull request with its diff, changed files and comments (`diff` is null, and "
+        "`diff_error` says why, when GitHub cannot render the diff)",
         {},
-        outputs=("pull_request", "diff", "files", "comments"),
+        outputs=("pull_request", "diff", "diff_error", "files", "comments"),
         writes=False,
     ),
     _github(
@@ -229,7 +229,7 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
             "body": _s("New body, Markdown"),
             "state": _s("open or closed", enum=["open", "closed"]),
             "state_reason": _s(
-                "Why the state changed", enum=["completed", "not_planned", "reopened"]
+                "Why the state changed", enum=["completed", "not_planned", "duplicate", "reopened"]
             ),
         },
         outputs=("number", "state", "url"),

@@ -26,7 +26,7 @@ LEVELS = ("read", "write", "admin")
 # events every App receives without subscribing (GitHub refuses them in default_events)
 ALWAYS_DELIVERED = frozenset(
     {"installation", "installation_repositories", "installation_target", "github_app_authorization",
-     "ping", "meta"}
+     "ping"}
 )
 # event -> the permission a subscription needs (GitHub's "Webhook events and payloads");
 # None: hookwise does not know it, and says so rather than guess
@@ -38,14 +38,14 @@ EVENT_PERMISSIONS: dict[str, tuple[str, str] | None] = {
     "code_scanning_alert": ("security_events", "read"),
     "commit_comment": ("contents", "read"),
     "create": ("contents", "read"),
-    "custom_property": None,
-    "custom_property_values": None,
+    "custom_property": ("organization_custom_properties", "read"),
+    "custom_property_values": ("organization_custom_properties", "read"),
     "delete": ("contents", "read"),
     "dependabot_alert": ("vulnerability_alerts", "read"),
-    "deploy_key": ("administration", "read"),
+    "deploy_key": ("deployments", "read"),
     "deployment": ("deployments", "read"),
     "deployment_protection_rule": ("deployments", "read"),
-    "deployment_review": None,
+    "deployment_review": ("deployments", "read"),
     "deployment_status": ("deployments", "read"),
     "discussion": ("discussions", "read"),
     "discussion_comment": ("discussions", "read"),
@@ -57,10 +57,12 @@ EVENT_PERMISSIONS: dict[str, tuple[str, str] | None] = {
     "label": ("metadata", "read"),
     "marketplace_purchase": None,
     "member": ("members", "read"),
+    # GitHub: read access to the "Meta" app permission, which has no manifest key hookwise knows
+    "meta": None,
     "membership": ("members", "read"),
     "merge_group": ("merge_queues", "read"),
     "milestone": ("issues", "read"),
-    "org_block": ("organization_user_blocking", "read"),
+    "org_block": ("organization_administration", "read"),
     "organization": ("members", "read"),
     "package": ("packages", "read"),
     "page_build": ("pages", "read"),

@@ -19,6 +19,8 @@ ZERO_SHA = "0" * 40
 # Push webhooks carry no `size` (the Events API does); when `size` is absent we treat a list
 # of 20 or more commits as possibly cut and ask the compare API for the exact files.
 PUSH_COMMITS_LIMIT = 20
+# and each commit lists at most 3,000 changed files: a commit listing 3,000 may have more
+PUSH_COMMIT_FILES_LIMIT = 3000
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ _BRANCH_FIELDS = {
     "deployment": "deployment.ref",
     "deployment_status": "deployment.ref",
     "merge_group": "merge_group.base_ref",
+    "workflow_job": "workflow_job.head_branch",
 }
 _SHA_FIELDS = {
     "push": "after",
@@ -207,6 +210,8 @@ _SHA_FIELDS = {
     "deployment": "deployment.sha",
     "deployment_status": "deployment.sha",
     "status": "sha",
+    "merge_group": "merge_group.head_sha",
+    "workflow_job": "workflow_job.head_sha",
 }
 
 
@@ -268,14 +273,17 @@ def _changed_files(
         return (), None  # a deleted branch has no changed files; tags skip path filters
     size = read.integer("size")
     cut = size > len(commits) if size is not None else len(commits) >= PUSH_COMMITS_LIMIT
-    if cut and read.text("before") not in (None, ZERO_SHA):
-        return None, "compare"
     files: dict[str, None] = {}
     for index, commit in enumerate(commits):
         if not isinstance(commit, Mapping):
             raise PayloadError(f"commits[{index}]", f"must be an object, found {kind_of(commit)}")
         entry = Reader(commit)
+        listed = 0
         for key in ("added", "removed", "modified"):
             for path in entry.strings(key, f"commits[{index}].{key}"):
                 files[path] = None
+                listed += 1
+        cut = cut or listed >= PUSH_COMMIT_FILES_LIMIT
+    if cut and read.text("before") not in (None, ZERO_SHA):
+        return None, "compare"
     return tuple(files), "payload"

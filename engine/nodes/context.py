@@ -16,12 +16,15 @@ from engine.match.events import Event
 
 
 class NodeError(Exception):
-    """The node failed; `retryable` lets the node's `retry` policy try again."""
+    """The node failed; `retryable` lets the node's `retry` policy try again; `status` is
+    GitHub's HTTP status when GitHub refused a call (a node may accept some: a 404 for a
+    label already gone)."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.status = status
 
 
 class NodeSkipped(Exception):

@@ -95,9 +95,16 @@ async def remove_labels(ctx: NodeContext) -> dict[str, Any]:
     for label in [str(label) for label in ctx.inputs["labels"]]:
         if present is not None and label.lower() not in {p.lower() for p in present}:
             continue
-        await ctx.require_github().request(
-            "DELETE", f"{repo_path(ctx)}/issues/{ctx.number()}/labels/{segment(label, 'label')}"
-        )
+        try:
+            await ctx.require_github().request(
+                "DELETE", f"{repo_path(ctx)}/issues/{ctx.number()}/labels/{segment(label, 'label')}"
+            )
+        except NodeError as exc:
+            if exc.status != 404:
+                raise
+            # GitHub: 404 when the label is not on the issue; the state asked for holds
+            ctx.log(f"label {label!r} was not on the issue")
+            continue
         removed.append(label)
     return {"removed": removed}
 

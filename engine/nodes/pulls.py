@@ -50,11 +50,21 @@ async def pull_request_get(ctx: NodeContext) -> dict[str, Any]:
         github = ctx.require_github()
         base = f"{repo_path(ctx)}/pulls/{ctx.number()}"
         pull = await github.request("GET", base)
-        diff = await github.request("GET", base, accept=DIFF)
+        diff, diff_error = None, None
+        try:
+            diff = await github.request("GET", base, accept=DIFF)
+        except NodeError as exc:
+            if exc.retryable or exc.status is None:
+                raise
+            # GitHub answers 406 for a diff too large to render: the rest is still worth having
+            diff_error = exc.message
+            ctx.log(f"the diff is not available: {exc.message}")
         comments = await github.paginate(
             f"{repo_path(ctx)}/issues/{ctx.number()}/comments", params={"per_page": 100}
         )
-        ctx.shared[key] = {"pull_request": pull, "diff": diff, "comments": comments}
+        ctx.shared[key] = {
+            "pull_request": pull, "diff": diff, "diff_error": diff_error, "comments": comments
+        }
     context = dict(ctx.shared[key])
     context["files"] = await pr_files(ctx)
     return context

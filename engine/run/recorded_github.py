@@ -137,4 +137,6 @@ class RecordingGitHub:
 
 def node_error(exc: GitHubError) -> NodeError:
     """A GitHub failure as a node failure: 5xx, rate limits and network errors may be retried."""
-    return NodeError(f"GitHub {exc.status}: {exc.message}", retryable=retryable(exc))
+    return NodeError(
+        f"GitHub {exc.status}: {exc.message}", retryable=retryable(exc), status=exc.status or None
+    )

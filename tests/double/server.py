@@ -54,12 +54,14 @@ class Fault:
     delay: float = 0.0
     hold: threading.Event | None = None  # wait (up to 60 s) until the test sets it
     then: Callable[[], None] | None = None  # after_write hooks: run once the write is applied
+    accept: str | None = None  # only requests whose Accept header holds this (a media type)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, accept: str = "") -> bool:
         return (
             self.times > 0
             and self.method in (method, "*")
             and re.search(self.path, path) is not None
+            and (self.accept is None or self.accept in accept)
         )
 
 
@@ -220,7 +222,7 @@ class GitHubDouble:
         if status == 0 and op is not None:
             status, answer, installation = self._authenticate(path, auth)
         if status == 0 and op is not None:
-            fault = self._fault(method, path)
+            fault = self._fault(method, path, handler.headers.get("Accept", ""))
             if fault is not None:
                 if fault.delay:
                     time.sleep(fault.delay)
@@ -354,10 +356,10 @@ class GitHubDouble:
                 hook.times -= 1
         return [h.then for h in found if h.then is not None]
 
-    def _fault(self, method: str, path: str) -> Fault | None:
+    def _fault(self, method: str, path: str, accept: str = "") -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, accept):
                     fault.times -= 1
                     return fault
         return None
