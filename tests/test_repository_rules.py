@@ -567,3 +567,31 @@ def test_a_replay_from_the_command_line_waits_out_a_backoff_the_servers_set(
     comments_posted = [r for r in github.requests[seen:] if r.method == "POST" and r.path.endswith("/comments")]
     assert len(comments_posted) == 1
     assert comments_posted[0].at >= until
+
+
+def test_twenty_redeliveries_of_one_head_read_its_rules_once_and_make_one_check_run(
+    tmp_path: Path, github: GitHubDouble
+) -> None:
+    github.add_installation(1, OWNER)
+    github.world.commit_files(f"{OWNER}/hello", {"README.md": "hi"})
+    head = github.world.commit_files(
+        f"{OWNER}/hello",
+        {".github/hookwise/greet.yaml": GREET.format(body="x"), ".github/hookwise/broken.yaml": BROKEN},
+        branch="add-rule",
+    )
+    payload = pull_request(github, head, [".github/hookwise/greet.yaml", ".github/hookwise/broken.yaml"])
+    with TestClient(create_app(settings(tmp_path, github))) as client:
+        server = Server(client)
+        for _ in range(20):
+            server.deliver("pull_request", payload)
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+        checks = [j for d in range(1, 21) for j in store.jobs(f"d-{d}") if j["rule"] == "@rules-check"]
+    at_head = [r for r in github.requests if r.method == "GET" and r.query.get("ref") == [head]]
+    reads = {name: sum(r.path.endswith(f"/.github/hookwise/{name}") for r in at_head) for name in ("greet.yaml", "broken.yaml")}
+    assert reads == {"greet.yaml": 1, "broken.yaml": 1}
+    created = [r for r in github.requests if r.method == "POST" and r.path.endswith("/check-runs")]
+    assert len(created) == 1
+    assert len(checks) == 20 and all(j["state"] == "done" for j in checks)
+    # a redelivery costs one call: the look for the head's finished check run
+    lookups = [r for r in github.requests if r.method == "GET" and r.path.endswith(f"/commits/{head}/check-runs")]
+    assert len(lookups) == 20

@@ -27,6 +27,7 @@ from engine.match.events import Event
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, decide_delivery
 from engine.observe import logs
+from engine.store.coordination import WAIT
 from engine.store.records import DONE, FAILED, NOT_MATCHED, Job, JobKind
 from engine.workers.context import WorkContext
 from engine.workers.repository_rules import (
@@ -137,11 +138,30 @@ class RepositoryJobs:
     # --- @rules-check --------------------------------------------------------------------
 
     async def _check(self, job: Job, event: Event, api: GitHubAPI) -> None:
+        """Once per head commit for the fleet: one job at a time per head (a group in the
+        store), and a head whose check run is finished is left as it is (a redelivery costs
+        one call)."""
         assert event.repository is not None
         context = self.context
         if event.sha is None or event.number is None:
             await context.finish(job, NOT_MATCHED, error="not matched: no head commit")
             return
+        group = f"@rules-check {event.repository.lower()}@{event.sha}"
+        if await context.db(context.store.acquire_group, group, job.id, cancel_in_progress=False) == WAIT:
+            raise Busy(group)
+        try:
+            finished = await self._finished_check(api, event)
+            if finished is not None:
+                trace = {"check_run": finished, "reused": True}
+                await context.finish(job, DONE, trace={"rules_check": trace})
+                return
+            await self._check_head(job, event, api)
+        finally:
+            await context.db(context.store.release_group, group, job.id)
+
+    async def _check_head(self, job: Job, event: Event, api: GitHubAPI) -> None:
+        assert event.repository is not None and event.sha is not None
+        context = self.context
         try:
             changed: tuple[str, ...] | None = await context.files.read(api, event)
         except FilesUnknown:
@@ -164,6 +184,20 @@ class RepositoryJobs:
         trace = {"conclusion": conclusion, "problems": len(annotations), "check_run": run_id}
         await context.finish(job, DONE, trace={"rules_check": trace})
 
+    async def _finished_check(self, api: GitHubAPI, event: Event) -> int | None:
+        """The id of this head's finished `hookwise / rules` check run, if there is one."""
+        assert event.repository is not None and event.sha is not None
+        listed = await api.request(
+            "GET",
+            f"{_repository_path(event.repository)}/commits/{quote(event.sha, safe='')}/check-runs",
+            params={"check_name": CHECK_NAME, "filter": "all", "per_page": 100},
+        )
+        external = f"hookwise-rules:{event.sha}"
+        for existing in listed.get("check_runs", []) if isinstance(listed, dict) else []:
+            if existing.get("external_id") == external and existing.get("status") == "completed":
+                return int(existing["id"])
+        return None
+
     async def _report(
         self,
         api: GitHubAPI,
@@ -172,19 +206,10 @@ class RepositoryJobs:
         output: dict[str, Any],
         annotations: list[dict[str, Any]],
     ) -> int | None:
-        """Create the check run once per head commit (a redelivery finds it and stops)."""
+        """Create the check run of the head commit (its annotations in batches)."""
         assert event.repository is not None and event.sha is not None
-        owner, name = event.repository.split("/", 1)
-        base = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+        base = _repository_path(event.repository)
         external = f"hookwise-rules:{event.sha}"
-        listed = await api.request(
-            "GET",
-            f"{base}/commits/{quote(event.sha, safe='')}/check-runs",
-            params={"check_name": CHECK_NAME, "filter": "all", "per_page": 100},
-        )
-        for existing in listed.get("check_runs", []) if isinstance(listed, dict) else []:
-            if existing.get("external_id") == external and existing.get("status") == "completed":
-                return int(existing["id"])
         batches = [
             annotations[i : i + ANNOTATIONS_PER_REQUEST]
             for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
@@ -206,6 +231,11 @@ class RepositoryJobs:
                 update.update(status="completed", conclusion=conclusion)
             await api.request("PATCH", f"{base}/check-runs/{run_id}", body=update)
         return run_id
+
+
+def _repository_path(repository: str) -> str:
+    owner, name = repository.split("/", 1)
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
 
 def _trace(
