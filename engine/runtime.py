@@ -57,8 +57,16 @@ def github_client(settings: Settings, store: Store) -> GitHubClient | None:
     credentials = settings.app_credentials()
     if credentials is None:
         return None
+    budget = StoreRateBudget(store, cache_entries=settings.github_cache_entries)
     return GitHubClient(
-        credentials, base_url=settings.github_api_base_url, budget=StoreRateBudget(store)
+        credentials,
+        base_url=settings.github_api_base_url,
+        budget=budget,
+        answers=budget if settings.github_cache_entries > 0 else None,
+        lanes=budget,
+        write_gap=settings.github_write_gap,
+        secondary_wait=settings.github_secondary_wait,
+        max_hold=settings.github_max_hold,
     )
 
 

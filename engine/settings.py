@@ -93,6 +93,13 @@ class Settings:
     max_run_record_bytes: int = 8 << 20
     # a write whose answer never came is looked for again only after this long
     write_settle_seconds: float = 60.0
+    # GitHub's budget (engine.github.economy): seconds between an installation's writes, the
+    # least wait after a secondary limit without retry-after, the longest wait a worker holds
+    # (a longer one defers its job), and the answers kept for conditional requests
+    github_write_gap: float = 1.0
+    github_secondary_wait: float = 60.0
+    github_max_hold: float = 5.0
+    github_cache_entries: int = 10_000
     rate_webhooks: int = 60  # failed verifications per minute per client IP
     rate_auth: int = 100
     rate_api: int = 500  # per minute per user
@@ -173,6 +180,10 @@ class Settings:
             max_node_output_bytes=_number(env, "HOOKWISE_MAX_NODE_OUTPUT_BYTES", 1 << 20, int),
             max_run_record_bytes=_number(env, "HOOKWISE_MAX_RUN_RECORD_BYTES", 8 << 20, int),
             write_settle_seconds=_number(env, "HOOKWISE_WRITE_SETTLE_SECONDS", 60.0),
+            github_write_gap=_number(env, "HOOKWISE_GITHUB_WRITE_GAP", 1.0),
+            github_secondary_wait=_number(env, "HOOKWISE_GITHUB_SECONDARY_WAIT", 60.0),
+            github_max_hold=_number(env, "HOOKWISE_GITHUB_MAX_HOLD", 5.0),
+            github_cache_entries=_number(env, "HOOKWISE_GITHUB_CACHE_ENTRIES", 10_000, int),
             rate_webhooks=_number(env, "HOOKWISE_RATE_LIMIT_WEBHOOKS", 60, int),
             rate_auth=_number(env, "HOOKWISE_RATE_LIMIT_AUTH", 100, int),
             rate_api=_number(env, "HOOKWISE_RATE_LIMIT_API", 500, int),

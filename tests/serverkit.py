@@ -40,6 +40,9 @@ def server_settings(tmp_path: Path, rules: Path, github: Any = None, **overrides
         "lease_seconds": 5.0,
         # repository rules add jobs to every delivery; their own tests switch them on
         "repo_rules": False,
+        # GitHub's one second between an installation's writes would make a test of 50
+        # comments take a minute; the pacing has tests of its own (test_github_budget.py)
+        "github_write_gap": 0.0,
     }
     if github is not None:
         values.update(

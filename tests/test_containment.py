@@ -343,6 +343,7 @@ def test_the_amplification_rule_is_contained(tmp_path: Path, github: GitHubDoubl
         "GITHUB_APP_ID": github.app_id,
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
     }
     server = start_process(["serve", "--port", str(port)], env, tmp_path / "server.log", health=f"http://127.0.0.1:{port}/health")
     try:

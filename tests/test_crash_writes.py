@@ -128,6 +128,7 @@ def test_a_write_survives_a_crash_between_github_and_the_record(
         "HOOKWISE_REPO_RULES": "false",  # this test is about its own rules
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "GITHUB_APP_SLUG": "hookwise-test",
         "HOOKWISE_LEASE_SECONDS": "1",
     }

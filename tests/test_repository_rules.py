@@ -326,6 +326,7 @@ def test_each_version_is_read_once_by_two_workers_over_50_deliveries(
         "GITHUB_APP_ID": github.app_id,
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "GITHUB_APP_SLUG": "hookwise-test",
         "HOOKWISE_LOG_LEVEL": "WARNING",
     }
@@ -458,6 +459,7 @@ def test_a_replay_reads_the_repositorys_rules_from_the_browser_and_the_command_l
         "GITHUB_APP_ID": github.app_id,
         "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "HOOKWISE_RULES": config.rules_path,
         "HOOKWISE_REPO_RULES": "true",
     }.items():
@@ -557,6 +559,7 @@ def test_a_replay_from_the_command_line_waits_out_a_backoff_the_servers_set(
         "GITHUB_APP_ID": github.app_id,
         "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "HOOKWISE_RULES": config.rules_path,
     }.items():
         monkeypatch.setenv(name, value)

@@ -71,6 +71,7 @@ def test_two_replicas_and_two_workers_on_postgres_survive_kills(
         "HOOKWISE_REPO_RULES": "false",  # this test is about its own rules
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "GITHUB_APP_SLUG": "hookwise-test",
         "HOOKWISE_LEASE_SECONDS": "3",
         "HOOKWISE_LOG_LEVEL": "WARNING",

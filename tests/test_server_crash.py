@@ -72,6 +72,7 @@ def test_sigkill_under_a_stream_of_deliveries(tmp_path: Path, github: GitHubDoub
         "HOOKWISE_REPO_RULES": "false",  # this test is about its own rules
         "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
         "GITHUB_APP_SLUG": "hookwise-test",
         "HOOKWISE_LEASE_SECONDS": "2",
         "HOOKWISE_WORKERS": "4",

@@ -415,3 +415,27 @@ def test_a_delivery_write_cut_by_a_dropped_connection_is_retried_on_a_fresh_one(
         assert store.delivery("after-restart") is not None
     finally:
         store.close()
+
+
+def test_kept_answers_are_shared_and_the_oldest_forgotten_past_the_limit(store_factory: StoreFactory) -> None:
+    store, now = clocked(store_factory)
+    for index in range(4):
+        now[0] += 1
+        store.keep_answer(
+            f"1 GET /r/{index}", etag=f'"e{index}"', last_modified=None, content_type="application/json",
+            link=None, body=b'{"n": %d}' % index, limit=3,
+        )
+    assert store.cached_answer("1 GET /r/0") is None  # the oldest of four, past the limit of three
+    kept = store.cached_answer("1 GET /r/3")
+    assert kept is not None and (kept["etag"], kept["body"]) == ('"e3"', b'{"n": 3}')
+    store.keep_answer("1 GET /r/3", etag='"e9"', last_modified=None, content_type=None, link=None, body=b"x", limit=3)
+    again = store.cached_answer("1 GET /r/3")
+    assert again is not None and (again["etag"], again["body"]) == ('"e9"', b"x")
+
+
+def test_write_lanes_space_out_an_installations_writes(store_factory: StoreFactory) -> None:
+    store, now = clocked(store_factory)
+    assert [store.reserve_write("1", 1.0) for _ in range(3)] == [1000.0, 1001.0, 1002.0]
+    assert store.reserve_write("2", 1.0) == 1000.0  # another installation has its own lane
+    now[0] = 1010.0  # a lane idle for a while starts at the present
+    assert store.reserve_write("1", 1.0) == 1010.0

@@ -170,6 +170,8 @@ class Hookwise:
             for installation, remaining in self.github.rate_remaining.items():
                 self.metrics.rate_limit.labels(installation).set(remaining)
             self.metrics.token_refreshes.set(self.github.token_refreshes)
+            for outcome, count in self.github.economy.outcomes.items():
+                self.metrics.github_answers.labels(outcome).set(count)
 
     async def close(self) -> None:
         """Stop the workers, finish the commits in flight, close connections."""

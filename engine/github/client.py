@@ -15,8 +15,6 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -29,19 +27,22 @@ from engine.github.api import (
     ServerError,
 )
 from engine.github.credentials import AppCredentials
-from engine.github.rate_limits import RateBudget, RateLimits
+from engine.github.economy import Economy
+from engine.github.rate_limits import (
+    SECONDARY_FIRST,
+    SECONDARY_MOST,
+    AnswerCache,
+    RateBudget,
+    RateLimits,
+    WriteLanes,
+)
 from engine.github.responses import error_of, read_answer
+from engine.github.tokens import Tokens
 
 API_VERSION = "2022-11-28"
 USER_AGENT = f"hookwise/{__version__} (+https://github.com/hookwise/hookwise)"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-TOKEN_MARGIN = 60.0  # refresh an installation token this long before it expires
 
-
-@dataclass
-class _Token:
-    value: str = field(repr=False)
-    expires_at: float = 0.0
 
 T = TypeVar("T")
 
@@ -59,8 +60,13 @@ class GitHubClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_retries: int = 3,
         backoff: float = 0.5,
-        max_wait: float = 60.0,
+        max_wait: float = SECONDARY_MOST * 1.1,
+        max_hold: float | None = None,
         budget: RateBudget | None = None,
+        answers: AnswerCache | None = None,
+        lanes: WriteLanes | None = None,
+        write_gap: float = 0.0,
+        secondary_wait: float = SECONDARY_FIRST,
     ) -> None:
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
@@ -70,13 +76,14 @@ class GitHubClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait  # the longest rate-limit wait without a caller deadline
-        # (installation, repository id or None) -> token; a repository rule's token reaches
-        # only its own repository (POST .../access_tokens with repository_ids)
-        self._tokens: dict[tuple[int, int | None], _Token] = {}
-        self._locks: dict[tuple[int, int | None], asyncio.Lock] = {}
-        self.limits = RateLimits(lambda: self.clock(), budget)
+        # the longest wait held in place; a longer one raises RateLimited, so that a worker
+        # defers its job rather than sleeping (None: wait as long as the deadline allows)
+        self.max_hold = max_hold
+        # a repository rule's token reaches only its own repository (repository_ids)
+        self.tokens = Tokens(self._new_token, lambda: self.clock())
+        self.limits = RateLimits(lambda: self.clock(), budget, secondary_first=secondary_wait)
+        self.economy = Economy(lambda: self.clock(), answers, lanes, write_gap)
         self.rate_remaining = self.limits.remaining  # installation id (or "app") -> remaining
-        self.token_refreshes = 0
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -92,30 +99,27 @@ class GitHubClient:
 
     def forget_token(self, installation_id: int, repository_id: int | None = None) -> None:
         """Drop a cached token GitHub no longer accepts."""
-        self._tokens.pop((installation_id, repository_id), None)
+        self.tokens.forget(installation_id, repository_id)
 
     async def installation_token(
         self, installation_id: int, repository_id: int | None = None
     ) -> str:
-        """A valid token for the installation (only for one repository when given), fetched
-        at most once at a time."""
-        key = (installation_id, repository_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            token = self._tokens.get(key)
-            if token is not None and token.expires_at - TOKEN_MARGIN > self.clock():
-                return token.value
-            body = await self._send(
-                "POST",
-                f"/app/installations/{installation_id}/access_tokens",
-                auth=self._app_auth(),
-                key="app",
-                body={"repository_ids": [repository_id]} if repository_id is not None else None,
-            )
-            expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-            self._tokens[key] = _Token(str(body["token"]), expires.timestamp())
-            self.token_refreshes += 1
-            return str(body["token"])
+        """A valid token for the installation (only for one repository when given)."""
+        return await self.tokens.get(installation_id, repository_id)
+
+    async def _new_token(self, installation_id: int, repository_id: int | None) -> Any:
+        return await self._send(
+            "POST",
+            f"/app/installations/{installation_id}/access_tokens",
+            auth=self._app_auth(),
+            key="app",
+            body={"repository_ids": [repository_id]} if repository_id is not None else None,
+        )
+
+    @property
+    def token_refreshes(self) -> int:
+        """Installation tokens fetched so far."""
+        return self.tokens.refreshes
 
     async def app_request(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call as the App itself (JWT), such as GET /app/installations/{id}."""
@@ -163,18 +167,51 @@ class GitHubClient:
         on_status: Callable[[int], None] | None = None,
     ) -> Any:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
+        accept = accept or "application/vnd.github+json"
+        cached = (
+            self.economy.cache_key(key, url, params, accept) if method == "GET" else None
+        )
+
+        async def exchange() -> tuple[Any, Any, int]:
+            return await self._exchange(
+                method, url, path, auth=auth, key=key, params=params, body=body, accept=accept,
+                deadline=deadline, cached=cached,
+            )
+
+        data, links, status = (
+            await self.economy.shared(f"{auth} {cached}", exchange) if cached else await exchange()
+        )
+        if on_status is not None:
+            on_status(status)
+        return (data, links) if pages else data
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        *,
+        auth: str,
+        key: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        accept: str,
+        deadline: float | None,
+        cached: str | None,
+    ) -> tuple[Any, Any, int]:
+        """One request, with its retries and waits: (data, links, status)."""
         headers = {
-            "Accept": accept or "application/vnd.github+json",
+            "Accept": accept,
             "Authorization": auth,
             "X-GitHub-Api-Version": API_VERSION,
             "User-Agent": USER_AGENT,
         }
+        kept = None
+        if cached is not None:
+            conditional, kept = await self.economy.validators(cached)
+            headers.update(conditional)
+        await self._wait_turn(key, method, path, deadline)
         attempt = 0
-        blocked = await self.limits.blocked(key)
-        if blocked:  # another process hit a limit of this bucket: wait with it
-            if not self._within(deadline, blocked):
-                raise RateLimited(429, "rate limited (shared budget)", method=method, path=path, wait=blocked)
-            await self.sleep(blocked)
         while True:
             attempt += 1
             try:
@@ -186,13 +223,19 @@ class GitHubClient:
                     await self._backoff(attempt, deadline)
                     continue
                 raise GitHubError(0, f"network error: {exc}", method=method, path=path) from None
+            self.economy.count(response.status_code)
             self.limits.note(key, response)
+            if response.status_code == 304 and kept is not None and cached is not None:
+                await self.limits.succeeded(key)  # GitHub: a 304 does not count
+                stored = {"content-type": kept.get("content_type") or "", "link": kept.get("link") or ""}
+                answer = read_answer(200, stored, kept["body"])
+                return answer.data, httpx.Response(200, headers=stored).links, 304
             answer = read_answer(
                 response.status_code, response.headers, response.content, response.reason_phrase
             )
             wait = await self.limits.wait_for(key, response, answer.message)
             if wait is not None:
-                if self._within(deadline, wait) and attempt <= self.max_retries + 2:
+                if self._may_wait(deadline, wait) and attempt <= self.max_retries + 2:
                     await self.sleep(wait)
                     continue
                 raise RateLimited(
@@ -206,11 +249,27 @@ class GitHubClient:
             if error is not None:
                 raise error
             await self.limits.succeeded(key)
-            if on_status is not None:
-                on_status(response.status_code)
-            return (answer.data, response.links) if pages else answer.data
+            if cached is not None and response.status_code == 200:
+                await self.economy.keep(cached, response.headers, response.content)
+            return answer.data, response.links, response.status_code
 
-    def _within(self, deadline: float | None, wait: float) -> bool:
+    async def _wait_turn(self, key: str, method: str, path: str, deadline: float | None) -> None:
+        """Wait while another process waits out a limit of this bucket (RateLimited when that
+        is longer than may be held), then for this write's turn in the installation's lane
+        (a turn, once reserved, is always taken: the lane moves on for everyone)."""
+        blocked = await self.limits.blocked(key)
+        if blocked > 0:
+            if not self._may_wait(deadline, blocked):
+                why = "rate limited (shared budget)"
+                raise RateLimited(429, why, method=method, path=path, wait=blocked)
+            await self.sleep(blocked)
+        turn = await self.economy.write_wait(key, method)
+        if turn > 0:
+            await self.sleep(turn)
+
+    def _may_wait(self, deadline: float | None, wait: float) -> bool:
+        if self.max_hold is not None and wait > self.max_hold:
+            return False
         if deadline is None:
             return wait <= self.max_wait
         return self.clock() + wait < deadline

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import httpx
 
@@ -40,6 +40,40 @@ class RateBudget(Protocol):
         ...
 
 
+class AnswerCache(Protocol):
+    """Answers kept for conditional requests, shared by processes (the store, in the server)."""
+
+    async def cached_answer(self, key: str) -> dict[str, Any] | None:
+        """etag, last_modified, content_type, link and body (bytes) of a kept answer."""
+        ...
+
+    async def keep_answer(self, key: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Keep an answer (its validators and body) for the next read of `key`."""
+        ...
+
+
+class WriteLanes(Protocol):
+    """One lane of content-creating requests per installation, shared by processes."""
+
+    async def reserve_write(self, bucket: str, gap: float) -> float:
+        """When this process may send its next write of `bucket` (`gap` after the last)."""
+        ...
+
+
+class LocalWriteLanes:
+    """WriteLanes for one process (the command line's client)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._next: dict[str, float] = {}
+
+    async def reserve_write(self, bucket: str, gap: float) -> float:
+        """The later of now and the lane's next free time; the lane moves on by `gap`."""
+        slot = max(self.clock(), self._next.get(bucket, 0.0))
+        self._next[bucket] = slot + gap
+        return slot
+
+
 class RateLimits:
     """Remaining calls per bucket, strikes in a row, and the shared budget."""
 
@@ -48,10 +82,12 @@ class RateLimits:
         clock: Callable[[], float] = time.time,
         budget: RateBudget | None = None,
         jitter: Callable[[], float] = random.random,
+        secondary_first: float = SECONDARY_FIRST,
     ) -> None:
         self.clock = clock
         self.budget = budget
         self.jitter = jitter
+        self.secondary_first = secondary_first  # GitHub: "at least one minute"
         self.remaining: dict[str, int] = {}  # bucket (installation id or "app") -> remaining
         self.strikes: dict[str, int] = {}
         self._blocked: dict[str, tuple[float, float]] = {}  # bucket -> (asked at, until)
@@ -80,7 +116,7 @@ class RateLimits:
                 wait = max(0.0, int(reset) - self.clock()) + 1.0
         if wait is None and (status == 429 or "secondary rate limit" in message.lower()):
             strikes = self.strikes.get(bucket, 0) + 1
-            wait = min(SECONDARY_FIRST * 2 ** (strikes - 1), SECONDARY_MOST)
+            wait = min(self.secondary_first * 2 ** (strikes - 1), SECONDARY_MOST)
             wait *= 1 + 0.1 * self.jitter()
         if wait is None:
             return None

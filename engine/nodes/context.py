@@ -18,13 +18,21 @@ from engine.match.events import Event
 class NodeError(Exception):
     """The node failed; `retryable` lets the node's `retry` policy try again; `status` is
     GitHub's HTTP status when GitHub refused a call (a node may accept some: a 404 for a
-    label already gone)."""
+    label already gone); `wait`, for a rate limit, how long the job waits before its next try."""
 
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        wait: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
+        self.wait = wait  # a rate limit: seconds GitHub asked to wait before trying again
 
 
 class NodeSkipped(Exception):

@@ -62,6 +62,12 @@ class Metrics:
             ["installation"],
             registry=r,
         )
+        self.github_answers = Gauge(
+            "hookwise_github_answers",
+            "GitHub's answers to this process by outcome (200, 304: served from the kept answer, 2xx, 4xx, 5xx)",
+            ["outcome"],
+            registry=r,
+        )
         self.token_refreshes = Gauge(
             "hookwise_github_token_refreshes", "Installation tokens fetched", registry=r
         )

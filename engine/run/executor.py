@@ -243,6 +243,7 @@ class _Run:
             node_record.finished_at = self.options.clock()
         self.contexts["nodes"][node_id] = {"outputs": node_record.outputs, "status": outcome.status}
         node_record.retryable = outcome.retryable
+        node_record.wait = outcome.wait
         if self.options.on_node is not None:
             await self.options.on_node(node_record)
 
@@ -300,6 +301,8 @@ class _Run:
             except NodeSkipped as exc:
                 return Outcome(SKIPPED, error=str(exc))
             except NodeError as exc:
+                if exc.wait is not None:  # a rate limit: the whole job waits, not this node
+                    return Outcome(FAILURE, error=exc.message, retryable=True, wait=exc.wait)
                 if exc.retryable and attempt < node.retry.attempts:
                     self.record.logs.append(
                         f"{node.id}: attempt {attempt} failed ({exc.message}); retrying"

@@ -33,6 +33,7 @@ class Outcome:
     continue_on_error: bool = False  # a failure that its dependents treat as success
     error: str | None = None
     retryable: bool = False  # a failure that may pass if the whole job is tried again
+    wait: float | None = None  # GitHub asked to wait this long first (a rate limit)
 
     @property
     def counts_as_success(self) -> bool:

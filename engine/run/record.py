@@ -46,6 +46,7 @@ class NodeRecord:
     error: str | None = None  # why it failed
     reason: str | None = None  # why it was skipped or cancelled (not an error)
     retryable: bool = False  # its failure may pass on another try (GitHub 5xx, rate limits)
+    wait: float | None = None  # a rate limit: GitHub asked to wait this long before trying again
 
     def to_json(self) -> dict[str, Any]:
         """The docs/design.md §3 node shape: id, status, outputs, error; and why it was skipped."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from engine.github.api import GitHubAPI, GitHubError, retryable
+from engine.github.api import GitHubAPI, GitHubError, RateLimited, retryable
 from engine.lang.model import Scope
 from engine.nodes.context import NodeError, NodeSkipped
 from engine.run.record import CallRecord
@@ -138,5 +138,8 @@ class RecordingGitHub:
 def node_error(exc: GitHubError) -> NodeError:
     """A GitHub failure as a node failure: 5xx, rate limits and network errors may be retried."""
     return NodeError(
-        f"GitHub {exc.status}: {exc.message}", retryable=retryable(exc), status=exc.status or None
+        f"GitHub {exc.status}: {exc.message}",
+        retryable=retryable(exc),
+        status=exc.status or None,
+        wait=exc.wait if isinstance(exc, RateLimited) else None,
     )

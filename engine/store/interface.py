@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from engine.store.accounts import AccountsMixin
 from engine.store.coordination import CoordinationMixin
+from engine.store.github_budget import GitHubBudgetMixin
 from engine.store.queue import QueueMixin
 from engine.store.rule_versions import RuleVersionsMixin
 from engine.store.sql import SQLStore
 
 
-class Store(AccountsMixin, CoordinationMixin, QueueMixin, RuleVersionsMixin, SQLStore):
+class Store(
+    AccountsMixin, CoordinationMixin, GitHubBudgetMixin, QueueMixin, RuleVersionsMixin, SQLStore
+):
     """Deliveries, jobs, runs, node runs, accounts, concurrency groups, rate limits, workers,
-    repository rule versions."""
+    repository rule versions, GitHub's budget (kept answers, write lanes)."""

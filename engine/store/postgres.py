@@ -172,7 +172,8 @@ class PostgresStore(Store):
             " picked AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT ?)"
             " UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,"
             " attempts = attempts + 1, updated_at = ? FROM picked WHERE jobs.id = picked.id"
-            " RETURNING jobs.id, delivery_id, rule, generation, kind, attempts, cancel_requested",
+            " RETURNING jobs.id, delivery_id, rule, generation, kind, attempts, cancel_requested,"
+            " error",
             (now, *extra, limit, now, *extra, limit, limit, worker, now + lease, now),
         )
         return rows

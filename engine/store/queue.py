@@ -212,4 +212,5 @@ def _job(row: Row) -> Job:
         JobKind.of(row["kind"]),
         int(row["attempts"]),
         bool(row.get("cancel_requested")),
+        row.get("error") is not None,
     )

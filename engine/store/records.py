@@ -76,6 +76,7 @@ class Job:
     kind: JobKind
     attempts: int
     cancel_requested: bool = False
+    put_back: bool = False  # an earlier turn put it back (a retry, a rate limit, a busy group)
 
 
 @dataclass(frozen=True)

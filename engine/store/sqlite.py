@@ -230,7 +230,7 @@ class SQLiteStore(Store):
         rows: list[Row] = tx.execute(
             "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?,"
             f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})"
-            " RETURNING id, delivery_id, rule, generation, kind, attempts, cancel_requested",
+            " RETURNING id, delivery_id, rule, generation, kind, attempts, cancel_requested, error",
             (worker, now + lease, now, *ids),
         )
         return rows

@@ -139,7 +139,7 @@ class JobRunner:
         options.on_node = lambda node: self._node_done(job, rule, event, node, buffered)
         started = time.monotonic()
         try:
-            if job.attempts > 1:  # only an earlier attempt can have completed nodes
+            if job.attempts > 1 or job.put_back:  # only an earlier turn can have completed nodes
                 options.completed = await context.db(context.store.completed_nodes, job.id)
             record = await execute(rule, event, context.registry, options, cancel=cancel)
         finally:
@@ -147,6 +147,13 @@ class JobRunner:
             if key is not None:
                 await context.db(context.store.release_group, key[0], job.id)
         context.metrics.run_seconds.observe(time.monotonic() - started)
+        limited = [n.wait for n in record.nodes if n.status == FAILURE and n.wait is not None]
+        if record.status == FAILURE and limited:
+            # a rate limit is no failure: the job waits it out, holding no worker and spending
+            # no attempt; nodes that wrote are not run again (their idempotency keys)
+            settle = context.settings.write_settle_seconds if writes_in_doubt(record) else 0.0
+            await context.defer(job, max(*limited, settle), error=f"rate limited: {failure_of(record)}")
+            return
         if record.status == FAILURE and self._retry_later(record, job):
             reason = next((n.error for n in record.nodes if n.retryable), record.error)
             # a write whose answer never came may still be applied by GitHub: the next attempt
@@ -172,7 +179,7 @@ class JobRunner:
         return ExecutionOptions(
             github=api,
             dry_run=settings.dry_run,
-            recovering=job.attempts > 1,
+            recovering=job.attempts > 1 or job.put_back,
             scope=scope,
             limits=limits,
         )

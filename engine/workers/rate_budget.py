@@ -1,19 +1,26 @@
-"""The GitHub client's shared rate budget, kept in the database: when one process hits a rate
-limit of an installation, every server and worker on the database waits it out."""
+"""The GitHub client's shared budget, kept in the database for every server and worker on it:
+a rate limit one process hits is waited out by all; answers kept for conditional requests;
+and each installation's write lane (engine.github.economy)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from collections.abc import Mapping
+from typing import Any
 
 from engine.store.interface import Store
 from engine.store.records import StoreError
 
 
 class StoreRateBudget:
-    """engine.github.rate_limits.RateBudget over the store (calls run off the event loop)."""
+    """RateBudget, AnswerCache and WriteLanes (engine.github.rate_limits) over the store
+    (calls run off the event loop)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, cache_entries: int = 10_000) -> None:
         self.store = store
+        self.cache_entries = cache_entries
 
     async def blocked_until(self, bucket: str) -> float:
         """Until when the bucket waits; 0 when the database cannot say (never block on it)."""
@@ -35,3 +42,35 @@ class StoreRateBudget:
             await asyncio.to_thread(self.store.clear_rate, bucket)
         except StoreError:
             return
+
+    async def cached_answer(self, key: str) -> dict[str, Any] | None:
+        """A kept answer (None when there is none, or the database cannot say)."""
+        try:
+            return await asyncio.to_thread(self.store.cached_answer, key)
+        except StoreError:
+            return None
+
+    async def keep_answer(self, key: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Keep an answer with its validators (never fail a call for it)."""
+        try:
+            await asyncio.to_thread(
+                functools.partial(
+                    self.store.keep_answer,
+                    key,
+                    etag=headers.get("etag"),
+                    last_modified=headers.get("last-modified"),
+                    content_type=headers.get("content-type"),
+                    link=headers.get("link"),
+                    body=body,
+                    limit=self.cache_entries,
+                )
+            )
+        except StoreError:
+            return
+
+    async def reserve_write(self, bucket: str, gap: float) -> float:
+        """This write's turn in the installation's lane (now, when the database cannot say)."""
+        try:
+            return await asyncio.to_thread(self.store.reserve_write, bucket, gap)
+        except StoreError:
+            return time.time()

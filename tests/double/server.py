@@ -9,6 +9,7 @@ test (through the `github` fixture), the benchmarks and `make run`'s demo.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -77,6 +78,56 @@ class Recorded:
     operation: str | None
     auth: str
     at: float = field(default_factory=time.time)  # when the double answered it
+    if_none_match: str | None = None  # the ETag a conditional request sent
+
+
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID."
+)
+CONTENT_CREATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class SecondaryLimits:
+    """GitHub's documented secondary limits on content-creating requests: at most
+    `per_minute` a minute and `per_hour` an hour (`minute` seconds make a minute, so a test
+    can run GitHub's clock faster); past them a 403 with GitHub's message and no retry-after.
+    `answers` records when each limit answer was given, `writes` when each write was let in."""
+
+    def __init__(self, per_minute: int = 80, per_hour: int = 500, minute: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.per_hour = per_hour
+        self.minute = minute
+        self.writes: list[float] = []
+        self.answers: list[float] = []
+        self.lock = threading.Lock()
+
+    def admit(self, method: str, path: str) -> dict[str, str] | None:
+        """None when the request may pass; GitHub's 403 body when a limit refuses it."""
+        if method not in CONTENT_CREATING or path.endswith("/access_tokens"):
+            return None
+        now = time.time()
+        with self.lock:
+            in_minute = sum(1 for w in self.writes if w > now - self.minute)
+            in_hour = sum(1 for w in self.writes if w > now - 60 * self.minute)
+            if in_minute >= self.per_minute or in_hour >= self.per_hour:
+                self.answers.append(now)
+                return {
+                    "message": SECONDARY_MESSAGE,
+                    "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                }
+            self.writes.append(now)
+        return None
+
+    def most_in_a_minute(self, since: float) -> int:
+        """The most writes let in within any one minute that starts at or after `since`."""
+        writes = sorted(w for w in self.writes if w >= since)
+        most, start = 0, 0
+        for end, at in enumerate(writes):
+            while writes[start] <= at - self.minute:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
 
 class GitHubDouble:
@@ -99,6 +150,7 @@ class GitHubDouble:
         self.faults: list[Fault] = []
         self.write_hooks: list[Fault] = []
         self.rate_remaining = 5000
+        self.secondary: SecondaryLimits | None = None
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -143,6 +195,11 @@ class GitHubDouble:
 
     def add_installation(self, installation_id: int, account: str) -> None:
         self.world.installations[installation_id] = account
+
+    def enforce_secondary_limits(self, **limits: Any) -> SecondaryLimits:
+        """Answer content-creating requests past GitHub's secondary limits with its 403."""
+        self.secondary = SecondaryLimits(**limits)
+        return self.secondary
 
     def inject(self, method: str, path: str, **fault: Any) -> Fault:
         """Add a fault rule (see Fault)."""
@@ -221,6 +278,10 @@ class GitHubDouble:
         installation: int | None = None
         if status == 0 and op is not None:
             status, answer, installation = self._authenticate(path, auth)
+        if status == 0 and op is not None and self.secondary is not None:
+            refused = self.secondary.admit(method, path)
+            if refused is not None:
+                status, answer = 403, refused
         if status == 0 and op is not None:
             fault = self._fault(method, path, handler.headers.get("Accept", ""))
             if fault is not None:
@@ -255,6 +316,14 @@ class GitHubDouble:
                 if errors:
                     with self.lock:
                         self.violations += [f"{method} {path} answer: {e}" for e in errors[:5]]
+        conditional = handler.headers.get("If-None-Match")
+        if method == "GET" and status == 200 and answer is not None:
+            # GitHub's ETag: the same representation, the same validator; a match is a 304
+            # that does not count against the rate limit
+            etag = '"' + hashlib.sha1(json.dumps(answer, sort_keys=True).encode()).hexdigest() + '"'
+            headers["etag"] = etag
+            if conditional == etag:
+                status, answer = 304, None
         with self.lock:
             self.requests.append(
                 Recorded(
@@ -265,9 +334,11 @@ class GitHubDouble:
                     status,
                     op.operation_id if op else None,
                     auth.split(" ")[0],
+                    if_none_match=conditional,
                 )
             )
-            self.rate_remaining = max(0, self.rate_remaining - 1)
+            if status != 304:
+                self.rate_remaining = max(0, self.rate_remaining - 1)
             remaining = self.rate_remaining
         headers.setdefault("x-ratelimit-limit", "5000")
         headers.setdefault("x-ratelimit-remaining", str(remaining))
