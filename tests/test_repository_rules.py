@@ -125,6 +125,21 @@ class Server:
         return {r["rule"]: r for r in store.runs(delivery)}
 
 
+def app_environment(monkeypatch: Any, tmp_path: Path, github: GitHubDouble, config: Settings, **more: str) -> None:
+    """The environment a user's command line has beside the server: the App on the double."""
+    key = tmp_path / "app.pem"
+    key.write_text(github.private_key_pem)
+    for name, value in {
+        "GITHUB_APP_ID": github.app_id,
+        "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
+        "GITHUB_API_BASE_URL": github.url,
+        "HOOKWISE_GITHUB_WRITE_GAP": "0",
+        "HOOKWISE_RULES": config.rules_path,
+        **more,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def comments(github: GitHubDouble, name: str, number: int) -> list[str]:
     found = github.world.repo(OWNER, name).issues[number].comments
     return [c["body"].split("\n")[0] for c in found]
@@ -453,17 +468,7 @@ def test_a_replay_reads_the_repositorys_rules_from_the_browser_and_the_command_l
         wait_until(lambda: all(j["state"] not in ("queued", "running") for j in store.jobs(delivery)))
         generation_one = {j["rule"] for j in store.jobs(delivery) if j["generation"] == 1}
     assert "@repository" in generation_one
-    key = tmp_path / "app.pem"
-    key.write_text(github.private_key_pem)
-    for name, value in {
-        "GITHUB_APP_ID": github.app_id,
-        "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
-        "GITHUB_API_BASE_URL": github.url,
-        "HOOKWISE_GITHUB_WRITE_GAP": "0",
-        "HOOKWISE_RULES": config.rules_path,
-        "HOOKWISE_REPO_RULES": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
+    app_environment(monkeypatch, tmp_path, github, config, HOOKWISE_REPO_RULES="true")
     code, out, err = cli("deliveries", "replay", delivery, "--database", config.database_url, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["generation"] == 2
@@ -553,16 +558,7 @@ def test_a_replay_from_the_command_line_waits_out_a_backoff_the_servers_set(
         store = client.app.state.hookwise.store  # type: ignore[attr-defined]
         until = time.time() + 2.0
         store.block_rate("1", until)  # a server met installation 1's limit until then
-    key = tmp_path / "app.pem"
-    key.write_text(github.private_key_pem)
-    for name, value in {
-        "GITHUB_APP_ID": github.app_id,
-        "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
-        "GITHUB_API_BASE_URL": github.url,
-        "HOOKWISE_GITHUB_WRITE_GAP": "0",
-        "HOOKWISE_RULES": config.rules_path,
-    }.items():
-        monkeypatch.setenv(name, value)
+    app_environment(monkeypatch, tmp_path, github, config)
     seen = len(github.requests)
     code, out, err = cli("deliveries", "replay", delivery, "--database", config.database_url, "--format", "json")
     assert code == 0, err
