@@ -114,11 +114,13 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60
 
 
 @contextmanager
-def running(argv: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A receiver process for the duration of a measurement."""
+def running(
+    argv: list[str], env: dict[str, str], health: str, *, cwd: Path = REPO
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A receiver process for the duration of a measurement (run from `cwd`)."""
     process = subprocess.Popen(
         argv,
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import (
+    calls_bench,
     conditions_bench,
     graph_bench,
     ingest_bench,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "graph": graph_bench.run,
     "ingest": ingest_bench.run,
     "pipeline": pipeline_bench.run,
+    "calls": calls_bench.run,
 }
 
 

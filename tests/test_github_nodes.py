@@ -175,6 +175,29 @@ CASES: list[tuple[str, dict[str, Any], Callable[[GitHubDouble, RunRecord], None]
         ),
     ),
     (
+        "github.issue.upsert_comment",  # the same text again: found, and no edit is sent
+        {
+            "first": {
+                "uses": "github.issue.upsert_comment",
+                "with": {"marker": "size", "body": "same"},
+            },
+            "second": {
+                "needs": "first",
+                "uses": "github.issue.upsert_comment",
+                "with": {"marker": "size", "body": "same"},
+            },
+        },
+        lambda g, r: (
+            _eq([c["body"] for c in repo(g).issues[7].comments], ["<!-- hookwise:size -->\nsame"]),
+            _eq(len(g.calls("issues/update-comment")), 0),
+            _eq(
+                (r.node("second").outputs["created"], r.node("second").outputs["updated"]),
+                (False, False),
+            ),
+            _eq(r.node("first").outputs["id"], r.node("second").outputs["id"]),
+        ),
+    ),
+    (
         "github.issue.add_labels",
         node("github.issue.add_labels", labels=["bug", "docs"]),
         lambda g, r: (

@@ -197,7 +197,7 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
             "marker": _s("A unique key kept in a hidden HTML comment", minLength=1),
             "body": _s("Comment text, Markdown", minLength=1),
         },
-        outputs=("id", "url", "created"),
+        outputs=("id", "url", "created", "updated"),
         required=("marker", "body"),
     ),
     _github(

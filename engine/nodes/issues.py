@@ -51,6 +51,10 @@ async def upsert_comment(ctx: NodeContext) -> dict[str, Any]:
     found = next((c for c in existing if tag in str(get(c, "body") or "")), None)
     if found is not None:
         comment_id = get(found, "id")
+        if str(get(found, "body") or "") == body:
+            # the same text again: an edit would spend a write (and the secondary limit) on nothing
+            ctx.log("the comment already says this")
+            return {"id": comment_id, "url": get(found, "html_url"), "created": False, "updated": False}
         result = await github.request(
             "PATCH", f"{repo_path(ctx)}/issues/comments/{segment(comment_id, 'comment id')}", body={"body": body}
         )
@@ -58,9 +62,10 @@ async def upsert_comment(ctx: NodeContext) -> dict[str, Any]:
             "id": comment_id,
             "url": get(result, "html_url") or get(found, "html_url"),
             "created": False,
+            "updated": True,
         }
     result = await github.request("POST", base, body={"body": body})
-    return {"id": get(result, "id"), "url": get(result, "html_url"), "created": True}
+    return {"id": get(result, "id"), "url": get(result, "html_url"), "created": True, "updated": False}
 
 
 def _current_labels(ctx: NodeContext) -> list[str] | None:
