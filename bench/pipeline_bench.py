@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -174,6 +175,11 @@ def _fill(url: str, count: int, *, installation: int | None = None) -> None:
     store.close()
 
 
+def _depth(store: Any) -> int:
+    stats = store.queue_stats()
+    return int(stats.queued + stats.running)
+
+
 def _drain_rate(
     url: str, rules: Path, workers: int, count: int, env: dict[str, str], installation: int | None
 ) -> float:
@@ -206,7 +212,7 @@ def _drain_rate(
             time.sleep(0.1)
         started = time.monotonic()
         _fill(url, count, installation=installation)
-        while store.queue_depth() > 0 and time.monotonic() - started < 300:
+        while _depth(store) > 0 and time.monotonic() - started < 300:
             time.sleep(0.1)
         seconds = time.monotonic() - started
     finally:

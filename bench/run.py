@@ -16,6 +16,7 @@ from bench import (
     pipeline_bench,
     rules_bench,
     validate_bench,
+    workers_bench,
 )
 
 BENCHMARKS = {
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "ingest": ingest_bench.run,
     "pipeline": pipeline_bench.run,
     "calls": calls_bench.run,
+    "workers": workers_bench.run,
 }
 
 

@@ -74,7 +74,7 @@ class Settings:
     app_slug: str | None = None
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     insecure_no_signature: bool = False
-    workers: int = 4  # jobs the server itself runs at once (0: it only accepts deliveries)
+    workers: int = 16  # jobs the server itself runs at once (0: it only accepts deliveries)
     lease_seconds: float = 60.0
     job_attempts: int = 3  # tries of a job whose failure may pass (GitHub 5xx, rate limits)
     commit_timeout: float = 8.0  # answer 503 when a delivery is not committed by then
@@ -163,7 +163,7 @@ class Settings:
             app_login=env.get("HOOKWISE_APP_LOGIN") or (f"{slug}[bot]" if slug else None),
             webhook_secrets=secrets,
             insecure_no_signature=_flag(env, "HOOKWISE_INSECURE_NO_SIGNATURE"),
-            workers=_number(env, "HOOKWISE_WORKERS", 4, int),
+            workers=_number(env, "HOOKWISE_WORKERS", 16, int),
             lease_seconds=_number(env, "HOOKWISE_LEASE_SECONDS", 60.0),
             job_attempts=_number(env, "HOOKWISE_JOB_ATTEMPTS", 3, int),
             commit_timeout=_number(env, "HOOKWISE_COMMIT_TIMEOUT", 8.0),

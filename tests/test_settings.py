@@ -19,7 +19,7 @@ def test_defaults_match_the_design() -> None:
         "sqlite:///hookwise.db",
         "https://api.github.com",
     )
-    assert (settings.jwt_audience, settings.dry_run, settings.workers) == ("authenticated", True, 4)
+    assert (settings.jwt_audience, settings.dry_run, settings.workers) == ("authenticated", True, 16)
 
 
 def test_secrets_rotate_and_stay_out_of_repr() -> None:

@@ -35,11 +35,11 @@ def add_parsers(sub: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="jobs this server runs at once (default $HOOKWISE_WORKERS or 4; 0: accept only)",
+        help="jobs this server runs at once (default $HOOKWISE_WORKERS or 16; 0: accept only)",
     )
     worker = sub.add_parser("worker", help="run jobs only (beside servers on one database)")
     worker.add_argument(
-        "--concurrency", type=int, default=None, metavar="N", help="jobs at once (default 4)"
+        "--concurrency", type=int, default=None, metavar="N", help="jobs at once (default $HOOKWISE_WORKERS or 16)"
     )
     worker.add_argument(
         "--rules", default=None, help="rules path (default $HOOKWISE_RULES or rules/)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from engine.store.records import QUEUED, RUNNING, Job, JobKind, QueueStats
+from engine.store.records import QUEUED, RUNNING, Finish, Job, JobKind, QueueStats
 from engine.store.sql import Row, SQLStore, Tx
 
 
@@ -53,53 +53,67 @@ class QueueMixin(SQLStore):
         trace: dict[str, Any] | None = None,
     ) -> bool:
         """Mark a job finished, with its run record and node records, in one transaction;
-        False when the job is no longer ours (its lease ran out and another worker took it).
+        False when the job is no longer ours (its lease ran out and another worker took it)."""
+        (done,) = self.finish_jobs(worker, [Finish(job, state, error, run, nodes, spawn, trace)])
+        return done
 
-        `spawn` queues more jobs (rule, kind) for the delivery in the same generation (the
-        repository rules a delivery matched); `trace` is merged into its match trace."""
+    def finish_jobs(self, worker: str, finishes: Sequence[Finish]) -> list[bool]:
+        """Finish several jobs in one transaction (one commit for a batch: the workers' group
+        commit); for each, False when it is no longer ours. A job is finished with all of its
+        records or not at all."""
         now = self.clock()
         with self._tx() as tx:
-            tx.execute(
-                "UPDATE jobs SET state = ?, error = ?, lease_until = NULL, updated_at = ?"
-                " WHERE id = ? AND worker = ? AND state = 'running'",
-                (state, error, now, job.id, worker),
-            )
-            if tx.rowcount != 1:
-                return False
-            self._nodes(tx, job.id, nodes)
-            if spawn:
+            owned = self._end_jobs(tx, worker, finishes, now)
+            mine = [f for f in finishes if f.job.id in owned]
+            self._nodes_of(tx, [(f.job.id, n) for f in mine for n in f.nodes])
+            runs = [f for f in mine if f.run is not None]
+            if runs:
+                tx.executemany(
+                    "INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at,"
+                    " finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_run_row(f.job, f.run) for f in runs if f.run is not None],
+                )
+            spawned = [
+                (f.job.delivery_id, rule, f.job.generation, kind, now, now)
+                for f in mine
+                for rule, kind in f.spawn
+            ]
+            if spawned:
                 tx.executemany(
                     "INSERT INTO jobs (delivery_id, rule, generation, kind, state, created_at,"
                     " updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                    [(job.delivery_id, rule, job.generation, kind, now, now) for rule, kind in spawn],
+                    spawned,
                 )
                 self._notify(tx)
-            if trace:
-                rows = tx.execute(
-                    "SELECT match_trace FROM deliveries WHERE delivery_id = ?", (job.delivery_id,)
-                )
-                if rows:
-                    merged = {**orjson.loads(rows[0]["match_trace"] or "{}"), **trace}
-                    tx.execute(
-                        "UPDATE deliveries SET match_trace = ? WHERE delivery_id = ?",
-                        (orjson.dumps(merged, default=str).decode(), job.delivery_id),
-                    )
-            if run is not None:
-                tx.execute(
-                    "INSERT INTO runs (job_id, delivery_id, rule, generation, status, started_at,"
-                    " finished_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        job.id,
-                        job.delivery_id,
-                        job.rule,
-                        job.generation,
-                        run["status"],
-                        run.get("started_at"),
-                        run.get("finished_at"),
-                        orjson.dumps(run, default=str).decode(),
-                    ),
-                )
-        return True
+            for finish in mine:
+                if finish.trace:
+                    self._merge_trace(tx, finish.job.delivery_id, finish.trace)
+        return [f.job.id in owned for f in finishes]
+
+    def _end_jobs(self, tx: Tx, worker: str, finishes: Sequence[Finish], now: float) -> set[int]:
+        """Set the jobs' end states (one statement per state and error): the ids still ours."""
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for finish in finishes:
+            groups.setdefault((finish.state, finish.error), []).append(finish.job.id)
+        owned: set[int] = set()
+        for (state, error), ids in groups.items():
+            marks = ", ".join("?" for _ in ids)
+            rows = tx.execute(
+                "UPDATE jobs SET state = ?, error = ?, lease_until = NULL, updated_at = ?"
+                f" WHERE id IN ({marks}) AND worker = ? AND state = 'running' RETURNING id",
+                (state, error, now, *ids, worker),
+            )
+            owned.update(int(r["id"]) for r in rows)
+        return owned
+
+    def _merge_trace(self, tx: Tx, delivery_id: str, trace: dict[str, Any]) -> None:
+        rows = tx.execute("SELECT match_trace FROM deliveries WHERE delivery_id = ?", (delivery_id,))
+        if rows:
+            merged = {**orjson.loads(rows[0]["match_trace"] or "{}"), **trace}
+            tx.execute(
+                "UPDATE deliveries SET match_trace = ? WHERE delivery_id = ?",
+                (orjson.dumps(merged, default=str).decode(), delivery_id),
+            )
 
     def requeue_job(
         self, job: Job, worker: str, *, delay: float, error: str | None = None, retry: bool = True
@@ -158,6 +172,12 @@ class QueueMixin(SQLStore):
             self._nodes(tx, job_id, nodes)
 
     def _nodes(self, tx: Tx, job_id: int, nodes: Sequence[tuple[dict[str, Any], str]]) -> None:
+        self._nodes_of(tx, [(job_id, node) for node in nodes])
+
+    def _nodes_of(
+        self, tx: Tx, nodes: Sequence[tuple[int, tuple[dict[str, Any], str]]]
+    ) -> None:
+        """Upsert node records: (job id, (record, idempotency key)) each."""
         if not nodes:
             return
         tx.executemany(
@@ -178,7 +198,7 @@ class QueueMixin(SQLStore):
                     json.dumps(node.get("outputs", {}), default=str),
                     node.get("error"),
                 )
-                for node, key in nodes
+                for job_id, (node, key) in nodes
             ],
         )
 
@@ -201,6 +221,19 @@ class QueueMixin(SQLStore):
                 (delivery_id,),
             )
         return [{**r, "record": json.loads(r["record"])} for r in rows]
+
+
+def _run_row(job: Job, run: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.delivery_id,
+        job.rule,
+        job.generation,
+        run["status"],
+        run.get("started_at"),
+        run.get("finished_at"),
+        orjson.dumps(run, default=str).decode(),
+    )
 
 
 def _job(row: Row) -> Job:

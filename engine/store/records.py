@@ -80,6 +80,21 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """How one claimed job ends: its state, error, run record and node records (record,
+    idempotency key); `spawn` queues more jobs (rule, kind) for its delivery in its generation,
+    `trace` is merged into the delivery's match trace."""
+
+    job: Job
+    state: str
+    error: str | None = None
+    run: dict[str, Any] | None = None
+    nodes: Sequence[tuple[dict[str, Any], str]] = ()
+    spawn: Sequence[tuple[str, str]] = ()
+    trace: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class StoredDelivery:
     """A recorded delivery."""
 

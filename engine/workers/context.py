@@ -25,7 +25,7 @@ from engine.observe import logs
 from engine.observe.metrics import Metrics
 from engine.settings import Settings
 from engine.store.interface import Store
-from engine.store.records import FAILED, NOT_MATCHED, Job
+from engine.store.records import FAILED, NOT_MATCHED, Finish, Job
 
 log = logs.get("hookwise.worker")
 Db = Callable[..., Awaitable[Any]]
@@ -46,6 +46,8 @@ class WorkContext:
     db: Db  # runs a store call in the pool's threads, off the event loop
     wake: Callable[[], None]  # new jobs are queued
     note_error: Callable[[str], None]  # a database error the pool survives (shown in /health)
+    commit: Callable[[Finish], Awaitable[bool]]  # ends a job in the pool's next group commit
+    ended: Callable[[Job], None]  # a job's work is over (its slot is free while it commits)
     memberships: MembershipCache = field(default_factory=MembershipCache)
     files: DeliveryFiles = field(default_factory=DeliveryFiles)
     finished: int = 0  # jobs this pool finished (its heartbeat reports them)
@@ -73,10 +75,8 @@ class WorkContext:
         outcome: str | None = None,
     ) -> bool:
         """End the job (False: its lease ran out and another worker has it now)."""
-        done: bool = await self.db(
-            self.store.finish_job, job, self.worker, state=state, error=error, run=run,
-            nodes=nodes, spawn=spawn, trace=trace,
-        )
+        self.ended(job)
+        done = await self.commit(Finish(job, state, error, run, nodes, spawn, trace))
         if done:
             self.finished += 1
             self.metrics.jobs.labels(outcome or state).inc()
@@ -87,11 +87,13 @@ class WorkContext:
     async def retry(self, job: Job, error: str, reason: str, *, at_least: float = 0.0) -> None:
         """Try again later with backoff; the attempt counts."""
         delay = max(min(2.0**job.attempts, 60.0), at_least)
+        self.ended(job)
         await self.db(self.store.requeue_job, job, self.worker, delay=delay, error=error)
         self.metrics.job_retries.labels(reason).inc()
 
     async def defer(self, job: Job, delay: float, *, error: str | None = None) -> None:
         """Come back after `delay` seconds; no attempt is spent (nothing failed)."""
+        self.ended(job)
         await self.db(
             self.store.requeue_job, job, self.worker, delay=max(delay, SHORTEST_DEFER),
             error=error, retry=False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -28,13 +29,15 @@ from engine.lang.model import Rule
 from engine.observe import logs
 from engine.observe.metrics import Metrics
 from engine.settings import Settings
+from engine.store.group_commit import GroupCommit
 from engine.store.interface import Store
-from engine.store.records import FAILED, Job, StoreError
+from engine.store.records import FAILED, Finish, Job, StoreError
 from engine.workers.context import WorkContext
 from engine.workers.jobs import JobRunner
 
 log = logs.get("hookwise.worker")
 T = TypeVar("T")
+FINISH_BATCH = 256
 QUIET_GAP = 0.1  # how long workers step back while webhook requests queue up
 HEARTBEAT = 5.0
 
@@ -72,11 +75,19 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._slot = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._working: set[int] = set()  # claimed jobs not yet at their end (finish, retry, defer)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # jobs that end while one commit is in flight share the next (one transaction per
+        # batch, not per job: with short jobs, the commit was most of a job's cost)
+        self.finishing: GroupCommit[Finish, bool] = GroupCommit(
+            lambda finishes: store.finish_jobs(self.name, finishes),
+            max_batch=FINISH_BATCH,
+            name="hookwise-finish",
+        )
         self.context = WorkContext(
             store, settings, metrics, registry, github, rules, self.name, self._db, self.wake,
-            self.note_error,
+            self.note_error, self.finishing.submit, self._ended,
         )
         self.runner = JobRunner(self.context)
         self._oldest_checked = 0.0
@@ -111,6 +122,8 @@ class WorkerPool:
                 await task
         self._tasks.clear()
         self._running.clear()
+        self._working.clear()
+        await self.finishing.close()  # the jobs' ends in flight reach the database first
         if self.concurrency > 0:
             with contextlib.suppress(StoreError):
                 await self._db(self.store.forget_worker, self.name)
@@ -152,7 +165,12 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         backoff = 0.0
         while not self._stopping:
-            free = self.concurrency - len(self._running)
+            # `concurrency` jobs work at once; those whose end is committing do not count, up to
+            # a batch more (a commit in flight must not hold the next jobs back)
+            free = min(
+                self.concurrency - len(self._working),
+                self.concurrency + FINISH_BATCH - len(self._running),
+            )
             if free <= 0:
                 self._slot.clear()
                 await self._slot.wait()
@@ -181,12 +199,19 @@ class WorkerPool:
             except StoreError as exc:  # each job reads its own delivery then
                 self.note_error(f"cannot read deliveries: {exc}")
             for job in jobs:
+                self._working.add(job.id)
                 task = asyncio.create_task(self._guarded(job))
                 self._running.add(task)
-                task.add_done_callback(self._done)
+                task.add_done_callback(functools.partial(self._done, job))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _ended(self, job: Job) -> None:
+        if job.id in self._working:
+            self._working.discard(job.id)
+            self._slot.set()
+
+    def _done(self, job: Job, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        self._working.discard(job.id)
         self._slot.set()
 
     def note_error(self, message: str) -> None:
