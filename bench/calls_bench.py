@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from typing import Any
 import httpx
 
 from bench import peerkit
-from bench.common import REPO, header
+from bench.common import REPO, header, tree_at
 
 FIXTURES = REPO / "vendor" / "shared" / "fixtures" / "github" / "webhooks"
 BEFORE_COMMIT = "017dac1"  # the last commit before issue 23's economy
@@ -253,23 +252,6 @@ def _peak(writes: list[float]) -> int:
     return most
 
 
-def _before_tree() -> Path | None:
-    """A git worktree at the last commit before issue 23 (None without git history)."""
-    folder = Path(tempfile.mkdtemp(prefix="hookwise-before-")) / "tree"
-    done = subprocess.run(
-        ["git", "worktree", "add", "--detach", str(folder), BEFORE_COMMIT],
-        cwd=REPO,
-        capture_output=True,
-    )
-    return folder if done.returncode == 0 else None
-
-
-def _drop_tree(folder: Path) -> None:
-    subprocess.run(
-        ["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, capture_output=True
-    )
-
-
 def _line(label: str, calls: Calls) -> str:
     return (
         f"  {label}: {calls.calls} calls for {calls.deliveries} deliveries ({calls.per_delivery:.2f} each), "
@@ -288,16 +270,13 @@ def run() -> dict[str, str]:
     now = measure(REPO, {})
     print(_line("now", now))
     print(_line("cache off", measure(REPO, {"HOOKWISE_GITHUB_CACHE_ENTRIES": "0"})))
-    before_tree = _before_tree()
     before: Calls | None = None
-    if before_tree is not None:
-        try:
+    with tree_at(BEFORE_COMMIT) as before_tree:
+        if before_tree is not None:
             before = measure(before_tree, {})
-        finally:
-            _drop_tree(before_tree)
-        print(_line(f"before (commit {BEFORE_COMMIT})", before))
-    else:
-        print(f"  before: no git history with commit {BEFORE_COMMIT} here; not measured")
+            print(_line(f"before (commit {BEFORE_COMMIT})", before))
+        else:
+            print(f"  before: no git history with commit {BEFORE_COMMIT} here; not measured")
     figures = {}
     if before is not None:
         figures["calls"] = (

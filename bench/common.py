@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import statistics
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,3 +47,22 @@ def write_rule_corpus(folder: Path, count: int) -> list[Path]:
 def header(title: str) -> None:
     """Print a section title."""
     print(f"\n== {title} ==")
+
+
+@contextmanager
+def tree_at(commit: str) -> Iterator[Path | None]:
+    """A git worktree of this repository at `commit`, removed after (None without that
+    history, as in a shallow clone): "before" figures are measured in the same run."""
+    folder = Path(tempfile.mkdtemp(prefix="hookwise-before-")) / "tree"
+    done = subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), commit], cwd=REPO, capture_output=True
+    )
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, capture_output=True
+        )

@@ -181,10 +181,19 @@ def _depth(store: Any) -> int:
 
 
 def _drain_rate(
-    url: str, rules: Path, workers: int, count: int, env: dict[str, str], installation: int | None
+    url: str,
+    rules: Path,
+    workers: int,
+    count: int,
+    env: dict[str, str],
+    installation: int | None,
+    *,
+    cwd: Path = REPO,
+    concurrency: int | None = 8,
 ) -> float:
-    """Start the workers, wait until each reports itself, then queue `count` deliveries and
-    time from the first one queued to the queue empty (process start-up is not counted)."""
+    """Start the workers (from the code in `cwd`; `concurrency` None for the default), wait
+    until each reports itself, then queue `count` deliveries and time from the first one
+    queued to the queue empty (process start-up is not counted)."""
     from engine.store.postgres import PostgresStore
 
     env = {
@@ -196,10 +205,13 @@ def _drain_rate(
         **env,
     }
     store = PostgresStore(url)
+    argv = [sys.executable, "-m", "engine", "worker"]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "engine", "worker", "--concurrency", "8"],
-            cwd=REPO,
+            argv,
+            cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -9,18 +9,29 @@ kit's durable floor measured in the same run.
   and the answers' p99.
 * Ingest under backlog: while the burst's backlog drains in the same server, one connection
   of ingest against the floor's one connection.
+* Rule-run cost: one `hookwise worker` on PostgreSQL drains 8,000 one-node CPU-only rule runs
+  (core.log); now, and the code before issue 24 (a git worktree) at its default concurrency
+  and at today's, in the same run.
+
+Each line also says the figure the issue measured before the work ("issue: ...").
 """
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from bench import peerkit
-from bench.common import header
-from bench.pipeline_bench import _paced_script, _wrk
+from bench.common import REPO, header, tree_at
+from bench.pipeline_bench import ONE_JOB_RULE, PG_SERVER, _drain_rate, _paced_script, _wrk
+
+BEFORE_COMMIT = "202c316"  # the last commit before issue 24's workers
+CPU_JOBS = 8000
 
 BURST_SECONDS = 30
 SUSTAIN_SECONDS = 60
@@ -32,7 +43,9 @@ WAIT_LIMIT = 240.0  # past this, the time to empty is estimated from the drain r
 def _queued(database: Path) -> int:
     db = sqlite3.connect(database)
     try:
-        row = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()
+        row = db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+        ).fetchone()
         return int(row[0])
     finally:
         db.close()
@@ -107,11 +120,14 @@ def capacity_and_backlog(folder: Path, floor32: float, floor1: float) -> list[st
             "processing capacity, deliveries fully processed vs the floor's ingest",
             capacity,
             floor32,
-            ">= 0.25x",
+            ">= 0.25x; issue: 0.03x, 76 vs about 2,400",
             unit="deliveries/s",
         ),
         peerkit.ratio_line(
-            f"ingest under backlog, 1 connection (p99 {one.p99_ms:.0f} ms)", one.rps, floor1, ">= 0.8x"
+            f"ingest under backlog, 1 connection (p99 {one.p99_ms:.0f} ms)",
+            one.rps,
+            floor1,
+            ">= 0.8x; issue: 0.21x, p99 88 ms",
         ),
     ]
 
@@ -135,12 +151,61 @@ def sustained(folder: Path, floor32: float) -> str:
     estimate = " (estimated from the drain rate)" if left else ""
     return (
         f"sustained at 25% of the floor: queue empty {to_empty:.0f} s after the stream{estimate} "
-        f"(target <= {DRAIN_LIMIT:.0f} s), answers p99 {stream.p99_ms:.0f} ms (target < 100 ms): {ok}"
+        f"(target <= {DRAIN_LIMIT:.0f} s), answers p99 {stream.p99_ms:.0f} ms (target < 100 ms): {ok}; issue: 267 s"
+    )
+
+
+def _cpu_rate(code: Path, concurrency: int | None) -> float:
+    """Jobs per second one worker process (of the code in `code`) drains, CPU-only jobs."""
+    sys.path.insert(0, str(REPO))
+    from tests.storekit import drop_database
+
+    with tempfile.TemporaryDirectory(prefix="hookwise-cost-") as folder:
+        rules = Path(folder) / "rules"
+        rules.mkdir()
+        (rules / "note.yaml").write_text(ONE_JOB_RULE)
+        url = f"{PG_SERVER}bench_cost_{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            [sys.executable, "-m", "engine", "db", "upgrade", "--database", url],
+            cwd=code,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            return _drain_rate(url, rules, 1, CPU_JOBS, {}, None, cwd=code, concurrency=concurrency)
+        finally:
+            drop_database(url)
+
+
+def rule_run_cost() -> str:
+    """One-node CPU-only rule runs per second, one worker, now against before issue 24."""
+    from engine.settings import Settings
+
+    default = Settings.from_mapping({}).workers
+    now = _cpu_rate(REPO, None)
+    with tree_at(BEFORE_COMMIT) as before_tree:
+        if before_tree is None:
+            return (
+                f"rule-run cost: now {now:,.0f} jobs/s; no commit {BEFORE_COMMIT} here to compare"
+            )
+        before_default = _cpu_rate(before_tree, None)
+        before_same = _cpu_rate(before_tree, default)
+    print(
+        f"  CPU-only rule runs, one worker on PostgreSQL: now {now:,.0f} jobs/s (default "
+        f"concurrency {default}); before (commit {BEFORE_COMMIT}) {before_default:,.0f} at its "
+        f"default, {before_same:,.0f} at {default}"
+    )
+    return peerkit.ratio_line(
+        "rule-run cost, one-node CPU-only runs per worker vs before at the same concurrency",
+        now,
+        before_same,
+        ">= 5x today's 745 jobs/s, i.e. >= 3,725; issue: 745 jobs/s",
+        unit="jobs/s",
     )
 
 
 def run() -> dict[str, str]:
-    """Every figure of issue 24 but the rule-run cost (pipeline) and ingest (ingest)."""
+    """Every figure of issue 24 but ingest (the ingest benchmark prints that)."""
     header("workers: capacity, sustained stream, ingest under backlog (SQLite, shipped rules)")
     peerkit.kit()
     with tempfile.TemporaryDirectory(prefix="hookwise-workers-") as name:
@@ -150,6 +215,7 @@ def run() -> dict[str, str]:
         print(f"  floor: {floor32.rps:,.0f} req/s at 32 connections, {floor1.rps:,.0f} at 1")
         lines = capacity_and_backlog(folder, floor32.rps, floor1.rps)
         lines.append(sustained(folder, floor32.rps))
+    lines.append(rule_run_cost())
     for line in lines:
         print(line)
-    return dict(zip(("capacity", "backlog", "sustained"), lines, strict=True))
+    return dict(zip(("capacity", "backlog", "sustained", "cost"), lines, strict=True))

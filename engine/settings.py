@@ -81,7 +81,6 @@ class Settings:
     busy_timeout: float = 5.0  # the longest wait for a database lock
     queue_age_alarm: float = 300.0  # /health raises an alarm past this queue age (seconds)
     access_log: bool = False
-    max_defer_seconds: float = 30.0  # during a burst, jobs wait at most this long
     retention_days: float = 30.0
     # repository rules (.github/hookwise) and organisation defaults (<owner>/.github)
     repo_rules: bool = True
@@ -170,7 +169,6 @@ class Settings:
             busy_timeout=_number(env, "HOOKWISE_BUSY_TIMEOUT", 5.0),
             queue_age_alarm=_number(env, "HOOKWISE_QUEUE_AGE_ALARM", 300.0),
             access_log=_flag(env, "HOOKWISE_ACCESS_LOG"),
-            max_defer_seconds=_number(env, "HOOKWISE_MAX_DEFER_SECONDS", 30.0),
             retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
             repo_rules=env.get("HOOKWISE_REPO_RULES", "true").strip().lower()
             not in ("0", "false", "no", "off"),
