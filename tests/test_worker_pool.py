@@ -93,3 +93,32 @@ def test_workers_claim_a_trickle_while_webhooks_are_answered(tmp_path: Path) -> 
     quiet = [limit for pressure, limit in claims if not pressure]
     assert busy and all(limit is not None and limit <= PRESSED_BATCH for limit in busy), busy
     assert quiet and max(limit or 0 for limit in quiet) > PRESSED_BATCH, quiet
+
+
+def test_answering_is_busy_while_requests_keep_coming_not_after_a_lone_one(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from engine.edge.ingest import BUSY_WINDOW
+    from engine.edge.web import create_app
+    from tests.rulekit import payload
+    from tests.serverkit import signed
+
+    rules = write_rule(tmp_path / "rules", "note", RULE)
+    app = create_app(server_settings(tmp_path, rules), start_workers=False)
+    hookwise = app.state.hookwise
+    now = [100.0]
+    hookwise.clock = lambda: now[0]
+
+    def deliver(name: str) -> None:
+        body, headers = signed(payload("issues", "opened.1"), "issues", name)
+        assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
+
+    with TestClient(app) as client:
+        deliver("lone")
+        now[0] += BUSY_WINDOW / 4
+        assert hookwise.pressure() == 0  # one delivery: its job may start at once
+        deliver("second")
+        now[0] += BUSY_WINDOW / 4
+        assert hookwise.pressure() == 1  # two in a row: answering is busy
+        now[0] += BUSY_WINDOW
+        assert hookwise.pressure() == 0

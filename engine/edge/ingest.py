@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import Callable
 from typing import Any
 
 from engine.edge.groupcommit import GroupCommitter
@@ -38,6 +39,7 @@ from engine.store.records import (
 
 log = logs.get("hookwise.server")
 TRACE_LIMIT = 200  # rejected rules recorded per delivery; the rest are counted
+BUSY_WINDOW = 0.02  # seconds: two webhook requests this close mean answering is busy
 
 
 def match_trace(result: MatchResult, rules: int) -> dict[str, Any]:
@@ -117,6 +119,8 @@ class Hookwise:
         self.committer = GroupCommitter(self.store, timeout=settings.commit_timeout)
         self.app_login = settings.app_login  # the App's bot: its own deliveries never match
         self.in_flight = 0  # webhook requests being answered (workers yield while it is high)
+        self.clock: Callable[[], float] = time.monotonic
+        self._starts = (-BUSY_WINDOW, -BUSY_WINDOW)  # when the last two webhook requests began
         self.metrics.on_scrape(self._scrape)
 
     async def learn_app_login(self) -> bool:
@@ -186,10 +190,20 @@ class Hookwise:
     ) -> tuple[int, dict[str, Any]]:
         """Verify, parse, match and record one delivery: (status, JSON body)."""
         self.in_flight += 1
+        self._starts = (self._starts[1], self.clock())
         try:
             return await self._ingest(headers, body)
         finally:
             self.in_flight -= 1
+
+    def pressure(self) -> int:
+        """How busy answering webhooks is: the requests in flight, or 1 while requests keep
+        coming (two began within BUSY_WINDOW). A group commit answers many requests in one
+        turn of the loop, so in-flight alone reads 0 between the turns of a burst; a lone
+        delivery does not count, so the job it queued starts at once."""
+        if self.in_flight:
+            return self.in_flight
+        return 1 if self.clock() - self._starts[0] < BUSY_WINDOW else 0
 
     async def _ingest(
         self, headers: dict[str, str], body: bytes | None

@@ -111,7 +111,7 @@ def create_app(
     """
     concurrency = (settings.workers if workers is None else workers) if start_workers else 0
     hookwise = Hookwise(settings, store, workers=concurrency)
-    hookwise.workers.pressure = lambda: hookwise.in_flight
+    hookwise.workers.pressure = hookwise.pressure
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
