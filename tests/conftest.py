@@ -104,6 +104,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def shipped_rules() -> list[Path]:
+    """The shipped rule files (rules/*.yaml), their tests (*.test.yaml) aside."""
+    return sorted(p for p in (REPO / "rules").glob("*.yaml") if not p.name.endswith(".test.yaml"))
+
+
 def shared(*parts: str) -> Path:
     """A path under vendor/shared/fixtures (a missing file is an error, never a skip)."""
     path = SHARED_FIXTURES.joinpath(*parts)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from engine.match.matcher import MatchResult, decide_delivery
 from engine.nodes import default_registry
 from engine.run.executor import ExecutionOptions, execute
 from engine.run.record import RunRecord
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, shipped_rules
 from tests.double import APP_ID, GitHubDouble
 from tests.rulekit import payload
 
@@ -291,6 +290,6 @@ def test_every_recipe_has_a_test() -> None:
     from tests.test_matcher import EXAMPLES
     from tests.test_run_cli import CASES
 
-    shipped = {p.stem for p in Path(REPO / "rules").glob("*.yaml")}
+    shipped = {p.stem for p in shipped_rules()}
     assert shipped - {case[0] for case in CASES} == set()
     assert shipped - {example[0] for example in EXAMPLES} == set()

@@ -13,12 +13,12 @@ from engine.lang.cache import RuleCache
 from engine.lang.diagnostics import RuleLoadError
 from engine.lang.files import load_rules, read_sources
 from engine.lang.validate import check_entry
-from tests.conftest import REPO
+from tests.conftest import REPO, shipped_rules
 
 
 def copy_rules(target: Path) -> Path:
     target.mkdir()
-    for source in (REPO / "rules").glob("*.yaml"):
+    for source in shipped_rules():
         (target / source.name).write_bytes(source.read_bytes())
     return target
 

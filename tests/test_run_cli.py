@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, shipped_rules
 from tests.rulekit import payload
 
 DEPENDABOT = {"login": "dependabot[bot]", "type": "Bot"}
@@ -266,7 +266,7 @@ TEAMS = {"team-review-on-label": ["--team", "octo-org/triagers=codertocat,hubot"
 
 
 def test_every_shipped_rule_has_a_dry_run_case() -> None:
-    assert sorted(c[0] for c in CASES) == sorted(p.stem for p in (REPO / "rules").glob("*.yaml"))
+    assert sorted(c[0] for c in CASES) == sorted(p.stem for p in shipped_rules())
 
 
 def test_reads_without_credentials_are_skipped_with_a_reason(

@@ -12,10 +12,10 @@ from jsonschema import Draft4Validator, Draft202012Validator
 
 from engine.cli.rules import schema_text
 from engine.lang.source import load_document
-from tests.conftest import DATA, REPO
+from tests.conftest import DATA, REPO, shipped_rules
 
 ERR = DATA / "rules" / "err"
-RULE_FILES = sorted((REPO / "rules").glob("*.yaml"))
+RULE_FILES = shipped_rules()
 SARIF_SCHEMA = REPO / ".cache" / "sarif-schema-2.1.0.json"
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any, NoReturn
 from engine import __version__
 from engine.cli import deliveries as cli_deliveries
 from engine.cli import github_app as cli_app
-from engine.cli import rules, service
+from engine.cli import rules, service, testing
 from engine.errors import HookwiseError, UsageError
 from engine.lang.report import REPORTERS
 
@@ -88,6 +88,7 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
     run.add_argument("--format", choices=["text", "json"], default="text")
 
+    testing.add_parser(sub)
     cli_deliveries.add_parsers(sub)
 
     service.add_parsers(sub)
@@ -131,6 +132,7 @@ _COMMANDS: dict[str, Any] = {
     "worker": service.worker,
     "db": service.database,
     "simulate": rules.simulate,
+    "test": testing.test,
     "app": cli_app.app,
     "recover": cli_app.recover,
 }

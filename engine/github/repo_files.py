@@ -22,6 +22,7 @@ from urllib.parse import quote
 from engine.errors import HookwiseError
 from engine.github.api import GitHubAPI, NotFound
 from engine.lang.repository_limits import RULE_SUFFIXES, RULES_DIR, RepositoryLimits
+from engine.lang.ruletests import is_test_file
 
 
 class RuleFilesError(HookwiseError):
@@ -85,6 +86,7 @@ async def read_rule_files(
         if isinstance(e, dict)
         and e.get("type") == "file"
         and str(e.get("name", "")).endswith(RULE_SUFFIXES)
+        and not is_test_file(str(e.get("name", "")))
     ]
     entries.sort(key=lambda e: str(e.get("path")))
     for index, entry in enumerate(entries):

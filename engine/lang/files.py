@@ -12,6 +12,7 @@ from engine.errors import UsageError
 from engine.lang.cache import Entry, RuleCache
 from engine.lang.diagnostics import RuleLoadError, sort_diagnostics
 from engine.lang.model import Rule
+from engine.lang.ruletests import is_test_file
 from engine.lang.validate import ValidationResult, check_entry, duplicate_names, validate_sources
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -37,10 +38,28 @@ def find_rule_files(paths: Iterable[str]) -> list[str]:
                     continue
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") or d == ".github")
                 found.extend(
-                    os.path.join(folder, f) for f in sorted(files) if f.endswith(RULE_SUFFIXES)
+                    os.path.join(folder, f)
+                    for f in sorted(files)
+                    if f.endswith(RULE_SUFFIXES) and not is_test_file(f)
                 )
         elif os.path.isfile(path):
             found.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {path}")
+    return sorted(dict.fromkeys(os.path.normpath(p) for p in found))
+
+
+def find_test_files(paths: Iterable[str]) -> list[str]:
+    """Every rule test file (*.test.yaml / *.test.yml) named or found under the paths."""
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") or d in (".github", "hookwise"))
+                found.extend(os.path.join(folder, f) for f in sorted(files) if is_test_file(f))
+        elif os.path.isfile(path):
+            if is_test_file(path):
+                found.append(path)
         else:
             raise UsageError(f"no such file or folder: {path}")
     return sorted(dict.fromkeys(os.path.normpath(p) for p in found))
