@@ -150,14 +150,18 @@ def _junit(outcomes: list[FileOutcome]) -> str:
         for result in outcome.results:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=path, name=result.case.name,
-                file=path, line=str(result.case.line), time=f"{result.seconds:.3f}",
+                time=f"{result.seconds:.3f}",
             )
             if result.error:
                 ElementTree.SubElement(case, "error", message=result.error)
-            for failure in result.failures:
+            if result.failures:  # one <failure> per case (JUnit's schema), every one in its text
+                first = result.failures[0]
                 node = ElementTree.SubElement(
-                    case, "failure", message=f"{path}:{failure.line}: {failure.message}"
+                    case, "failure", message=f"{path}:{first.line}: {first.message}"
                 )
-                node.text = failure.diff or failure.message
+                node.text = "\n".join(
+                    f"{path}:{f.line}: {f.message}" + (f"\n{f.diff}" if f.diff else "")
+                    for f in result.failures
+                )
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, "unicode") + "\n"

@@ -27,6 +27,7 @@ class Expectation:
     value: Any
     line: int
     key: str = ""  # the rule (not-matched) or node (node) it is about
+    item_lines: list[int] = field(default_factory=list)  # writes: where each one is written
 
 
 @dataclass
@@ -223,7 +224,8 @@ def _expectations(reader: _Reader, value: Any, path: Path) -> list[Expectation]:
         ):
             reader.problem(where, "bad-type", "`writes` is a list of {request: 'POST /path', body}")
         else:
-            found.append(Expectation("writes", writes, reader.at(where).line))
+            lines = [reader.at((*where, i)).line for i in range(len(writes))]
+            found.append(Expectation("writes", writes, reader.at(where, key=True).line, item_lines=lines))
     return found
 
 

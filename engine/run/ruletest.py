@@ -207,17 +207,45 @@ def _compare_writes(expected: Expectation, runs: list[RunRecord]) -> Failure | N
         if c.method in WRITE_METHODS
     ]
     wanted = [{"request": w["request"], "body": w.get("body")} for w in expected.value]
-    ok = len(planned) == len(wanted) and all(
-        w["request"] == p["request"] and (w["body"] is None or contains(p["body"], w["body"]))
-        for w, p in zip(wanted, planned, strict=True)
-    )
-    if ok:
+    for index, want in enumerate(wanted):
+        got = planned[index] if index < len(planned) else None
+        if got is None or want["request"] != got["request"] or not (
+            want["body"] is None or contains(got["body"], want["body"])
+        ):
+            what = f"planned write {index + 1}" if got else f"no planned write {index + 1}"
+            return Failure(
+                expected.item_lines[index],
+                f"{what} differs from the one expected ({len(planned)} planned)",
+                _diff(expected.value, _like(planned, wanted)),
+            )
+    if len(planned) == len(wanted):
         return None
     return Failure(
         expected.line,
-        f"expected {len(wanted)} planned write(s), got {len(planned)} that differ",
-        _diff(expected.value, planned),
+        f"expected {len(wanted)} planned write(s), got {len(planned)}",
+        _diff(expected.value, _like(planned, wanted)),
     )
+
+
+def _like(planned: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The planned writes shown as the expected ones are written: a body only where one is
+    expected, and then only its expected keys (a diff of what was asked, not all of GitHub's)."""
+    shown = []
+    for index, got in enumerate(planned):
+        want = wanted[index] if index < len(wanted) else None
+        if want is not None and want["body"] is None:
+            shown.append({"request": got["request"]})
+        elif want is not None:
+            shown.append({"request": got["request"], "body": _project(got["body"], want["body"])})
+        else:
+            shown.append(got)
+    return shown
+
+
+def _project(actual: Any, expected: Any) -> Any:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return {k: _project(actual[k], v) for k, v in expected.items() if k in actual}
+    return actual
 
 
 def contains(actual: Any, expected: Any) -> bool:

@@ -1,0 +1,169 @@
+"""`hookwise test`: rule tests beside the rules, offline, with canned GitHub answers.
+
+Every shipped rule has a test file and they pass; a wrong expectation fails with exit 1 at the
+file:line where it is written, with a diff; JUnit output has the shape CI systems read; a test
+file's own problems have line:col; a read without a canned answer fails its node, naming it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from engine.lang.files import find_rule_files, find_test_files
+from tests.conftest import REPO, CliResult, shipped_rules
+
+Cli = Callable[..., CliResult]
+
+
+def _copy(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(REPO / "rules" / name, folder / name)
+    return folder
+
+
+def test_every_shipped_rule_has_a_test_file_and_every_case_passes(cli: Cli) -> None:
+    tests = {Path(p).name.removesuffix(".test.yaml") for p in find_test_files([str(REPO / "rules")])}
+    assert tests == {p.stem for p in shipped_rules()}
+    code, out, err = cli("test", str(REPO / "rules"))
+    assert (code, err) == (0, ""), out + err
+    lines = out.splitlines()
+    assert all(line.startswith("PASS  ") for line in lines[:-1]), out
+    assert lines[-1].endswith(f"in {len(tests)} files: {len(lines) - 1} passed, 0 failed")
+
+
+def test_rule_discovery_leaves_test_files_out(cli: Cli) -> None:
+    found = find_rule_files([str(REPO / "rules")])
+    assert found and not [p for p in found if p.endswith(".test.yaml")]
+    code, out, _ = cli("validate", str(REPO / "rules"))
+    assert (code, out.splitlines()[-1]) == (0, f"checked {len(shipped_rules())} files: no problems")
+
+
+@pytest.mark.parametrize(
+    ("find", "replace", "expected"),
+    [
+        ("        label: success\n", "        label: failure\n",
+         "node label: expected status failure, got success"),
+        ("body: {labels: [first-contribution]}", "body: {labels: [first-timer]}",
+         "planned write 2 differs from the one expected (2 planned)"),
+        ("      matched: [welcome-first-time]\n      nodes:\n        welcome: success",
+         "      matched: []\n      nodes:\n        welcome: success",
+         "expected matched [], got ['welcome-first-time']"),
+    ],
+    ids=["node-status", "write-body", "matched"],
+)
+def test_a_wrong_expectation_fails_at_its_line_with_a_diff(
+    tmp_path: Path, cli: Cli, find: str, replace: str, expected: str
+) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
+    test = folder / "welcome-first-time.test.yaml"
+    text = test.read_text()
+    assert find in text
+    test.write_text(text.replace(find, replace, 1))
+    code, out, _ = cli("test", str(folder))
+    assert code == 1
+    assert f"FAIL  {test}:4  a first-time contributor is welcomed and labelled" in out
+    failure = next(x for x in out.splitlines() if expected in x)
+    written = int(failure.split(":")[1])
+    # the line of the expectation, or of the list item (a write) that holds it
+    lines = test.read_text().splitlines()[written - 1 : written + 1]
+    assert any(replace.splitlines()[0].strip() in line for line in lines), failure
+    assert out.splitlines()[-1] == "2 cases in 1 file: 1 passed, 1 failed"
+
+
+def test_a_write_that_differs_is_shown_as_a_diff(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
+    test = folder / "welcome-first-time.test.yaml"
+    test.write_text(test.read_text().replace("[first-contribution]", "[first-timer]"))
+    _, out, _ = cli("test", str(folder))
+    assert '-        "first-timer"' in out and '+        "first-contribution"' in out
+
+
+def test_junit_output_has_the_shape_ci_systems_read(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
+    test = folder / "welcome-first-time.test.yaml"
+    test.write_text(test.read_text().replace("        label: success\n", "        label: failure\n"))
+    code, out, _ = cli("test", str(folder), "--format", "junit")
+    assert code == 1
+    root = ElementTree.fromstring(out.split("\n", 1)[1])
+    assert root.tag == "testsuites"
+    [suite] = root
+    assert (suite.tag, suite.get("name"), suite.get("tests"), suite.get("failures")) == (
+        "testsuite", str(test), "2", "1"
+    )
+    cases = list(suite)
+    assert [c.tag for c in cases] == ["testcase", "testcase"]
+    for case in cases:  # the attributes JUnit's schema (Jenkins' junit.xsd) allows
+        assert set(case.attrib) <= {"name", "classname", "time", "assertions", "status"}
+        float(case.get("time") or "x")
+    [failure] = cases[0]
+    assert failure.tag == "failure"
+    assert (failure.get("message") or "").startswith(f"{test}:13: node label")
+    assert list(cases[1]) == []
+
+
+def test_a_test_files_problems_have_line_and_column(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml")
+    (folder / "welcome.test.yaml").write_text(
+        "cases:\n"
+        "  - name: one\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n"
+        "    expectt: {matched: []}\n"
+        "  - name: two\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n"
+        "    expect: {nodes: {welcome: succeeded}}\n"
+    )
+    code, out, err = cli("test", str(folder))
+    assert code == 1
+    assert f"{folder / 'welcome.test.yaml'}:5:5" in err and "unknown key 'expectt'" in err
+    assert f"{folder / 'welcome.test.yaml'}:2:5" in err and "a case needs `expect:`" in err
+    assert f"{folder / 'welcome.test.yaml'}:9:31" in err and "'succeeded' is not one of" in err
+    assert out.startswith(f"ERROR {folder / 'welcome.test.yaml'}")
+
+
+def test_a_read_without_a_canned_answer_fails_its_node_naming_the_request(
+    tmp_path: Path, cli: Cli
+) -> None:
+    folder = _copy(tmp_path, "pr-size-summary.yaml")
+    (folder / "size.test.yaml").write_text(
+        "cases:\n"
+        "  - name: no answers\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n"
+        "    expect: {nodes: {files: success}}\n"
+    )
+    code, out, _ = cli("test", str(folder))
+    assert code == 1
+    assert (
+        "got failure (GitHub 404: no canned answer for GET "
+        "/repos/Codertocat/Hello-World/pulls/2/files (answers given: none))" in out
+    )
+
+
+def test_an_unknown_example_payload_lists_the_ones_there_are(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml")
+    (folder / "w.test.yaml").write_text(
+        "cases:\n"
+        "  - name: typo\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/openned.1}\n"
+        "    expect: {matched: []}\n"
+    )
+    code, out, _ = cli("test", str(folder))
+    assert code == 1
+    assert "no GitHub example payload 'pull_request/openned.1'; pull_request has:" in out
+    assert "opened.1" in out
+
+
+def test_no_test_files_is_an_error_not_a_pass(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml")
+    code, out, err = cli("test", str(folder))
+    assert (code, out) == (1, "")
+    assert "no rule tests (*.test.yaml)" in err
