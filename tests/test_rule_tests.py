@@ -167,3 +167,47 @@ def test_no_test_files_is_an_error_not_a_pass(tmp_path: Path, cli: Cli) -> None:
     code, out, err = cli("test", str(folder))
     assert (code, out) == (1, "")
     assert "no rule tests (*.test.yaml)" in err
+
+
+def test_run_answers_reads_from_canned_answers_and_plans_writes(tmp_path: Path, cli: Cli) -> None:
+    import json
+
+    import yaml
+
+    spec = yaml.safe_load((REPO / "rules" / "automerge-dependency-patches.test.yaml").read_text())
+    patch = spec["cases"][0]
+    (tmp_path / "answers.yaml").write_text(yaml.safe_dump({"answers": patch["answers"]}))
+    payload = json.loads((REPO / "vendor/shared/fixtures/github/webhooks/pull_request/opened.1.json").read_text())
+    bot = {"login": "dependabot[bot]", "type": "Bot"}
+    payload["pull_request"]["user"] = payload["sender"] = bot
+    payload["pull_request"]["head"]["ref"] = "dependabot/pip/django-4.2.13"
+    (tmp_path / "pr.json").write_text(json.dumps(payload))
+    code, out, err = cli(
+        "run", "--event", "pull_request", "--payload", str(tmp_path / "pr.json"),
+        "--rules", str(REPO / "rules" / "automerge-dependency-patches.yaml"),
+        "--answers", str(tmp_path / "answers.yaml"),
+    )
+    assert (code, err) == (0, ""), out + err
+    assert "  canned GET /repos/Codertocat/Hello-World/pulls/2/commits -> 200" in out
+    assert out.splitlines()[-2:] == [
+        "  planned POST /repos/Codertocat/Hello-World/pulls/2/reviews",
+        "  planned PUT /repos/Codertocat/Hello-World/pulls/2/merge",
+    ]
+
+
+def test_simulate_answers_settles_team_membership(tmp_path: Path, cli: Cli) -> None:
+    import json
+
+    payload = json.loads((REPO / "vendor/shared/fixtures/github/webhooks/pull_request/labeled.1.json").read_text())
+    payload["label"]["name"] = "security"
+    (tmp_path / "pr.json").write_text(json.dumps(payload))
+    (tmp_path / "answers.json").write_text(json.dumps([
+        {"request": "GET /orgs/octo-org/teams/triagers/memberships/codertocat",
+         "body": {"state": "active", "role": "member"}},
+    ]))
+    argv = ["simulate", "--event", "pull_request", "--payload", str(tmp_path / "pr.json"),
+            "--rules", str(REPO / "rules" / "team-review-on-label.yaml"), "--format", "json"]
+    code, out, _ = cli(*argv, "--answers", str(tmp_path / "answers.json"))
+    assert code == 0 and [m["rule"] for m in json.loads(out)["matched"]] == ["team-review-on-label"]
+    code, out, _ = cli(*argv)
+    assert code == 0 and json.loads(out)["matched"] == []

@@ -74,6 +74,12 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
         "--team", action="append", default=[], metavar="ORG/TEAM=LOGINS", help=TEAM_HELP
     )
     simulate.add_argument("--format", choices=["text", "json"], default="text")
+    simulate.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="canned GitHub answers for reads (YAML or JSON, as in a rule test's `answers:`); "
+        "runs offline, writes planned",
+    )
 
     run = sub.add_parser("run", help="execute the rules that match a payload")
     run.add_argument("--event", required=True, help="the X-GitHub-Event name")
@@ -87,6 +93,12 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="record GitHub writes, do not send them"
     )
     run.add_argument("--format", choices=["text", "json"], default="text")
+    run.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="canned GitHub answers for reads (YAML or JSON, as in a rule test's `answers:`); "
+        "runs offline, writes planned",
+    )
 
     testing.add_parser(sub)
     cli_deliveries.add_parsers(sub)

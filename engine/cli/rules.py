@@ -140,11 +140,49 @@ async def _decide(ruleset: RuleSet, event: Any, args: argparse.Namespace, github
     return await decide_delivery(event, RuleIndex(ruleset.rules), facts)
 
 
+def read_answers(path: str | None) -> Any:
+    """The canned GitHub answers in a YAML or JSON file (--answers), or None."""
+    if path is None:
+        return None
+    from engine.github.canned import CannedGitHub, parse_answers
+    from engine.lang.source import load_document
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read answers {path}: {exc}") from None
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"answers {path} is not valid JSON: {exc}") from None
+    else:  # YAML: a mapping with `answers:`, as in a rule test
+        document = load_document(text, path)
+        if document.diagnostics:
+            first = document.diagnostics[0]
+            raise InputError(
+                f"{path}:{first.line}:{first.column}: {first.message.split(';')[0]}; "
+                "write the answers under `answers:`"
+            )
+        data = document.data
+    if isinstance(data, dict):
+        data = data.get("answers")
+    return CannedGitHub(parse_answers(data, path))
+
+
+def _canned_facts(canned: Any, event: Any) -> Any:
+    from engine.github.facts import GitHubFacts
+
+    return GitHubFacts(canned, event.installation_id or 1) if canned is not None else None
+
+
 def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     import asyncio
 
     ruleset, event = _load(args, stderr)
-    result = asyncio.run(_decide(ruleset, event, args, None))
+    canned = read_answers(getattr(args, "answers", None))
+    result = asyncio.run(_decide(ruleset, event, args, _canned_facts(canned, event)))
     event = result.event
     matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
     not_matched = [
@@ -191,6 +229,9 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
     ruleset, event = _load(args, stderr)
     settings = Settings.from_mapping(os.environ)
+    canned = read_answers(getattr(args, "answers", None))
+    if canned is not None:
+        return _run_canned(args, ruleset, event, canned, stdout)
     if not args.dry_run and settings.dry_run:
         stderr.write("hookwise: no GitHub App credentials (GITHUB_APP_ID); running as --dry-run\n")
     registry = default_registry()
@@ -221,6 +262,31 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
                 await client.aclose()
 
     result, records = asyncio.run(run_all())
+    return _report_runs(args, result, records, stdout)
+
+
+def _run_canned(
+    args: argparse.Namespace, ruleset: RuleSet, event: Any, canned: Any, stdout: IO[str]
+) -> int:
+    """`run --answers`: offline, reads answered from the file, every write planned."""
+    import asyncio
+
+    from engine.run.executor import ExecutionOptions, execute
+
+    registry = default_registry()
+
+    async def run_all() -> tuple[Any, list[Any]]:
+        result = await _decide(ruleset, event, args, _canned_facts(canned, event))
+        options = ExecutionOptions(
+            github=canned, dry_run=True, changed_files=read_changed_files(args.changed_files)
+        )
+        return result, [await execute(m.rule, result.event, registry, options) for m in result.matched]
+
+    result, records = asyncio.run(run_all())
+    return _report_runs(args, result, records, stdout)
+
+
+def _report_runs(args: argparse.Namespace, result: Any, records: list[Any], stdout: IO[str]) -> int:
     undecided = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason}
         for r in result.undecided(result.unknown or UNDECIDED_HERE)
@@ -238,6 +304,8 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
                 stdout.write(f"  {node.id}: {node.status}" + (f" ({why})" if why else "") + "\n")
             for call in record.calls:
                 state = "sent" if call.sent else "planned"
+                if call.sent and getattr(args, "answers", None):
+                    state = "canned"  # --answers: nothing reached GitHub
                 status = f" -> {call.status}" if call.status else ""
                 stdout.write(f"  {state} {call.method} {call.path}{status}\n")
         for item in undecided:
