@@ -67,7 +67,7 @@ def test_a_wrong_expectation_fails_at_its_line_with_a_diff(
     test.write_text(text.replace(find, replace, 1))
     code, out, _ = cli("test", str(folder))
     assert code == 1
-    assert f"FAIL  {test}:4  a first-time contributor is welcomed and labelled" in out
+    assert f"FAIL  {test}:5  a first-time contributor is welcomed and labelled" in out
     failure = next(x for x in out.splitlines() if expected in x)
     written = int(failure.split(":")[1])
     # the line of the expectation, or of the list item (a write) that holds it
@@ -103,7 +103,7 @@ def test_junit_output_has_the_shape_ci_systems_read(tmp_path: Path, cli: Cli) ->
         float(case.get("time") or "x")
     [failure] = cases[0]
     assert failure.tag == "failure"
-    assert (failure.get("message") or "").startswith(f"{test}:13: node label")
+    assert (failure.get("message") or "").startswith(f"{test}:14: node label")
     assert list(cases[1]) == []
 
 
@@ -211,3 +211,21 @@ def test_simulate_answers_settles_team_membership(tmp_path: Path, cli: Cli) -> N
     assert code == 0 and [m["rule"] for m in json.loads(out)["matched"]] == ["team-review-on-label"]
     code, out, _ = cli(*argv)
     assert code == 0 and json.loads(out)["matched"] == []
+
+
+@pytest.mark.parametrize(
+    "path", find_test_files([str(REPO / "rules")]), ids=lambda p: Path(p).name
+)
+def test_shipped_test_files_fit_the_published_schema(path: str) -> None:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from engine.lang.source import load_document
+
+    schema = json.loads((REPO / "schemas" / "rule-test.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    text = Path(path).read_text()
+    assert text.startswith("# yaml-language-server: $schema=../schemas/rule-test.schema.json\n")
+    errors = list(Draft202012Validator(schema).iter_errors(load_document(text, path).data))
+    assert errors == []
