@@ -83,3 +83,34 @@ def test_event_vector(vector: dict[str, Any]) -> None:
     event = parse_event(vector["event"], _event_payload(vector["event"], hint))
     fired = matched_names([rule], event, files=hint.get("changed_files", []))
     assert (fired == ["r"]) is vector["expect"]
+
+
+def test_no_pattern_of_githubs_docs_reads_as_a_regular_expression() -> None:
+    from engine.lang.patterns import regex_lookalike
+
+    patterns = {p for v in PATTERN_VECTORS for p in (v["patterns"] or v["ignore"] or [])}
+    assert len(patterns) > 30
+    assert {p: regex_lookalike(p) for p in patterns if regex_lookalike(p)} == {}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "meant"),
+    [
+        ("^release/.*$", ["release/**"]),
+        ("release/(v1|v2)", ["release/v1", "release/v2"]),
+        ("feature/[^x]+", ["feature/*"]),
+        ("!^hotfix/.*", ["!hotfix/**"]),
+        (r"release/\d+\.\d+", ["release/*.*"]),
+        ("(?i)^wip/", ["wip/"]),
+        ("v[0-9]+.[0-9]+.[0-9]+", None),
+        ("v1.*", None),
+        ("docs/**", None),
+        ("main", None),
+    ],
+)
+def test_a_regex_looking_pattern_gets_the_glob_probably_meant(
+    pattern: str, meant: list[str] | None
+) -> None:
+    from engine.lang.patterns import regex_lookalike
+
+    assert regex_lookalike(pattern) == meant

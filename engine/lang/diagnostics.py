@@ -27,6 +27,7 @@ CHECKS: dict[str, str] = {
     "filter-not-allowed": "a filter on an event that cannot carry it",
     "conflicting-filters": "a filter used together with its -ignore twin",
     "bad-pattern": "a filter or name pattern that cannot be compiled",
+    "regex-pattern": "a filter pattern that reads as a regular expression, with the glob probably meant (a warning)",
     "negation-only": "a pattern list of only `!` patterns, which selects nothing",
     "unknown-needs": "`needs` names a node that does not exist",
     "graph-cycle": "the nodes' `needs` form a cycle",

@@ -169,3 +169,38 @@ def ignores(patterns: PatternList, subject: str) -> bool:
     as include lists, so `['docs/**', '!docs/api/**']` ignores docs but not docs/api.
     """
     return patterns.selects(subject)
+
+
+# what a regular expression has and a glob never needs: anchors, groups with alternation,
+# negated classes, escapes such as \d and \w (not `.*`: GitHub's own docs write `v1.*`)
+_REGEX_SIGNS = re.compile(r"^\^|(?<!\\)\$$|\(.*\|.*\)|\[\^|\\[dwsDWS]|\(\?")
+_GROUP = re.compile(r"\(([^()]*\|[^()]*)\)")
+
+
+def regex_lookalike(text: str) -> list[str] | None:
+    """The glob(s) probably meant when a filter pattern reads as a regular expression, or
+    None when it does not. GitHub's patterns are globs: `^`, `$`, `(`, `|` are literal."""
+    body = text[1:] if text.startswith("!") else text
+    if not _REGEX_SIGNS.search(body):
+        return None
+    glob = re.sub(r"\(\?[a-zA-Z]+\)", "", body).removeprefix("^")  # inline flags: (?i)
+    if glob.endswith("$") and not glob.endswith("\\$"):
+        glob = glob[:-1]
+    glob = re.sub(r"\[\^[^\]]*\][*+?]?", "*", glob)  # a negated class: anything
+    glob = re.sub(r"\\[dwsDWS][*+]?", "*", glob)
+    glob = re.sub(r"(?<!\\)\.[*+]", "**", glob)
+    glob = re.sub(r"\\(.)", r"\1", glob)
+    globs = [glob]
+    while any(_GROUP.search(g) for g in globs) and len(globs) <= 8:
+        expanded = []
+        for g in globs:
+            found = _GROUP.search(g)
+            if found is None:
+                expanded.append(g)
+                continue
+            expanded.extend(
+                g[: found.start()] + choice + g[found.end() :] for choice in found.group(1).split("|")
+            )
+        globs = expanded
+    prefix = "!" if text.startswith("!") else ""
+    return [prefix + re.sub(r"\*{3,}", "**", g) for g in dict.fromkeys(globs)]

@@ -17,6 +17,7 @@ from engine.lang.patterns import (
     PatternList,
     compile_filter_pattern,
     compile_name_pattern,
+    regex_lookalike,
 )
 from engine.lang.source import Path
 from engine.text import suggest
@@ -228,6 +229,7 @@ class TriggerChecker(DocumentChecker):
             try:
                 if key in _FILTER_PATTERN_KEYS:
                     compiled.append(compile_filter_pattern(text))
+                    self.regex_lookalike(text, item_path)
                 else:
                     compiled.append(compile_name_pattern(text, crosses_slash=key != "repository"))
             except PatternError as exc:
@@ -246,6 +248,22 @@ class TriggerChecker(DocumentChecker):
                 "add a positive pattern before them (e.g. '**')",
             )
         return result
+
+    def regex_lookalike(self, text: str, path: Path) -> None:
+        """A warning for a glob written as a regular expression (it would match literally)."""
+        meant = regex_lookalike(text)
+        if meant is None:
+            return
+        globs = " and ".join(f"'{g}'" for g in meant)
+        several = "the patterns " if len(meant) > 1 else ""
+        self.at(
+            self.doc.source_map.value(path),
+            "regex-pattern",
+            f"pattern '{text}' looks like a regular expression, but filter patterns are globs "
+            "(*, **, ?, +, [...], a leading !; ^ $ ( ) | and . are literal); "
+            f"did you mean {several}{globs}?",
+            severity="warning",
+        )
 
     def event_trigger(
         self, event: str | None, filters: dict[str, Any], raw: dict[str, Any]
