@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
 COMPOSE_SCHEMA := .cache/compose-spec.json
+WEBHOOKS_SPEC := .cache/openapi-webhooks/api.github.com.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue vendor openapi-supplement clean \
+.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue payloads vendor openapi-supplement clean \
 	wheelhouse image image-base image-tools image-test
 
 $(STAMP): pyproject.toml
@@ -34,6 +35,15 @@ $(COMPOSE_SCHEMA):
 	mv .cache/compose/package/lib/compose-spec/schema/compose-spec.json $(COMPOSE_SCHEMA)
 	rm -rf .cache/compose
 
+# GitHub's webhooks OpenAPI description (Octokit's package), the source of
+# engine/data/webhook-payloads.json; a test regenerates that file from it.
+$(WEBHOOKS_SPEC):
+	mkdir -p .cache/openapi-webhooks
+	cd .cache/openapi-webhooks && npm pack --silent @octokit/openapi-webhooks@12.1.0 >/dev/null
+	tar -xzf .cache/openapi-webhooks/octokit-openapi-webhooks-12.1.0.tgz -C .cache/openapi-webhooks package/generated/api.github.com.json
+	mv .cache/openapi-webhooks/package/generated/api.github.com.json $(WEBHOOKS_SPEC)
+	rm -rf .cache/openapi-webhooks/package .cache/openapi-webhooks/*.tgz
+
 # A development secret unless one is set (or .env, written by `hookwise app create`, has the
 # App's); the server reads ENV_FILE when it exists, the environment winning over the file.
 ENV_FILE ?= .env
@@ -58,7 +68,7 @@ $(CHROMIUM):
 	command -v apt-get >/dev/null || (echo "install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-test: $(STAMP) $(SARIF_SCHEMA) $(COMPOSE_SCHEMA) $(CHROMIUM)
+test: $(STAMP) $(SARIF_SCHEMA) $(COMPOSE_SCHEMA) $(WEBHOOKS_SPEC) $(CHROMIUM)
 	$(BIN)/ruff check engine tests bench tools server.py
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -96,6 +106,9 @@ vendor:
 # Regenerate engine/data/webhook-events.json from vendor/shared/fixtures (a test checks it is current).
 catalogue: $(STAMP)
 	$(BIN)/python tools/gen_catalogue.py
+
+payloads: $(STAMP) $(WEBHOOKS_SPEC)
+	$(BIN)/python tools/gen_payloads.py
 
 # Regenerate tests/data/openapi-supplement.json from GitHub's full REST description (npm).
 openapi-supplement:

@@ -249,6 +249,21 @@ def test_shipped_event_catalogue_is_generated_from_shared() -> None:
     assert ours == expected, "engine/data/webhook-events.json is stale: run `make catalogue`"
 
 
+def test_shipped_payload_shapes_are_generated_from_githubs_descriptions() -> None:
+    import hashlib
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from gen_payloads import SOURCE, generate
+    finally:
+        sys.path.pop(0)
+    assert SOURCE.exists(), "run `make test`, which fetches @octokit/openapi-webhooks first"
+    raw = SOURCE.read_bytes()
+    ours = json.loads((ENGINE / "data" / "webhook-payloads.json").read_text())
+    expected = generate(json.loads(raw), hashlib.sha256(raw).hexdigest())
+    assert ours == expected, "engine/data/webhook-payloads.json is stale: run `make payloads`"
+
+
 def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     """module -> the engine modules it imports (anywhere in it: at the top, in a function, or
     for type checking only); `from engine.x import y` counts as `engine.x.y` when that is a

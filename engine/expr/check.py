@@ -71,6 +71,9 @@ class Scope:
     upstream: frozenset[str]  # the nodes that finish before this place
     outputs: dict[str, tuple[str, ...] | None]  # node id -> declared outputs (None: unknown)
     allow_status_functions: bool = False
+    # checks a read of the payload, `event.<names>` (and whether the expression looks at
+    # github.event_name): a warning, or None. The rule language supplies GitHub's payloads.
+    event_reads: Callable[[list[str | None], bool], str | None] | None = None
 
     def at(
         self, where: str, *, contexts: frozenset[str] | None = None, allow_status: bool = False
@@ -113,12 +116,17 @@ def check_expression(expr: Expr, scope: Scope, report: Report, base: int) -> Non
     for node in walk(expr):
         if isinstance(node, Call):
             _check_call(node, scope, report, base)
-    for context, names, pos in _chains(expr):
+    chains = list(_chains(expr))
+    guarded = any(
+        c.name.lower() == "github" and n and (n[0] or "").lower() == "event_name"
+        for c, n, _ in chains
+    )
+    for context, names, pos in chains:
 
         def at_chain(check: str, message: str, _offset: int, start: int = base + pos) -> None:
             report(check, message, start)
 
-        _check_access(context, names, scope, at_chain)
+        _check_access(context, names, scope, at_chain, guarded=guarded)
 
 
 def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
@@ -165,7 +173,9 @@ def _check_regex(pattern: Expr, report: Report, base: int) -> None:
         )
 
 
-def _check_access(context: Context, names: list[str | None], scope: Scope, report: Report) -> None:
+def _check_access(
+    context: Context, names: list[str | None], scope: Scope, report: Report, *, guarded: bool
+) -> None:
     root = context.name.lower()
     if root not in scope.contexts:
         if root in ALL_CONTEXTS:
@@ -191,6 +201,10 @@ def _check_access(context: Context, names: list[str | None], scope: Scope, repor
         )
     elif root == "nodes" and first is not None:
         _check_node_reference(first, names[1:], scope, report)
+    elif root == "event" and names and scope.event_reads is not None:
+        warning = scope.event_reads(names, guarded)
+        if warning is not None:
+            report("payload-property", warning, 0)
 
 
 def _check_github(first: str, names: list[str | None], report: Report) -> None:

@@ -58,6 +58,8 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
         data = self.data
         on, variables, nodes_data = (_mapping(data.get(k)) for k in ("on", "vars", "nodes"))
         triggers = self.trigger(on) if isinstance(data.get("on"), dict) else []
+        if triggers and all(t.event is not None for t in triggers):
+            self.rule_events = tuple(dict.fromkeys(t.event for t in triggers if t.event))
         var_names = frozenset(variables)
         self.rule_level_expressions(var_names)
         ids = [k for k, v in nodes_data.items() if isinstance(v, dict)]

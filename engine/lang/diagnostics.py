@@ -27,6 +27,9 @@ CHECKS: dict[str, str] = {
     "filter-not-allowed": "a filter on an event that cannot carry it",
     "conflicting-filters": "a filter used together with its -ignore twin",
     "bad-pattern": "a filter or name pattern that cannot be compiled",
+    "payload-property": (
+        "an `event.*` read that GitHub's webhook descriptions do not give the rule's events (a warning)"
+    ),
     "regex-pattern": "a filter pattern that reads as a regular expression, with the glob probably meant (a warning)",
     "negation-only": "a pattern list of only `!` patterns, which selects nothing",
     "unknown-needs": "`needs` names a node that does not exist",
@@ -45,6 +48,10 @@ CHECKS: dict[str, str] = {
     "repository-limit": "a repository rule file beyond a limit: files, bytes, expression or pattern size",
     "unknown-ignore": "an ignore comment names a check that does not exist (a warning)",
 }
+
+
+# checks that warn (validation passes), whichever code reports them
+WARNING_CHECKS = frozenset({"payload-property"})
 
 
 @dataclass(frozen=True, order=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.lang.diagnostics import Diagnostic
+from engine.lang.diagnostics import WARNING_CHECKS, Diagnostic
 from engine.lang.source import Document, Path, Position
 
 
@@ -40,6 +40,8 @@ class DocumentChecker:
 
     def at(self, pos: Position, check: str, message: str, *, severity: str = "error") -> None:
         """Report a problem at a position."""
+        if check in WARNING_CHECKS:
+            severity = "warning"
         self.diagnostics.append(
             Diagnostic(self.doc.path, pos.line, pos.column, check, message, severity)
         )

@@ -7,11 +7,13 @@ outputs of the nodes that run before it; a node's `if` may call the status funct
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from engine.expr.check import ALL_CONTEXTS, Scope, check_condition, check_template
 from engine.expr.parse import has_expression
 from engine.lang.checks.base import DocumentChecker
+from engine.lang.payloads import check_read
 from engine.lang.source import Path
 
 RULE_CONTEXTS = frozenset({"event", "github", "rule"})
@@ -20,9 +22,19 @@ RULE_CONTEXTS = frozenset({"event", "github", "rule"})
 class ExpressionChecker(DocumentChecker):
     """Expressions in vars, concurrency, `with`, `if` and `continue-on-error`."""
 
+    rule_events: tuple[str, ...] | None = None  # None: some trigger takes every event
+
+    def _payload_reads(self) -> Any:
+        if not self.rule_events:
+            return None
+        return functools.partial(check_read, self.rule_events)
+
     def rule_level_expressions(self, var_names: frozenset[str]) -> None:
         """vars and concurrency: no nodes exist yet."""
-        base = Scope("", RULE_CONTEXTS, var_names, frozenset(), frozenset(), {})
+        base = Scope(
+            "", RULE_CONTEXTS, var_names, frozenset(), frozenset(), {},
+            event_reads=self._payload_reads(),
+        )
         variables = self.data.get("vars")
         if isinstance(variables, dict):
             for key, value in variables.items():
@@ -56,6 +68,7 @@ class ExpressionChecker(DocumentChecker):
             nodes=ids,
             upstream=upstream,
             outputs=outputs,
+            event_reads=self._payload_reads(),
         )
         self.templates(("nodes", node_id, "with"), spec.get("with"), scope)
         condition = spec.get("if")
