@@ -252,7 +252,7 @@ def test_rule_if_is_decided_at_match_time(condition: str, title: str, reason: st
 
 def test_a_false_if_spares_the_facts() -> None:
     r = rule("on:\n  events: [pull_request]\n  files: {all: ['docs/**']}\nif: ${{ github.action == 'closed' }}")
-    assert decide(r, pr()) == "if: github.action == 'closed' was false"
+    assert decide(r, pr()) == "if: github.action == 'closed' was false (github.action is 'opened')"
 
 
 def test_check_suites_know_their_pull_request() -> None:
@@ -335,3 +335,32 @@ def test_deleting_a_tag_says_tag() -> None:
         "files.any: the push deletes the tag, so no files changed "
         "(an empty change set satisfies only files.none)"
     )
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (
+            "${{ event.pull_request.author_association == 'FIRST_TIME_CONTRIBUTOR' }}",
+            "if: event.pull_request.author_association == 'FIRST_TIME_CONTRIBUTOR' was false "
+            "(event.pull_request.author_association is 'OWNER')",
+        ),
+        (
+            "${{ event.pull_request.draft && contains(event.pull_request.labels.*.name, 'ready') }}",
+            "was false (event.pull_request.draft is false; event.pull_request.labels.*.name is [])",
+        ),
+        (
+            "${{ event.pull_request.additions > 500 || event.pull_request.merged_by.login == 'octocat' }}",
+            "(event.pull_request.additions is 1; event.pull_request.merged_by.login is null)",
+        ),
+    ],
+    ids=["equality", "function", "number-and-null"],
+)
+def test_a_false_if_names_the_value_of_each_property_it_read(condition: str, reason: str) -> None:
+    rule = compile_rule(
+        "name: r\non:\n  events:\n    pull_request: {types: [opened]}\n"
+        f"if: \"{condition}\"\nnodes:\n  a: {{uses: core.log, with: {{message: hi}}}}\n"
+    )
+    event = parse_event("pull_request", payload("pull_request", "opened.1"))
+    [rejected] = match(event, RuleIndex([rule])).rejected
+    assert reason in rejected.reason

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import copy
+import html
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from fastapi.testclient import TestClient
 from engine.edge.ui.access import UiAccess, is_loopback
 from engine.edge.ui.graph import layout
 from engine.edge.web import create_app
-from tests.conftest import DATA
+from tests.conftest import DATA, REPO
 from tests.rulekit import payload
 from tests.serverkit import SECRET, server_settings, signed, sql, wait_until
 
@@ -362,3 +364,38 @@ def test_a_login_cookie_does_not_let_guesses_run_at_hmac_speed() -> None:
     started = clock.perf_counter()
     session_key("a-guess-of-the-token")
     assert clock.perf_counter() - started > 0.01  # scrypt: each offline guess costs this much
+
+
+LONG_IF = """name: first-timers-only
+on:
+  events:
+    pull_request: {types: [opened]}
+if: >-
+  ${{ event.pull_request.author_association == 'FIRST_TIME_CONTRIBUTOR'
+      || event.pull_request.author_association == 'FIRST_TIMER'
+      || startsWith(event.pull_request.head.ref, 'first-timers/') }}
+nodes:
+  note: {uses: core.log, with: {message: hi}}
+"""
+
+
+def test_a_false_if_shows_each_value_it_compared_whole(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "first.yaml").write_text(LONG_IF)
+    shutil.copy(REPO / "rules" / "welcome-first-time.yaml", rules)
+    settings = server_settings(tmp_path, rules)
+    with TestClient(create_app(settings), client=LOOPBACK, base_url="http://localhost:8000") as client:
+        deliver(client, "d-if")
+        wait_until(lambda: settled(client, "d-if"))
+        page = html.unescape(client.get("/ui/deliveries/d-if").text)
+    # the rule's if: the whole expression, then each property it read with its value
+    assert (
+        "if: event.pull_request.author_association == 'FIRST_TIME_CONTRIBUTOR' || "
+        "event.pull_request.author_association == 'FIRST_TIMER' || "
+        "startsWith(event.pull_request.head.ref, 'first-timers/') was false "
+        "(event.pull_request.author_association is 'OWNER'; "
+        "event.pull_request.head.ref is 'changes')" in page
+    )
+    # a node's if
+    assert "is false (event.pull_request.author_association is 'OWNER')" in page

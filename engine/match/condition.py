@@ -12,10 +12,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.expr.evaluate import EvaluationError, evaluate, render_segments, truthy
+from engine.expr.explain import read_values
 from engine.lang.model import Rule, Template
 from engine.match.events import Event, github_context
-
-SHOWN_LIMIT = 120  # characters of the expression quoted in a reason
 
 
 def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
@@ -72,13 +71,15 @@ def condition_reason(rule: Rule, event: Event) -> str | None:
         value = evaluate(rule.condition, rule_contexts(rule, event))
     except EvaluationError as exc:
         return f"if: {shown} could not be evaluated: {exc}"
-    return None if truthy(value) else f"if: {shown} was false"
+    if truthy(value):
+        return None
+    reads = read_values(rule.condition, rule_contexts(rule, event))
+    return f"if: {shown} was false" + (f" ({'; '.join(reads)})" if reads else "")
 
 
 def shown_condition(source: str) -> str:
-    """The expression as written, without `${{ }}`, cut to a readable length."""
+    """The expression as written, without `${{ }}`, on one line and whole."""
     text = source.strip()
     if text.startswith("${{") and text.endswith("}}"):
         text = text[3:-2].strip()
-    text = " ".join(text.split())
-    return text if len(text) <= SHOWN_LIMIT else text[: SHOWN_LIMIT - 1] + "…"
+    return " ".join(text.split())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.expr.evaluate import EvaluationError, RunState, evaluate, truthy
+from engine.expr.explain import read_values
 from engine.expr.tree import uses_status_function
 from engine.lang.model import Rule
 
@@ -90,7 +91,10 @@ def schedule(
                 step.start.append(node_id)
             else:
                 outcome = (
-                    Outcome(SKIPPED, error=_skip_reason(node.condition, node.condition_source, state))
+                    Outcome(
+                        SKIPPED,
+                        error=_skip_reason(node.condition, node.condition_source, state, contexts),
+                    )
                     if decision is False
                     else Outcome(FAILURE, error=decision)
                 )
@@ -113,13 +117,16 @@ def _condition(condition: Any, contexts: Mapping[str, Any], state: RunState) -> 
         return f"if: {exc}"
 
 
-def _skip_reason(condition: Any, source: str, state: RunState) -> str:
+def _skip_reason(
+    condition: Any, source: str, state: RunState, contexts: Mapping[str, Any]
+) -> str:
     if not state.upstream_ok and source.strip() in ("success()", "${{ success() }}"):
         return "a needed node did not succeed"
     calls_status = condition is not None and uses_status_function(condition)
     if not state.upstream_ok and not calls_status:
         return f"a needed node did not succeed and `if: {source.strip()}` calls no status function"
-    return f"`if: {source.strip()}` is false"
+    reads = read_values(condition, contexts) if condition is not None else []
+    return f"`if: {source.strip()}` is false" + (f" ({'; '.join(reads)})" if reads else "")
 
 
 def run_status(outcomes: Mapping[str, Outcome], *, cancelled: bool = False) -> str:
