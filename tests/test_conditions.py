@@ -233,10 +233,15 @@ def test_decide_delivery_reads_each_fact_once() -> None:
         (
             "${{ !matches(event.pull_request.title, '(?i)^\\[?wip\\b') }}",
             "[WIP] Add docs",
-            "if: !matches(event.pull_request.title, '(?i)^\\[?wip\\b') was false",
+            "if: !matches(event.pull_request.title, '(?i)^\\[?wip\\b') was false "
+            "(event.pull_request.title is '[WIP] Add docs')",
         ),
         ("github.actor == 'Codertocat' && vars.on", "x", None),
-        ("length(event.pull_request.labels) > 5", "x", "if: length(event.pull_request.labels) > 5 was false"),
+        (
+            "length(event.pull_request.labels) > 5",
+            "x",
+            "if: length(event.pull_request.labels) > 5 was false (event.pull_request.labels is [])",
+        ),
         ("false", "x", "if: false was false"),
         (
             "fromJSON(event.pull_request.title)",
@@ -298,7 +303,10 @@ def test_simulate_explains_files_if_and_teams(cli, tmp_path) -> None:  # type: i
     )
     assert code == 0
     assert "      files.all: src/app.py is not matched by [docs/**]\n" in out
-    assert "      if: matches(event.pull_request.title, '^WIP') was false\n" in out
+    assert (
+        "      if: matches(event.pull_request.title, '^WIP') was false "
+        "(event.pull_request.title is 'Update the README with new information.')\n" in out
+    )
     assert "      author octocat is not in team org/reviewers\n" in out
     code, out, _ = cli(*base, "--team", "org/reviewers=OctoCat", "--format", "json")
     assert [m["rule"] for m in json.loads(out)["matched"]] == ["team"]

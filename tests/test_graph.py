@@ -130,7 +130,7 @@ def test_if_without_status_function_is_anded_with_success() -> None:
     )
     record = run(r)
     assert statuses(record) == {"a": "failure", "b": "skipped", "c": "skipped"}
-    assert record.node("c").reason == "`if: github.action == 'closed'` is false"
+    assert record.node("c").reason == "`if: github.action == 'closed'` is false (github.action is 'opened')"
 
 
 def test_if_evaluation_error_fails_the_node() -> None:

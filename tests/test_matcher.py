@@ -363,7 +363,8 @@ EXAMPLES = [
         "thank-contributors",
         _tweak("pull_request", "opened.1", pull_request__title="[WIP] parser"),
         None,
-        "if: !matches(event.pull_request.title, '(?i)^\\[?wip\\b') was false",
+        "if: !matches(event.pull_request.title, '(?i)^\\[?wip\\b') was false "
+        "(event.pull_request.title is '[WIP] parser')",
     ),
     (
         "team-review-on-label",
