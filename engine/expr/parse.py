@@ -144,6 +144,8 @@ def tokenize(text: str) -> list[_Token]:
         if found is None:
             char = text[position]
             hint = "; strings use single quotes" if char == '"' else ""
+            if char == "=":
+                hint = "; did you mean `==` (a comparison)?"
             if char == "'":
                 raise ExpressionError("string is never closed with `'`", position)
             raise ExpressionError(f"unexpected character {char!r}{hint}", position)

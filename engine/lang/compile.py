@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -43,7 +44,22 @@ def compile_document(
         )
     )
     rule = checker.run()
-    return rule, checker.diagnostics
+    return rule, _without_cascades(checker.diagnostics)
+
+
+def _without_cascades(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One problem per mistake: a key under `events:` that is no event (a dedented `types:`)
+    is reported as that, not also as an event whose filters have the wrong shape."""
+    unknown = {
+        found.group(1)
+        for d in diagnostics
+        if d.check == "unknown-event" and (found := re.match(r'unknown event "([^"]+)"', d.message))
+    }
+    return [
+        d
+        for d in diagnostics
+        if not (d.check == "bad-type" and any(d.message.startswith(f'"on.events.{n}"') for n in unknown))
+    ]
 
 
 class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):

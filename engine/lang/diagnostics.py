@@ -30,6 +30,7 @@ CHECKS: dict[str, str] = {
     "payload-property": (
         "an `event.*` read that GitHub's webhook descriptions do not give the rule's events (a warning)"
     ),
+    "team-slug": "a `team_reviewers` entry written org/slug, where GitHub takes the slug (a warning)",
     "regex-pattern": "a filter pattern that reads as a regular expression, with the glob probably meant (a warning)",
     "negation-only": "a pattern list of only `!` patterns, which selects nothing",
     "unknown-needs": "`needs` names a node that does not exist",
@@ -51,7 +52,7 @@ CHECKS: dict[str, str] = {
 
 
 # checks that warn (validation passes), whichever code reports them
-WARNING_CHECKS = frozenset({"payload-property"})
+WARNING_CHECKS = frozenset({"payload-property", "team-slug"})
 
 
 @dataclass(frozen=True, order=True)

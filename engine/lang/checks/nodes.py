@@ -50,6 +50,23 @@ class NodeChecker(DocumentChecker):
                     subject=f'node "{node_id}" ({node_type.name})',
                 )
             )
+        self.team_slugs(node_id, with_)
+
+    def team_slugs(self, node_id: str, with_: dict[str, Any]) -> None:
+        """`team_reviewers` takes a team's slug; `org/slug` is the `teams:` filter's form."""
+        teams = with_.get("team_reviewers")
+        if not isinstance(teams, list):
+            return
+        for index, team in enumerate(teams):
+            if isinstance(team, str) and "/" in team and "${{" not in team:
+                slug = team.rsplit("/", 1)[1]
+                self.at_value(
+                    ("nodes", node_id, "with", "team_reviewers", index),
+                    "team-slug",
+                    f'team_reviewers entry "{team}": GitHub takes the team\'s slug alone '
+                    f'(the organisation is the repository\'s); did you mean "{slug}"? '
+                    "(the teams: filter is the one written org/slug)",
+                )
 
 
 def _under_expression(value: Any, path: list[Any]) -> bool:

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from engine.lang import catalogue
-from engine.lang.checks.base import DocumentChecker, as_list
+from engine.lang.checks.base import DocumentChecker, as_list, get_path
 from engine.lang.model import EventTrigger, FilesFilter, LabelFilter, PeopleFilter
 from engine.lang.patterns import (
     PatternError,
@@ -32,6 +32,9 @@ _FILTER_PATTERN_KEYS = {
     "files",
 }
 _INCLUDE_KEYS = {"branches", "tags", "paths", "repository"}
+# the keys an event's own mapping takes (an event's filters)
+_EVENT_FILTER_KEYS = {"types", "repository", *_FILTER_PATTERN_KEYS, "labels", "authors", "actors",
+                      "ignore-bots", "teams"}
 _SUB_LISTS = {
     "labels": ("any", "all", "none", "added"),
     "authors": ("include", "exclude"),
@@ -117,6 +120,9 @@ class TriggerChecker(DocumentChecker):
             )
             return spelled
         hint = suggest(name, catalogue.event_names())
+        dedented = self.dedented_hint(name, path)
+        if dedented is not None:
+            hint = dedented
         if name == "pull_request_target":
             hint = '; hookwise receives webhooks, so use "pull_request"'
         self.at(pos, "unknown-event", f'unknown event "{name}"{hint}')
@@ -248,6 +254,26 @@ class TriggerChecker(DocumentChecker):
                 "add a positive pattern before them (e.g. '**')",
             )
         return result
+
+    def dedented_hint(self, name: str, path: Path) -> str | None:
+        """When a key under `events:` is a filter or an activity type of the event above it
+        (its indentation lost), say so instead of listing every event."""
+        if len(path) < 2 or path[-1] != name:
+            return None
+        siblings = get_path(self.data, path[:-1])
+        keys = list(siblings) if isinstance(siblings, dict) else []
+        before = keys[: keys.index(name)] if name in keys else []
+        above = next((k for k in reversed(before) if k in catalogue.webhook_events()), None)
+        if name in _EVENT_FILTER_KEYS:
+            where = f'under "{above}:"' if above else "under the event it filters"
+            return f'; "{name}" is a filter of an event, not an event: indent it {where}'
+        owners = [e for e in ([above] if above else []) if name in catalogue.actions_of(e)]
+        if owners:
+            return (
+                f'; "{name}" is an activity type of {owners[0]}: write it under '
+                f'"{owners[0]}:" as types: [{name}]'
+            )
+        return None
 
     def regex_lookalike(self, text: str, path: Path) -> None:
         """A warning for a glob written as a regular expression (it would match literally)."""
