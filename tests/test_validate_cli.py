@@ -192,3 +192,21 @@ def test_every_check_is_documented() -> None:
 
     text = (REPO / "docs" / "checks.md").read_text()
     assert [c for c in CHECKS if f"## {c}\n" not in text] == []
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hookwise schema | head -c 400`: the pipe closes early; the exit is quiet (141)."""
+    import os
+    import sys
+
+    from engine.cli.main import entrypoint
+
+    read, write = os.pipe()
+    os.close(read)
+    out = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "argv", ["hookwise", "schema"])
+    with pytest.raises(SystemExit) as ended:
+        entrypoint()
+    out.close()
+    assert ended.value.code == 141

@@ -45,19 +45,32 @@ def add_parsers(sub: Any) -> None:
         default="json",
         help="json: the manifest; html: a page that posts it to GitHub; text: why each permission",
     )
-    create = actions.add_parser("create", help="exchange a manifest code for the App's credentials")
+    create = actions.add_parser(
+        "create",
+        help="exchange a manifest code for the App's credentials",
+        description="Exchange the code GitHub redirected with, after you created the App from "
+        "its manifest, for the App's id, private key, webhook secret and client secret, and "
+        "write them to an .env file (mode 0600) that `hookwise serve` reads.",
+    )
     create.add_argument("--code", required=True, help="the code GitHub redirected with")
     create.add_argument("--env-file", default=".env", help="where to write them (default .env)")
     create.add_argument("--force", action="store_true", help="replace an existing file")
     recover = sub.add_parser(
-        "recover", help="ask GitHub to redeliver the failed deliveries the store does not hold"
+        "recover",
+        help="ask GitHub to redeliver the failed deliveries the store does not hold",
+        description="List the App's webhook deliveries GitHub recorded in the window, and ask "
+        "GitHub to redeliver each one that failed and is not in the delivery log (GitHub never "
+        "redelivers on its own). The server does this every HOOKWISE_RECOVER_INTERVAL too.",
     )
     recover.add_argument("--since", default="1h", help="the window: 90m, 6h, 3d (default 1h)")
     recover.add_argument("--dry-run", action="store_true", help="list what would be redelivered")
     recover.add_argument("--database", metavar="URL", help="default $DATABASE_URL")
     recover.add_argument("--env-file", default=None, help="read settings from this .env file too")
     recover.add_argument(
-        "--format", choices=["text", "json"], default="text", help="json: for scripts (documented)"
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one object per delivery, for scripts (docs/operations.md)",
     )
 
 

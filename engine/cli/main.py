@@ -152,4 +152,13 @@ _COMMANDS: dict[str, Any] = {
 
 def entrypoint() -> None:
     """The console script: exit with main()'s code."""
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`... | head`): that is no error of ours, and no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # as a shell reports a process ended by SIGPIPE
+    sys.exit(code)

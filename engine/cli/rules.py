@@ -72,7 +72,9 @@ def load_ruleset(path: str, stderr: IO[str]) -> RuleSet:
     try:
         return load_rules([path], default_registry(implementations=False))
     except RuleLoadError as exc:
-        stderr.write(REPORTERS["text"](len(exc.diagnostics), exc.diagnostics, {}))
+        from engine.lang.files import find_rule_files
+
+        stderr.write(REPORTERS["text"](len(find_rule_files([path])), exc.diagnostics, {}))
         raise InputError(
             f"the rules under {path} have problems; run `hookwise validate {path}`"
         ) from None
