@@ -139,6 +139,10 @@ def test_deliveries_list_show_and_replay(
     assert code == 0 and "run issue-template-check #1: success" in out
     code, _, err = cli("deliveries", "show", "nope")
     assert code == 1 and "no delivery 'nope'" in err
+    code, out, _ = cli("deliveries", "show", "d-2", "--format", "json")  # a whole id
+    assert code == 0
+    code, _, err = cli("deliveries", "show", "d-")
+    assert code == 1 and "no delivery 'd-' (a prefix needs at least 4 characters)" in err
 
 
 def test_replay_uses_the_rules_as_they_are_now(
@@ -209,3 +213,16 @@ def test_logs_never_hold_tokens_secrets_or_signatures(
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line["message"] == "run finished" for line in lines)
     assert any(line.get("token") == "[redacted]" for line in lines)
+
+
+def test_deliveries_show_takes_an_id_prefix_as_git_takes_a_hash(
+    cli, tmp_path: Path, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = ["72d3162e-cc78-11e3", "72d3162e-dd01-11e3", "9a0b1c2d-0000-11e3"]
+    settings = _ingest(tmp_path, rules_dir, [("issues", "opened.1", d) for d in ids])
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    code, out, _ = cli("deliveries", "show", "9a0b", "--format", "json")
+    assert code == 0 and json.loads(out)["delivery"] == ids[2]
+    code, _, err = cli("deliveries", "show", "72d3162e")
+    assert code == 1
+    assert "delivery id prefix '72d3162e' is ambiguous: 72d3162e-cc78-11e3, 72d3162e-dd01-11e3" in err

@@ -439,3 +439,13 @@ def test_write_lanes_space_out_an_installations_writes(store_factory: StoreFacto
     assert store.reserve_write("2", 1.0) == 1000.0  # another installation has its own lane
     now[0] = 1010.0  # a lane idle for a while starts at the present
     assert store.reserve_write("1", 1.0) == 1010.0
+
+
+def test_delivery_ids_are_found_by_prefix_case_sensitively(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    store.record_deliveries([new(d) for d in ("72d3162e-1", "72d3162e-2", "72d4aaaa", "A_%b", "a_xb")])
+    assert store.delivery_ids_starting("72d3") == ["72d3162e-1", "72d3162e-2"]
+    assert store.delivery_ids_starting("72d4") == ["72d4aaaa"]
+    assert store.delivery_ids_starting("72D4") == []  # ids are compared as written
+    assert store.delivery_ids_starting("A_%") == ["A_%b"]  # no wildcard in a prefix
+    assert store.delivery_ids_starting("72d", limit=1) == ["72d3162e-1"]

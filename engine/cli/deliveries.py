@@ -108,14 +108,28 @@ def deliveries(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
                         f"{item['repository'] or '-'}  {item['status']}\n"
                     )
             return 0
-        delivery = store.delivery(args.id)
-        if delivery is None:
-            raise InputError(f"no delivery {args.id!r}")
+        delivery = store.delivery(args.id) or _by_prefix(store, args.id)
         if args.action == "show":
             return _show(store, delivery, args.format, stdout)
         return _replay(store, delivery, args, stdout)
     finally:
         store.close()
+
+
+PREFIX_LENGTH = 4  # the shortest id prefix taken, as git takes a short hash
+
+
+def _by_prefix(store: Store, prefix: str) -> StoredDelivery:
+    """The one delivery whose id starts with `prefix`; an InputError naming the candidates."""
+    found = store.delivery_ids_starting(prefix, limit=6) if len(prefix) >= PREFIX_LENGTH else []
+    delivery = store.delivery(found[0]) if len(found) == 1 else None
+    if delivery is not None:
+        return delivery
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise InputError(f"delivery id prefix {prefix!r} is ambiguous: {shown}")
+    short = f" (a prefix needs at least {PREFIX_LENGTH} characters)" if len(prefix) < PREFIX_LENGTH else ""
+    raise InputError(f"no delivery {prefix!r}{short}")
 
 
 def _show(store: Store, delivery: StoredDelivery, fmt: str, stdout: IO[str]) -> int:

@@ -204,6 +204,16 @@ class SQLStore:
             )
         return _delivery(rows[0]) if rows else None
 
+    def delivery_ids_starting(self, prefix: str, limit: int = 10) -> list[str]:
+        """The delivery ids that start with `prefix` (as git takes a short hash), sorted."""
+        with self._read() as tx:  # substr: case-sensitive on both backends, unlike LIKE
+            rows = tx.execute(
+                "SELECT delivery_id FROM deliveries WHERE substr(delivery_id, 1, ?) = ?"
+                " ORDER BY delivery_id LIMIT ?",
+                (len(prefix), prefix, limit),
+            )
+        return [str(r["delivery_id"]) for r in rows]
+
     def deliveries_by_id(self, delivery_ids: Sequence[str]) -> list[StoredDelivery]:
         """Several deliveries (with payloads) by id, in one query; absent ones are left out."""
         if not delivery_ids:
