@@ -109,6 +109,11 @@ def shipped_rules() -> list[Path]:
     return sorted(p for p in (REPO / "rules").glob("*.yaml") if not p.name.endswith(".test.yaml"))
 
 
+def shipped_rule_tests() -> list[Path]:
+    """The shipped rules' test files (rules/*.test.yaml), which validate checks too."""
+    return sorted((REPO / "rules").glob("*.test.yaml"))
+
+
 def shared(*parts: str) -> Path:
     """A path under vendor/shared/fixtures (a missing file is an error, never a skip)."""
     path = SHARED_FIXTURES.joinpath(*parts)

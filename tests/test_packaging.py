@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, shipped_rules
+from tests.conftest import REPO, shipped_rule_tests, shipped_rules
 
 BAD_RULE = "name: bad\non:\n  events: [pull_requests]\nnodes: {}\n"
 
@@ -37,7 +37,8 @@ def test_the_wheel_installs_in_a_fresh_venv_and_validates_the_rules(tmp_path: Pa
     # run from elsewhere, so that nothing of the checkout is imported
     checked = run([str(hookwise), "validate", str(REPO / "rules")], tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.startswith(f"checked {len(shipped_rules())} files: no problems")
+    files = len(shipped_rules()) + len(shipped_rule_tests())
+    assert checked.stdout.startswith(f"checked {files} files: no problems")
     where = run([str(python), "-c", "import engine, sys; print(engine.__file__)"], tmp_path)
     assert str(tmp_path / "venv") in where.stdout
     # the server's own files travel in the wheel: templates, stylesheet, migrations

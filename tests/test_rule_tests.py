@@ -41,7 +41,8 @@ def test_rule_discovery_leaves_test_files_out(cli: Cli) -> None:
     found = find_rule_files([str(REPO / "rules")])
     assert found and not [p for p in found if p.endswith(".test.yaml")]
     code, out, _ = cli("validate", str(REPO / "rules"))
-    assert (code, out.splitlines()[-1]) == (0, f"checked {len(shipped_rules())} files: no problems")
+    files = len(shipped_rules()) + len(find_test_files([str(REPO / "rules")]))
+    assert (code, out.splitlines()[-1]) == (0, f"checked {files} files: no problems")
 
 
 @pytest.mark.parametrize(
@@ -229,3 +230,15 @@ def test_shipped_test_files_fit_the_published_schema(path: str) -> None:
     assert text.startswith("# yaml-language-server: $schema=../schemas/rule-test.schema.json\n")
     errors = list(Draft202012Validator(schema).iter_errors(load_document(text, path).data))
     assert errors == []
+
+
+def test_validate_checks_test_files_too(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
+    (folder / "bad.test.yaml").write_text(
+        "cases:\n  - name: x\n    event: push\n    payload: {example: push/push.1}\n"
+        "    expect: {matchd: []}\n"
+    )
+    code, out, _ = cli("validate", str(folder))
+    assert code == 1
+    assert f"{folder / 'bad.test.yaml'}:5:14: error [unknown-key] unknown key 'matchd'" in out
+    assert out.splitlines()[-1] == "found 1 problem in 1 of 3 files"

@@ -24,6 +24,7 @@ def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
     paths = args.paths or [_default_rules_path()]
     result = validate_paths(paths, default_registry(implementations=False))
+    _validate_tests(paths, result)
     if result.files == 0:
         stderr.write(
             f"hookwise: no rule files (*.yaml, *.yml) under {', '.join(paths)}: nothing to check\n"
@@ -32,6 +33,28 @@ def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     lines = {path: doc.lines for path, doc in result.documents.items()}
     stdout.write(REPORTERS[args.format](result.files, result.diagnostics, lines))
     return EXIT_PROBLEMS if result.errors else EXIT_OK
+
+
+def _validate_tests(paths: list[str], result: Any) -> None:
+    """Rule test files (*.test.yaml) beside the rules are checked too, with line:col."""
+    from engine.lang.diagnostics import sort_diagnostics
+    from engine.lang.files import find_test_files
+    from engine.lang.ruletests import parse_test_file
+    from engine.lang.source import decode
+
+    found = find_test_files(paths)
+    for path in found:
+        with open(path, "rb") as handle:
+            text, problem = decode(handle.read(), path)
+        if text is None:
+            result.diagnostics.append(problem)
+            continue
+        parsed = parse_test_file(text, path)
+        result.diagnostics.extend(parsed.diagnostics)
+        result.documents[path] = parsed.document
+    if found:
+        result.files += len(found)
+        result.diagnostics = sort_diagnostics(result.diagnostics)
 
 
 def _default_rules_path() -> str:
