@@ -28,7 +28,14 @@ from pathlib import Path
 
 from bench import peerkit
 from bench.common import REPO, header, tree_at
-from bench.pipeline_bench import ONE_JOB_RULE, PG_SERVER, _drain_rate, _paced_script, _wrk
+from bench.pipeline_bench import (
+    ONE_JOB_RULE,
+    PG_SERVER,
+    _drain_rate,
+    _paced_script,
+    _queued,
+    _wrk,
+)
 
 BEFORE_COMMIT = "202c316"  # the last commit before issue 24's workers
 CPU_JOBS = 8000
@@ -38,17 +45,6 @@ SUSTAIN_SECONDS = 60
 SUSTAIN_SHARE = 0.25
 DRAIN_LIMIT = 30.0
 WAIT_LIMIT = 240.0  # past this, the time to empty is estimated from the drain rate
-
-
-def _queued(database: Path) -> int:
-    db = sqlite3.connect(database)
-    try:
-        row = db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
-        ).fetchone()
-        return int(row[0])
-    finally:
-        db.close()
 
 
 def _counts(database: Path) -> tuple[int, int]:
