@@ -44,22 +44,61 @@ def compile_document(
         )
     )
     rule = checker.run()
-    return rule, _without_cascades(checker.diagnostics)
+    return rule, _without_cascades(doc, checker.diagnostics)
 
 
-def _without_cascades(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One problem per mistake: a key under `events:` that is no event (a dedented `types:`)
-    is reported as that, not also as an event whose filters have the wrong shape."""
+# the keys of a node's own mapping: found as node ids, they lost their indentation
+NODE_BODY_KEYS = frozenset(
+    {"uses", "with", "needs", "if", "name", "description", "retry", "timeout", "continue-on-error"}
+)
+
+
+def _without_cascades(doc: Document, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One problem per mistake, not its cascade: a key under `events:` that is no event (a
+    dedented `types:`) is reported as that, not also as an event of the wrong shape; a node
+    whose body lost its indentation is one problem, not one per key of the body."""
     unknown = {
         found.group(1)
         for d in diagnostics
         if d.check == "unknown-event" and (found := re.match(r'unknown event "([^"]+)"', d.message))
     }
-    return [
+    kept = [
         d
         for d in diagnostics
         if not (d.check == "bad-type" and any(d.message.startswith(f'"on.events.{n}"') for n in unknown))
     ]
+    for node, body in _dedented_nodes(doc.data.get("nodes") if isinstance(doc.data, dict) else None):
+        quoted = tuple(f'"nodes.{k}' for k in (node, *body))
+        kept = [d for d in kept if not any(q in d.message for q in quoted)]
+        where = doc.source_map.key(("nodes", node))
+        keys = ", ".join(f'"{k}"' for k in body)
+        kept.append(
+            Diagnostic(
+                doc.path, where.line, where.column, "bad-type",
+                f'node "{node}" is empty, and {keys} after it stand at its indentation: '
+                f'indent {"them" if len(body) > 1 else "it"} under "{node}:"',
+            )
+        )
+    return kept
+
+
+def _dedented_nodes(nodes: Any) -> list[tuple[str, list[str]]]:
+    """(empty node, the node-body keys right after it) for each node whose body is dedented."""
+    if not isinstance(nodes, dict):
+        return []
+    found: list[tuple[str, list[str]]] = []
+    keys = list(nodes)
+    for index, key in enumerate(keys):
+        if nodes[key] is not None or key in NODE_BODY_KEYS:
+            continue
+        body = []
+        for following in keys[index + 1 :]:
+            if following not in NODE_BODY_KEYS:
+                break
+            body.append(following)
+        if body:
+            found.append((key, body))
+    return found
 
 
 class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
