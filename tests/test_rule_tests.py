@@ -242,3 +242,45 @@ def test_validate_checks_test_files_too(tmp_path: Path, cli: Cli) -> None:
     assert code == 1
     assert f"{folder / 'bad.test.yaml'}:5:14: error [unknown-key] unknown key 'matchd'" in out
     assert out.splitlines()[-1] == "found 1 problem in 1 of 3 files"
+
+
+GET_RULE = """name: read-pr
+on:
+  events:
+    pull_request: {types: [opened]}
+nodes:
+  pr:
+    uses: github.pull_request.get
+"""
+
+
+def test_a_diff_is_answered_by_the_answer_for_that_media_type(tmp_path: Path, cli: Cli) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "read-pr.yaml").write_text(GET_RULE)
+    answers = (
+        "      - {request: GET /repos/Codertocat/Hello-World/pulls/2, body: {number: 2, title: T}}\n"
+        "      - {request: GET /repos/Codertocat/Hello-World/issues/2/comments, body: []}\n"
+        "      - {request: GET /repos/Codertocat/Hello-World/pulls/2/files, body: []}\n"
+    )
+    (folder / "read-pr.test.yaml").write_text(
+        "cases:\n"
+        "  - name: with its diff\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n"
+        "    answers:\n" + answers +
+        "      - {request: GET /repos/Codertocat/Hello-World/pulls/2, accept: diff, body: 'diff --git a/x b/x'}\n"
+        "    expect:\n"
+        "      nodes: {pr: {status: success, outputs: {diff: 'diff --git a/x b/x', pull_request: {title: T}}}}\n"
+        "  - name: without one\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n"
+        "    answers:\n" + answers +
+        "    expect:\n"
+        "      nodes: {pr: {status: success, outputs: {diff: null, diff_error: 'GitHub 404: no canned"
+        " answer for GET /repos/Codertocat/Hello-World/pulls/2 (accept: diff) (answers given:"
+        " GET /repos/Codertocat/Hello-World/pulls/2, GET /repos/Codertocat/Hello-World/issues/2/comments,"
+        " GET /repos/Codertocat/Hello-World/pulls/2/files)'}}}\n"
+    )
+    code, out, _ = cli("test", str(folder))
+    assert code == 0, out

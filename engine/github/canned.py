@@ -17,6 +17,14 @@ from engine.errors import InputError
 from engine.github.api import Forbidden, GitHubError, NotFound, ServerError
 
 METHODS = ("GET", "HEAD")
+MEDIA = ("diff", "patch")  # `accept:` of an answer: GitHub's diff and patch media types
+
+
+def media_of(accept: str | None) -> str | None:
+    """The media an Accept header asks for: "diff", "patch", or None for GitHub's JSON."""
+    if accept is None:
+        return None
+    return next((m for m in MEDIA if accept.endswith(f".{m}") or accept == m), None)
 
 
 @dataclass(frozen=True)
@@ -28,10 +36,15 @@ class CannedAnswer:
     body: Any = None
     status: int = 200
     params: Mapping[str, str] = field(default_factory=dict)
+    accept: str | None = None  # "diff" or "patch": the answer to that media type only
 
-    def answers(self, method: str, path: str, params: Mapping[str, Any] | None) -> bool:
+    def answers(
+        self, method: str, path: str, params: Mapping[str, Any] | None, accept: str | None = None
+    ) -> bool:
         """Whether this answer is for that request."""
         if method != self.method or path.split("?", 1)[0] != self.path:
+            return False
+        if self.accept != media_of(accept):
             return False
         given = {k: str(v) for k, v in (params or {}).items()}
         return all(given.get(k) == v for k, v in self.params.items())
@@ -46,11 +59,15 @@ def parse_answers(data: Any, where: str) -> list[CannedAnswer]:
         at = f"{where}[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("request"), str):
             raise InputError(f"{at}: an answer needs `request: GET /path`")
-        unknown = sorted(set(item) - {"request", "status", "body", "params"})
+        unknown = sorted(set(item) - {"request", "status", "body", "params", "accept"})
         if unknown:
             raise InputError(
-                f"{at}: unknown key {unknown[0]!r}; an answer has request, status, body, params"
+                f"{at}: unknown key {unknown[0]!r}; an answer has request, status, body, params, "
+                "accept"
             )
+        accept = item.get("accept")
+        if accept is not None and accept not in MEDIA:
+            raise InputError(f"{at}: accept {accept!r} must be one of: {', '.join(MEDIA)}")
         method, _, path = item["request"].strip().partition(" ")
         method = method.upper()
         if method not in METHODS or not path.strip().startswith("/"):
@@ -71,6 +88,7 @@ def parse_answers(data: Any, where: str) -> list[CannedAnswer]:
                 item.get("body"),
                 status,
                 {str(k): str(v) for k, v in params.items()},
+                accept,
             )
         )
     return answers
@@ -83,16 +101,22 @@ class CannedGitHub:
         self.answers = answers
         self.asked: list[tuple[str, str]] = []
 
-    def _answer(self, method: str, path: str, params: Mapping[str, Any] | None) -> Any:
+    def _answer(
+        self, method: str, path: str, params: Mapping[str, Any] | None, accept: str | None = None
+    ) -> Any:
         self.asked.append((method, path))
         for answer in self.answers:
-            if answer.answers(method, path, params):
+            if answer.answers(method, path, params, accept):
                 if answer.status >= 400:
                     raise _error(answer, method, path)
                 return answer.body
-        known = ", ".join(f"{a.method} {a.path}" for a in self.answers) or "none"
+        known = ", ".join(
+            f"{a.method} {a.path}" + (f" ({a.accept})" if a.accept else "") for a in self.answers
+        ) or "none"
+        media = media_of(accept)
+        asked = f"{method} {path}" + (f" (accept: {media})" if media else "")
         raise GitHubError(
-            404, f"no canned answer for {method} {path} (answers given: {known})",
+            404, f"no canned answer for {asked} (answers given: {known})",
             method=method, path=path,
         )
 
@@ -112,7 +136,7 @@ class CannedGitHub:
             raise GitHubError(
                 0, f"canned answers serve reads only, not {method}", method=method, path=path
             )
-        result = self._answer(method, path, params)
+        result = self._answer(method, path, params, accept)
         if on_status is not None:
             on_status(200)
         return result
