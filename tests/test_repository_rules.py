@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from engine.edge.web import create_app
@@ -594,3 +595,49 @@ def test_twenty_redeliveries_of_one_head_read_its_rules_once_and_make_one_check_
     # a redelivery costs one call: the look for the head's finished check run
     lookups = [r for r in github.requests if r.method == "GET" and r.path.endswith(f"/commits/{head}/check-runs")]
     assert len(lookups) == 20
+
+
+GREET_TEST = """cases:
+  - name: an opened issue is greeted
+    event: issues
+    payload:
+      data:
+        action: opened
+        issue: {{number: 1, labels: [], user: {{login: mona, type: User}}}}
+        repository: {{full_name: octo-org/hello, name: hello}}
+        sender: {{login: mona, type: User}}
+    expect:
+      matched: [greet]
+      writes:
+        - request: POST /repos/octo-org/hello/issues/{number}/comments
+"""
+
+
+@pytest.mark.parametrize(("number", "conclusion"), [(1, "success"), (2, "failure")])
+def test_the_rules_check_runs_the_rule_tests_beside_the_rules(
+    tmp_path: Path, github: GitHubDouble, number: int, conclusion: str
+) -> None:
+    github.add_installation(1, OWNER)
+    github.world.commit_files(f"{OWNER}/hello", {"README.md": "hi"})
+    head = github.world.commit_files(
+        f"{OWNER}/hello",
+        {
+            ".github/hookwise/greet.yaml": GREET.format(body="x"),
+            ".github/hookwise/greet.test.yaml": GREET_TEST.format(number=number),
+        },
+        branch="add-rule",
+    )
+    hello = github.world.repo(OWNER, "hello")
+    with TestClient(create_app(settings(tmp_path, github))) as client:
+        Server(client).deliver("pull_request", pull_request(github, head, [".github/hookwise/greet.test.yaml"]))
+    (run,) = [r for r in hello.check_runs.values() if r["name"] == "hookwise / rules"]
+    assert run["conclusion"] == conclusion
+    assert all(i.comments == [] for i in hello.issues.values())  # the tests ran offline
+    if conclusion == "failure":
+        (annotation,) = hello.annotations[run["id"]]
+        assert annotation["path"] == ".github/hookwise/greet.test.yaml"
+        assert annotation["start_line"] == 13  # the write that differs
+        assert annotation["title"] == "rule-test"
+        assert 'case "an opened issue is greeted": planned write 1 differs' in annotation["message"]
+    else:
+        assert run["output"]["title"] == "1 rule in 2 files: no problems"

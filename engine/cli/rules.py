@@ -37,7 +37,9 @@ def validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
 
 def _validate_tests(paths: list[str], result: Any) -> None:
     """Rule test files (*.test.yaml) beside the rules are checked too, with line:col."""
-    from engine.lang.diagnostics import sort_diagnostics
+    import os
+
+    from engine.lang.diagnostics import Diagnostic, sort_diagnostics
     from engine.lang.files import find_test_files
     from engine.lang.ruletests import parse_test_file
     from engine.lang.source import decode
@@ -52,6 +54,11 @@ def _validate_tests(paths: list[str], result: Any) -> None:
         parsed = parse_test_file(text, path)
         result.diagnostics.extend(parsed.diagnostics)
         result.documents[path] = parsed.document
+        for index, name in enumerate(parsed.rules or []):
+            if not os.path.isfile(os.path.join(os.path.dirname(path), name)):
+                where = parsed.document.source_map.value(("rules", index))
+                message = f'no rule file "{name}" beside this test (rules: names files in its folder)'
+                result.diagnostics.append(Diagnostic(path, where.line, where.column, "rule-test", message))
     if found:
         result.files += len(found)
         result.diagnostics = sort_diagnostics(result.diagnostics)

@@ -37,6 +37,7 @@ class RuleFiles:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (blob sha, bytes)
     too_many: list[str] = field(default_factory=list)  # paths past the file limit, not read
     too_large: dict[str, int] = field(default_factory=dict)  # path -> size, not read
+    tests: dict[str, bytes] = field(default_factory=dict)  # rule tests (*.test.yaml): path -> bytes
 
 
 def _repo(full_name: str) -> str:
@@ -71,8 +72,11 @@ async def read_rule_files(
     commit: str,
     limits: RepositoryLimits,
     known: Mapping[str, bytes] | None = None,
+    *,
+    tests: bool = False,
 ) -> RuleFiles:
-    """The rule files at `commit`; `known` maps blob SHAs to bytes already read."""
+    """The rule files at `commit`; `known` maps blob SHAs to bytes already read; with `tests`,
+    the rule tests beside them too."""
     result = RuleFiles(commit)
     try:
         listing = await github.request(
@@ -80,14 +84,14 @@ async def read_rule_files(
         )
     except NotFound:
         return result
-    entries = [
+    files = [
         e
         for e in (listing if isinstance(listing, list) else [])
         if isinstance(e, dict)
         and e.get("type") == "file"
         and str(e.get("name", "")).endswith(RULE_SUFFIXES)
-        and not is_test_file(str(e.get("name", "")))
     ]
+    entries = [e for e in files if not is_test_file(str(e.get("name", "")))]
     entries.sort(key=lambda e: str(e.get("path")))
     for index, entry in enumerate(entries):
         path, sha, size = str(entry["path"]), str(entry.get("sha", "")), int(entry.get("size", 0))
@@ -101,6 +105,13 @@ async def read_rule_files(
         if raw is None:
             raw = await _file(github, repository, path, commit)
         result.files[path] = (sha, raw)
+    if tests:
+        # the rule tests beside the rules, under the same limits (read for the rules check)
+        for entry in sorted((e for e in files if is_test_file(str(e.get("name", "")))), key=lambda e: str(e["path"]))[
+            : limits.files
+        ]:
+            if int(entry.get("size", 0)) <= limits.file_bytes:
+                result.tests[str(entry["path"])] = await _file(github, repository, str(entry["path"]), commit)
     return result
 
 

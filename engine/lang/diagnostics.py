@@ -30,6 +30,7 @@ CHECKS: dict[str, str] = {
     "payload-property": (
         "an `event.*` read that GitHub's webhook descriptions do not give the rule's events (a warning)"
     ),
+    "rule-test": "a rule test (*.test.yaml) that cannot run, or, in the repository rules check, fails",
     "team-slug": "a `team_reviewers` entry written org/slug, where GitHub takes the slug (a warning)",
     "regex-pattern": "a filter pattern that reads as a regular expression, with the glob probably meant (a warning)",
     "negation-only": "a pattern list of only `!` patterns, which selects nothing",

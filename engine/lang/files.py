@@ -43,7 +43,8 @@ def find_rule_files(paths: Iterable[str]) -> list[str]:
                     if f.endswith(RULE_SUFFIXES) and not is_test_file(f)
                 )
         elif os.path.isfile(path):
-            found.append(path)
+            if not is_test_file(path):
+                found.append(path)
         else:
             raise UsageError(f"no such file or folder: {path}")
     return sorted(dict.fromkeys(os.path.normpath(p) for p in found))

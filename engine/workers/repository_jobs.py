@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,10 +24,13 @@ from engine.lang.model import Rule, RuleSource, Scope
 from engine.lang.report import ANNOTATIONS_PER_REQUEST, check_run_output
 from engine.lang.repository import RepositoryRules, check_repository, effective_rules
 from engine.lang.repository_limits import RULES_DIR
+from engine.lang.ruletests import parse_test_file
+from engine.lang.source import decode
 from engine.match.events import Event
 from engine.match.index import RuleIndex
 from engine.match.matcher import MatchResult, decide_delivery
 from engine.observe import logs
+from engine.run.ruletest import run_case
 from engine.store.coordination import WAIT
 from engine.store.records import DONE, FAILED, NOT_MATCHED, Job, JobKind
 from engine.workers.context import WorkContext
@@ -171,14 +175,16 @@ class RepositoryJobs:
             await context.finish(job, NOT_MATCHED, error=error)
             return
         versions = self.versions
-        files = await read_rule_files(api, event.repository, event.sha, versions.limits)
+        files = await read_rule_files(api, event.repository, event.sha, versions.limits, tests=True)
         source = RuleSource("repository", event.repository, event.sha)
         raw = {path: content for path, (_, content) in files.files.items()}
         checked = check_repository(raw, source, versions.registry, versions.limits, too_many=files.too_many)
         for path, size in files.too_large.items():
             message = f"the file has {size:,} bytes; a rule file may have at most {versions.limits.file_bytes:,}"
             checked.diagnostics.append(Diagnostic(path, 1, 1, "repository-limit", message))
-        count = len(files.files) + len(files.too_many) + len(files.too_large)
+        if not any(d.severity == "error" for d in checked.diagnostics):
+            checked.diagnostics.extend(await rule_test_problems(files.tests, list(checked.rules), context.registry))
+        count = len(files.files) + len(files.too_many) + len(files.too_large) + len(files.tests)
         conclusion, output, annotations = check_run_output(count, len(checked.rules), checked.diagnostics)
         run_id = await self._report(api, event, conclusion, output, annotations)
         trace = {"conclusion": conclusion, "problems": len(annotations), "check_run": run_id}
@@ -231,6 +237,37 @@ class RepositoryJobs:
                 update.update(status="completed", conclusion=conclusion)
             await api.request("PATCH", f"{base}/check-runs/{run_id}", body=update)
         return run_id
+
+
+async def rule_test_problems(tests: dict[str, bytes], rules: list[Rule], registry: Any) -> list[Diagnostic]:
+    """The rule tests beside a repository's rules, run offline against the rules as they would
+    be after merging (canned answers, writes planned): each failure at the line it expects."""
+    problems: list[Diagnostic] = []
+    for path, raw in sorted(tests.items()):
+        text, problem = decode(raw, path)
+        if text is None:
+            problems.extend([problem] if problem else [])
+            continue
+        parsed = parse_test_file(text, path)
+        problems.extend(parsed.diagnostics)
+        if any(d.severity == "error" for d in parsed.diagnostics):
+            continue
+        for case in parsed.cases:
+            if "file" in case.payload:  # the checkout is not here: only GitHub's API is
+                message = (
+                    f'case "{case.name}": a payload file is not read here; '
+                    "write {data: ...} or {example: ...}"
+                )
+                problems.append(Diagnostic(path, case.line, 1, "rule-test", message))
+                continue
+            result = await run_case(case, Path(path).parent, rules, registry)
+            if result.error:
+                problems.append(Diagnostic(path, case.line, 1, "rule-test", f'case "{case.name}": {result.error}'))
+            for failure in result.failures:
+                problems.append(
+                    Diagnostic(path, failure.line, 1, "rule-test", f'case "{case.name}": {failure.message}')
+                )
+    return problems
 
 
 def _repository_path(repository: str) -> str:
