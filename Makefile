@@ -9,7 +9,7 @@ WEBHOOKS_SPEC := .cache/openapi-webhooks/api.github.com.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue payloads vendor openapi-supplement clean \
+.PHONY: run demo test fuzz lint typecheck bench schema docs catalogue payloads examples vendor openapi-supplement clean \
 	wheelhouse image image-base image-tools image-test
 
 $(STAMP): pyproject.toml
@@ -109,6 +109,10 @@ catalogue: $(STAMP)
 
 payloads: $(STAMP) $(WEBHOOKS_SPEC)
 	$(BIN)/python tools/gen_payloads.py
+
+# Regenerate engine/data/webhook-examples.json.gz (GitHub's example payloads, for rule tests).
+examples: $(STAMP)
+	$(BIN)/python tools/gen_examples.py
 
 # Regenerate tests/data/openapi-supplement.json from GitHub's full REST description (npm).
 openapi-supplement:

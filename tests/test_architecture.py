@@ -249,6 +249,17 @@ def test_shipped_event_catalogue_is_generated_from_shared() -> None:
     assert ours == expected, "engine/data/webhook-events.json is stale: run `make catalogue`"
 
 
+def test_shipped_example_payloads_are_generated_from_shared() -> None:
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from gen_examples import encode, generate
+    finally:
+        sys.path.pop(0)
+    expected = encode(generate(shared("github", "webhooks")))
+    ours = (ENGINE / "data" / "webhook-examples.json.gz").read_bytes()
+    assert ours == expected, "engine/data/webhook-examples.json.gz is stale: run `make examples`"
+
+
 def test_shipped_payload_shapes_are_generated_from_githubs_descriptions() -> None:
     import hashlib
 

@@ -45,6 +45,10 @@ def test_the_wheel_installs_in_a_fresh_venv_and_validates_the_rules(tmp_path: Pa
     listing = run([str(python), "-m", "zipfile", "-l", str(wheel)], tmp_path).stdout
     for name in ("edge/ui/templates/delivery.html", "edge/ui/static/ui.css", "migrations/sqlite/0005_redeliveries.sql"):
         assert name in listing
+    # the rule tests run from the wheel alone: GitHub's example payloads travel in it
+    tested = run([str(hookwise), "test", str(REPO / "rules")], tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines()[-1].endswith(", 0 failed")
     (tmp_path / "bad.yaml").write_text(BAD_RULE)
     failed = run([str(hookwise), "validate", "bad.yaml"], tmp_path)
     assert failed.returncode == 1 and "bad.yaml:3:12: error [unknown-event]" in failed.stdout

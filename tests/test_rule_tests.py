@@ -1,17 +1,19 @@
 """`hookwise test`: rule tests beside the rules, offline, with canned GitHub answers.
 
 Every shipped rule has a test file and they pass; a wrong expectation fails with exit 1 at the
-file:line where it is written, with a diff; JUnit output has the shape CI systems read; a test
+file:line where it is written, with a diff; JUnit output validates against JUnit's schema; a test
 file's own problems have line:col; a read without a canned answer fails its node, naming it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import xmlschema
 
 from engine.lang.files import find_rule_files, find_test_files
 from tests.conftest import REPO, CliResult, shipped_rules
@@ -85,12 +87,54 @@ def test_a_write_that_differs_is_shown_as_a_diff(tmp_path: Path, cli: Cli) -> No
     assert '-        "first-timer"' in out and '+        "first-contribution"' in out
 
 
-def test_junit_output_has_the_shape_ci_systems_read(tmp_path: Path, cli: Cli) -> None:
+JUNIT_SCHEMA = REPO / "tests" / "data" / "junit" / "junit-10.xsd"
+
+
+@pytest.fixture(scope="module")
+def junit_schema() -> xmlschema.XMLSchema:
+    """JUnit's XML schema as Jenkins and Maven Surefire define it (provenance beside it)."""
+    return xmlschema.XMLSchema(str(JUNIT_SCHEMA))
+
+
+def _junit_errors(schema: xmlschema.XMLSchema, out: str) -> list[str]:
+    return [f"{e.path}: {e.reason}" for e in schema.iter_errors(out.split("\n", 1)[1])]
+
+
+def test_the_junit_schema_rejects_what_it_should(junit_schema: xmlschema.XMLSchema) -> None:
+    # the check can fail: a suite without its counts and a case without a name are refused
+    bad = '<?xml version="1.0"?>\n<testsuites><testsuite name="x"><testcase /></testsuite></testsuites>'
+    assert len(_junit_errors(junit_schema, bad)) >= 2
+
+
+def test_junit_output_of_passing_cases_validates(
+    cli: Cli, junit_schema: xmlschema.XMLSchema
+) -> None:
+    code, out, _ = cli("test", str(REPO / "rules"), "--format", "junit")
+    assert code == 0
+    assert _junit_errors(junit_schema, out) == []
+
+
+def test_junit_output_of_a_broken_test_file_validates(
+    tmp_path: Path, cli: Cli, junit_schema: xmlschema.XMLSchema
+) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml")
+    (folder / "welcome.test.yaml").write_text("cases:\n  - name: one\n")
+    code, out, _ = cli("test", str(folder), "--format", "junit")
+    assert code == 1
+    assert _junit_errors(junit_schema, out) == []
+    [case] = ElementTree.fromstring(out.split("\n", 1)[1]).iter("testcase")
+    assert [child.tag for child in case] == ["error"]
+
+
+def test_junit_output_has_the_shape_ci_systems_read(
+    tmp_path: Path, cli: Cli, junit_schema: xmlschema.XMLSchema
+) -> None:
     folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
     test = folder / "welcome-first-time.test.yaml"
     test.write_text(test.read_text().replace("        label: success\n", "        label: failure\n"))
     code, out, _ = cli("test", str(folder), "--format", "junit")
     assert code == 1
+    assert _junit_errors(junit_schema, out) == []
     root = ElementTree.fromstring(out.split("\n", 1)[1])
     assert root.tag == "testsuites"
     [suite] = root
@@ -284,3 +328,33 @@ def test_a_diff_is_answered_by_the_answer_for_that_media_type(tmp_path: Path, cl
     )
     code, out, _ = cli("test", str(folder))
     assert code == 0, out
+
+
+def test_json_output_is_the_documented_document(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml", "welcome-first-time.test.yaml")
+    test = folder / "welcome-first-time.test.yaml"
+    test.write_text(test.read_text().replace("        label: success\n", "        label: failure\n"))
+    code, out, _ = cli("test", str(folder), "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert (document["files"], document["passed"], document["failed"]) == (1, 1, 1)
+    failed, passed = document["cases"]
+    assert set(failed) == {"file", "name", "line", "status", "seconds", "error", "failures"}
+    assert (failed["file"], failed["status"], passed["status"]) == (str(test), "failed", "passed")
+    [failure] = failed["failures"]
+    assert failure["line"] == 14 and failure["message"].startswith("node label")
+
+
+def test_an_unknown_example_lists_the_events_examples(tmp_path: Path, cli: Cli) -> None:
+    folder = _copy(tmp_path, "welcome-first-time.yaml")
+    (folder / "welcome.test.yaml").write_text(
+        "cases:\n"
+        "  - name: one\n"
+        "    event: pull_request\n"
+        "    payload: {example: pull_request/openned.1}\n"
+        "    expect: {matched: []}\n"
+    )
+    code, out, _ = cli("test", str(folder))
+    assert code == 1
+    assert "no GitHub example payload 'pull_request/openned.1'" in out
+    assert "opened.1" in out

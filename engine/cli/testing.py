@@ -1,13 +1,14 @@
 """`hookwise test [PATH...]`: run the rule tests (`*.test.yaml`) kept beside the rules.
 
 One line per case, then a summary; exit 1 when a case fails (each failure at the file:line of
-its expectation, with a diff) or a test file has problems. `--format junit` writes JUnit XML
-for CI systems."""
+its expectation, with a diff) or a test file has problems. `--format json` writes the stable
+document docs/rules.md describes; `--format junit` writes JUnit XML for CI systems."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ def add_parser(sub: Any) -> None:
         "the rules beside it, offline, with canned GitHub answers, and checks what it expects."
     )
     test.add_argument("paths", nargs="*", metavar="PATH", help="test files or folders (default rules/)")
-    test.add_argument("--format", choices=["text", "junit"], default="text")
+    test.add_argument("--format", choices=["text", "json", "junit"], default="text")
 
 
 def test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -56,7 +57,7 @@ def test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         )
         return EXIT_FAILED
     outcomes = [_run_file(path, stderr) for path in files]
-    write = _junit if args.format == "junit" else _text
+    write = {"text": _text, "json": _json, "junit": _junit}[args.format]
     stdout.write(write(outcomes))
     failed = any(o.error or not all(r.passed for r in o.results) for o in outcomes)
     return EXIT_FAILED if failed else EXIT_OK
@@ -129,6 +130,30 @@ def _text(outcomes: list[FileOutcome]) -> str:
         f"{passed} passed, {failed} failed"
     )
     return "\n".join(lines) + "\n"
+
+
+def _json(outcomes: list[FileOutcome]) -> str:
+    cases: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        path = outcome.test.path
+        if outcome.error:
+            cases.append({"file": path, "name": None, "line": None, "status": "error",
+                          "seconds": 0.0, "error": outcome.error, "failures": []})
+            continue
+        for result in outcome.results:
+            status = "error" if result.error else "passed" if result.passed else "failed"
+            cases.append({
+                "file": path, "name": result.case.name, "line": result.case.line,
+                "status": status, "seconds": round(result.seconds, 6), "error": result.error,
+                "failures": [
+                    {"line": f.line, "message": f.message, "diff": f.diff}
+                    for f in result.failures
+                ],
+            })
+    passed = sum(1 for c in cases if c["status"] == "passed")
+    document = {"files": len(outcomes), "passed": passed, "failed": len(cases) - passed,
+                "cases": cases}
+    return json.dumps(document, indent=2) + "\n"
 
 
 def _junit(outcomes: list[FileOutcome]) -> str:
