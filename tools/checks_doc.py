@@ -29,6 +29,13 @@ def main() -> None:
         "example case under `tests/data/rules/err/` (or `warn/` for warnings, which do not fail",
         "validation) whose expected output sits beside it.",
         "",
+        "One mistake is one problem, not its cascade: a misspelt required key is reported as the",
+        "unknown key with its \"did you mean\" (not also as the required key missing); a value whose",
+        "YAML tag is refused is not also reported as the wrong type; a node that needs an unknown node",
+        "is not also reported for reading that node's outputs; a `types:` or filter dedented under",
+        "`events:` is one `unknown-event` with \"indent it under ...\"; a node whose body lost its",
+        "indentation is one problem (`tests/data/rules/err/cascade-*`).",
+        "",
     ]
     for check, meaning in CHECKS.items():
         case, message = examples[check]

@@ -56,7 +56,12 @@ NODE_BODY_KEYS = frozenset(
 def _without_cascades(doc: Document, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """One problem per mistake, not its cascade: a key under `events:` that is no event (a
     dedented `types:`) is reported as that, not also as an event of the wrong shape; a node
-    whose body lost its indentation is one problem, not one per key of the body."""
+    whose body lost its indentation is one problem, not one per key of the body; a value whose
+    YAML tag is refused is reported as that, not also as a value of the wrong type."""
+    refused = {(d.line, d.column) for d in diagnostics if d.check == "yaml-tag"}
+    diagnostics = [
+        d for d in diagnostics if d.check == "yaml-tag" or (d.line, d.column) not in refused
+    ]
     unknown = {
         found.group(1)
         for d in diagnostics
@@ -67,6 +72,7 @@ def _without_cascades(doc: Document, diagnostics: list[Diagnostic]) -> list[Diag
         for d in diagnostics
         if not (d.check == "bad-type" and any(d.message.startswith(f'"on.events.{n}"') for n in unknown))
     ]
+    kept = _without_reads_of_unknown_needs(doc, kept)
     for node, body in _dedented_nodes(doc.data.get("nodes") if isinstance(doc.data, dict) else None):
         quoted = tuple(f'"nodes.{k}' for k in (node, *body))
         kept = [d for d in kept if not any(q in d.message for q in quoted)]
@@ -80,6 +86,34 @@ def _without_cascades(doc: Document, diagnostics: list[Diagnostic]) -> list[Diag
             )
         )
     return kept
+
+
+def _without_reads_of_unknown_needs(doc: Document, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """A node that needs an unknown node and reads its outputs made one mistake: the `needs:`."""
+    nodes = doc.data.get("nodes") if isinstance(doc.data, dict) else None
+    if not isinstance(nodes, dict):
+        return diagnostics
+    starts = sorted((doc.source_map.key(("nodes", n)).line, str(n)) for n in nodes)
+    spans = {
+        name: (line, starts[i + 1][0] if i + 1 < len(starts) else 1 << 30)
+        for i, (line, name) in enumerate(starts)
+    }
+    cut: list[tuple[str, tuple[int, int]]] = []
+    for d in diagnostics:
+        found = re.match(r'node "([^"]+)" needs unknown node "([^"]+)"', d.message)
+        if d.check == "unknown-needs" and found and found.group(1) in spans:
+            cut.append((found.group(2), spans[found.group(1)]))
+    return [
+        d
+        for d in diagnostics
+        if not (
+            d.check == "unknown-node"
+            and any(
+                d.message.startswith(f'unknown node "{missing}"') and first <= d.line < end
+                for missing, (first, end) in cut
+            )
+        )
+    ]
 
 
 def _dedented_nodes(nodes: Any) -> list[tuple[str, list[str]]]:

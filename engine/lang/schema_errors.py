@@ -7,6 +7,7 @@ was found and the one expected) with the line and column the source map gives.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,7 +73,9 @@ def _convert(
             )
         return out
     if keyword == "required":
-        missing = [k for k in rule_value if k not in instance]
+        # a misspelt required key is one mistake: the unknown key's "did you mean" says it all
+        misspelt = _misspelt(instance, schema)
+        missing = [k for k in rule_value if k not in instance and k not in misspelt]
         pos = smap.key(path) if path else smap.value(path)
         check = "node-input" if subject else "missing-key"
         noun = "input" if subject else "key"
@@ -130,6 +133,19 @@ def _convert(
     if keyword in ("anyOf", "oneOf") and error.context:
         return _alternatives(error, file, smap, base, subject)
     return [at_value(check, f"{where}: {error.message}")]
+
+
+def _misspelt(instance: Any, schema: Any) -> set[str]:
+    """The known keys that an unknown key of the mapping is a near miss of."""
+    if not isinstance(instance, dict) or schema.get("additionalProperties") is not False:
+        return set()
+    known = sorted(schema.get("properties", {}))
+    return {
+        close
+        for key in instance
+        if key not in known
+        for close in difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    }
 
 
 def _alternatives(
