@@ -102,7 +102,9 @@ class Runtime:
             raise HookwiseError(
                 f"the payload of {delivery.delivery_id} was pruned; it cannot be replayed"
             )
-        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+        event = parse_event(
+            delivery.event, delivery.payload, delivery=delivery.delivery_id, at=delivery.received_at
+        )
         jobs = self.jobs_for(event, decide_now(event, self.index, app_login=app_login), app_login)
         if not jobs:
             return None

@@ -62,6 +62,10 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=sorted(REPORTERS), default="text")
 
     sub.add_parser("schema", help="print the rule JSON Schema")
+    AT_HELP = (
+        "decide as at this time (ISO 8601, e.g. 2026-12-04T16:30+01:00; UTC when no offset): "
+        "what within() conditions see (default: now)"
+    )
 
     simulate = sub.add_parser("simulate", help="which rules match a payload, and why not")
     simulate.add_argument("--event", required=True, help="the X-GitHub-Event name")
@@ -74,6 +78,7 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
         "--team", action="append", default=[], metavar="ORG/TEAM=LOGINS", help=TEAM_HELP
     )
     simulate.add_argument("--format", choices=["text", "json"], default="text")
+    simulate.add_argument("--at", metavar="TIME", help=AT_HELP)
     simulate.add_argument(
         "--answers",
         metavar="FILE",
@@ -93,6 +98,7 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="record GitHub writes, do not send them"
     )
     run.add_argument("--format", choices=["text", "json"], default="text")
+    run.add_argument("--at", metavar="TIME", help=AT_HELP)
     run.add_argument(
         "--answers",
         metavar="FILE",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from engine.errors import InputError, UsageError
@@ -147,6 +149,20 @@ def read_teams(values: list[str]) -> dict[str, set[str]]:
     return declared
 
 
+def decision_time(text: str | None) -> float:
+    """`--at TIME` as seconds since the epoch (ISO 8601, UTC without an offset); now if None."""
+    if text is None:
+        return time.time()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r}: write an ISO 8601 time such as 2026-12-04T16:30 or "
+            "2026-12-04T16:30+01:00"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def _load(args: argparse.Namespace, stderr: IO[str]) -> tuple[RuleSet, Any]:
     """The rules and the payload's event a command decides on."""
     from engine.match.events import parse_event
@@ -155,7 +171,7 @@ def _load(args: argparse.Namespace, stderr: IO[str]) -> tuple[RuleSet, Any]:
     payload = read_payload(args.payload)
     ruleset = load_ruleset(args.rules, stderr)
     try:
-        return ruleset, parse_event(args.event, payload)
+        return ruleset, parse_event(args.event, payload, at=decision_time(args.at))
     except PayloadError as exc:
         raise InputError(f"{args.payload}: {exc}") from None
 

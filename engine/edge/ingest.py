@@ -218,7 +218,9 @@ class Hookwise:
             self.metrics.rejected.labels(checked.reason).inc()
             return checked.status, {"error": checked.error}
         try:
-            event = parse_event(checked.event, checked.payload, delivery=checked.delivery)
+            event = parse_event(
+                checked.event, checked.payload, delivery=checked.delivery, at=time.time()
+            )
             change = installation_change(event)
         except PayloadError as exc:
             self.metrics.rejected.labels("payload").inc()

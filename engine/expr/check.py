@@ -7,7 +7,7 @@ properties of the `github` context that hookwise fills in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from engine.expr.parse import ExpressionError, parse_condition, split_template
@@ -27,6 +27,7 @@ from engine.expr.tree import (
     Star,
     walk,
 )
+from engine.expr.windows import WindowError, parse_window, zone_of
 from engine.text import suggest
 
 # The `github` context (docs/design.md §2.3), plus GitHub Actions' names users reach for.
@@ -153,6 +154,8 @@ def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
         report("bad-expression", f"{shown}() can only be used in a node's if", base + call.pos)
     if call.name == "matches" and count == 2:
         _check_regex(call.args[1], report, base)
+    if call.name == "within" and count >= 1:
+        _check_window(call.args, report, base)
 
 
 def _check_regex(pattern: Expr, report: Report, base: int) -> None:
@@ -171,6 +174,20 @@ def _check_regex(pattern: Expr, report: Report, base: int) -> None:
             f"invalid regular expression '{shown}' (RE2 syntax): {exc}",
             base + pattern.pos,
         )
+
+
+def _check_window(args: Sequence[Expr], report: Report, base: int) -> None:
+    """A literal window and zone are read now, so a typo is reported at its column."""
+    for index, arg in enumerate(args[:2]):
+        if not isinstance(arg, Literal) or not isinstance(arg.value, str):
+            continue
+        try:
+            if index == 0:
+                parse_window(arg.value)
+            else:
+                zone_of(arg.value)
+        except WindowError as exc:
+            report("bad-window", str(exc), base + arg.pos)
 
 
 def _check_access(

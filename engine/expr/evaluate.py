@@ -16,6 +16,7 @@ from typing import Any
 from engine.expr.parse import split_template
 from engine.expr.regex import RegexError, regex_search
 from engine.expr.tree import (
+    DECISION_TIME,
     Binary,
     Call,
     Context,
@@ -27,6 +28,7 @@ from engine.expr.tree import (
     Segment,
     Star,
 )
+from engine.expr.windows import WindowError, within
 
 MAX_STRING = 1_000_000  # a value longer than this (format, join, toJSON) is an error
 
@@ -311,6 +313,8 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
         return _matches(to_string(args[0]), args[1])
     if name == "length":
         return _length(args[0])
+    if name == "within":
+        return _within(args, contexts)
     raise EvaluationError(f"unknown function {name}()")
 
 
@@ -322,6 +326,18 @@ def _matches(text: str, pattern: Any) -> bool:
     except RegexError as exc:
         shown = pattern if len(pattern) <= 60 else pattern[:59] + "…"
         raise EvaluationError(f"matches: invalid regular expression '{shown}': {exc}") from None
+
+
+def _within(args: list[Any], contexts: Mapping[str, Any]) -> bool:
+    """within(window, zone): the decision time against a weekly window (engine.expr.windows)."""
+    moment = contexts.get(DECISION_TIME)
+    if not isinstance(moment, int | float):
+        raise EvaluationError("within: no decision time is known here")
+    zone = to_string(args[1]) if len(args) > 1 else "UTC"
+    try:
+        return within(to_string(args[0]), zone, float(moment))
+    except WindowError as exc:
+        raise EvaluationError(f"within: {exc}") from None
 
 
 def _length(value: Any) -> int:

@@ -23,6 +23,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "cancelled": (0, 0),
     "matches": (2, 2),
     "length": (1, 1),
+    "within": (1, 2),
 }
 FUNCTION_NAMES = {
     "contains": "contains",
@@ -38,7 +39,11 @@ FUNCTION_NAMES = {
     "cancelled": "cancelled",
     "matches": "matches",
     "length": "length",
+    "within": "within",
 }
+# The contexts key of the decision time (seconds since the epoch) that within() reads: a NUL
+# cannot appear in an expression, so no rule can read or set it
+DECISION_TIME = "\x00at"
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
 
 

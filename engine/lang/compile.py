@@ -22,6 +22,7 @@ from engine.expr.tree import Expr
 from engine.lang.checks.expressions import ExpressionChecker
 from engine.lang.checks.graph import GraphChecker, ancestors
 from engine.lang.checks.nodes import NodeChecker
+from engine.lang.checks.schedules import ScheduleChecker
 from engine.lang.checks.triggers import TriggerChecker
 from engine.lang.diagnostics import Diagnostic
 from engine.lang.model import Concurrency, Node, Retry, Rule, Template, parse_duration
@@ -135,7 +136,7 @@ def _dedented_nodes(nodes: Any) -> list[tuple[str, list[str]]]:
     return found
 
 
-class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
+class _Checker(TriggerChecker, ScheduleChecker, GraphChecker, NodeChecker, ExpressionChecker):
     def __init__(self, doc: Document, registry: Registry) -> None:
         super().__init__(doc)
         self.registry = registry
@@ -146,7 +147,13 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
     def run(self) -> Rule | None:
         data = self.data
         on, variables, nodes_data = (_mapping(data.get(k)) for k in ("on", "vars", "nodes"))
-        triggers = self.trigger(on) if isinstance(data.get("on"), dict) else []
+        scheduled = isinstance(on.get("schedule"), list)
+        webhooks = isinstance(data.get("on"), dict) and (not scheduled or "events" in on)
+        triggers = self.trigger(on) if webhooks else []
+        repository = self.filter_value("repository", on["repository"], ("on", "repository")) if (
+            scheduled and "repository" in on and not webhooks) else (
+            triggers[0].repository if triggers else None)
+        schedules = self.schedules(on, repository) if scheduled else ()
         if triggers and all(t.event is not None for t in triggers):
             self.rule_events = tuple(dict.fromkeys(t.event for t in triggers if t.event))
         var_names = frozenset(variables)
@@ -192,6 +199,7 @@ class _Checker(TriggerChecker, GraphChecker, NodeChecker, ExpressionChecker):
             condition=condition,
             condition_source=condition_source,
             disabled=data.get("disabled") is True,
+            schedules=schedules,
         )
 
 

@@ -45,7 +45,11 @@ CHECKS: dict[str, str] = {
     "not-upstream": "an expression reads a node that does not run before this one",
     "unknown-output": "an expression reads an output the node type does not declare",
     "bad-duration": "a duration that does not parse",
+    "bad-cron": "a `schedule:` cron that is not GitHub Actions' five-field cron",
+    "bad-timezone": "a `schedule:` time zone that is not an IANA zone name",
+    "cron-frequency": "a `schedule:` that fires more often than every 5 minutes (a warning)",
     "bad-regex": "a literal `matches()` pattern that RE2 cannot compile",
+    "bad-window": "a literal `within()` window or time zone that cannot be read",
     "bad-team": "a `teams:` entry that is not written org/team-slug",
     "repository-limit": "a repository rule file beyond a limit: files, bytes, expression or pattern size",
     "unknown-ignore": "an ignore comment names a check that does not exist (a warning)",
@@ -53,7 +57,7 @@ CHECKS: dict[str, str] = {
 
 
 # checks that warn (validation passes), whichever code reports them
-WARNING_CHECKS = frozenset({"payload-property", "team-slug"})
+WARNING_CHECKS = frozenset({"payload-property", "team-slug", "cron-frequency"})
 
 
 @dataclass(frozen=True, order=True)

@@ -195,6 +195,17 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One `on: schedule` entry: when it ticks, and whether a tick runs once per repository the
+    rule selects or once per installation."""
+
+    cron: str
+    timezone: str = "UTC"
+    per: str = "repository"  # or "installation"
+    repository: PatternList | None = None  # `on.repository`: the repositories it runs for
+
+
+@dataclass(frozen=True)
 class Rule:
     """A compiled rule: where it came from, when it runs and what it runs."""
 
@@ -212,6 +223,7 @@ class Rule:
     disabled: bool = False  # `disabled: true`: never runs (and switches off a default)
     source: RuleSource = SERVER
     scope: Scope | None = None  # repository rules: where they may act
+    schedules: tuple[Schedule, ...] = ()  # `on: schedule`: ticks that run the rule
 
     @property
     def events(self) -> frozenset[str] | None:

@@ -185,6 +185,31 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
         "additionalProperties": {"$ref": "#/$defs/event_filters"},
         "description": "Webhook event names, or a map of event name to filters for that event",
     }
+    trigger_props["schedule"] = {
+        "type": "array",
+        "minItems": 1,
+        "items": _object(
+            {
+                "cron": {
+                    "type": "string",
+                    "description": "GitHub Actions' five-field cron: minute hour day-of-month "
+                    "month day-of-week (e.g. '30 5 * * 1-5')",
+                },
+                "timezone": {
+                    "type": "string",
+                    "description": "IANA time zone the cron is read in (default UTC)",
+                },
+                "per": {
+                    "enum": ["repository", "installation"],
+                    "description": "Run once per repository the rule selects (default), or once "
+                    "per installation",
+                },
+            },
+            "One schedule: the rule runs at each tick",
+            required=["cron"],
+        ),
+        "description": "Run the rule on a clock (docs/rules.md \"Rules on a clock\")",
+    }
     defs: dict[str, Any] = {
         "expression": {
             "type": "string",

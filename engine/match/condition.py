@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.expr.evaluate import EvaluationError, evaluate, render_segments, truthy
 from engine.expr.explain import read_values
+from engine.expr.tree import DECISION_TIME
 from engine.lang.model import Rule, Template
 from engine.match.events import Event, github_context
 
@@ -26,6 +27,7 @@ def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
         "rule": {"name": rule.name, "description": rule.description, "file": rule.file},
         "vars": {},
         "nodes": {},
+        DECISION_TIME: event.at,
     }
     contexts["vars"] = LazyVars(rule.vars, contexts)
     return contexts

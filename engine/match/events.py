@@ -52,6 +52,9 @@ class Event:
     # (org/team, login), lower-cased -> member?, or why it could not be read (filled in by
     # the caller when a `teams:` filter asks; see engine.match.filters.Needed)
     memberships: Mapping[tuple[str, str], bool | str] = field(default_factory=dict, repr=False)
+    # the decision time within() reads (seconds since the epoch): when the delivery arrived,
+    # a schedule's tick, or `--at`; None where nobody said
+    at: float | None = None
 
     @property
     def owner(self) -> str | None:
@@ -86,7 +89,9 @@ def is_bot(login: str | None, kind: str | None) -> bool:
     return kind == "Bot" or (login or "").lower().endswith("[bot]")
 
 
-def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") -> Event:
+def parse_event(
+    name: str, payload: Mapping[str, Any], *, delivery: str = "", at: float | None = None
+) -> Event:
     """Derive the Event model from an event name and its payload.
 
     Raises PayloadError when a field hookwise reads has the wrong type or range.
@@ -113,6 +118,7 @@ def parse_event(name: str, payload: Mapping[str, Any], *, delivery: str = "") ->
         name=name,
         payload=payload,
         delivery=delivery,
+        at=at,
         action=action,
         repository=repository_name(read),
         installation_id=installation,

@@ -79,7 +79,9 @@ class JobRunner:
         for delivery in await self.context.db(store.deliveries_by_id, missing):
             if delivery.payload is not None:
                 self._remember(
-                    parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+                    parse_event(
+            delivery.event, delivery.payload, delivery=delivery.delivery_id, at=delivery.received_at
+        )
                 )
 
     def _remember(self, event: Event) -> None:
@@ -95,7 +97,9 @@ class JobRunner:
         delivery = await self.context.db(self.context.store.delivery, delivery_id)
         if delivery is None or delivery.payload is None:
             return None
-        event = parse_event(delivery.event, delivery.payload, delivery=delivery.delivery_id)
+        event = parse_event(
+            delivery.event, delivery.payload, delivery=delivery.delivery_id, at=delivery.received_at
+        )
         self._remember(event)
         return event
 

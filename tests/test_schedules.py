@@ -1,0 +1,147 @@
+"""Rules on a clock: GitHub Actions' cron in a zone, which ticks run or were missed after
+downtime, `within()` windows, and `simulate --at` deciding a window both ways."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.expr.windows import WindowError, parse_window, within
+from engine.lang.cron import CronError, parse_cron, plan_ticks
+from tests.conftest import CliResult, shared
+
+Cli = Callable[..., CliResult]
+BERLIN = ZoneInfo("Europe/Berlin")
+T0 = datetime(2026, 12, 4, 10, 7, 30, tzinfo=UTC)  # a Friday
+
+
+@pytest.mark.parametrize(
+    ("expression", "zone", "after", "expected"),
+    [
+        ("30 5 * * 1-5", "Europe/Paris", T0, ["2026-12-07T04:30", "2026-12-08T04:30"]),
+        ("*/15 * * * *", None, T0, ["2026-12-04T10:15", "2026-12-04T10:30"]),
+        ("0 12 * * SAT", None, T0, ["2026-12-05T12:00", "2026-12-12T12:00"]),
+        ("0 0 1 JAN *", None, T0, ["2027-01-01T00:00", "2028-01-01T00:00"]),
+    ],
+)
+def test_cron_ticks_are_githubs_in_the_zone(
+    expression: str, zone: str | None, after: datetime, expected: list[str]
+) -> None:
+    ticks = parse_cron(expression, zone).next_times(after, 2)
+    assert [t.strftime("%Y-%m-%dT%H:%M") for t in ticks] == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "zone", "says"),
+    [
+        ("* * * * * *", None, "has 6 field(s)"),
+        ("@daily", None, "has 1 field(s)"),
+        ("0 L * * *", None, "the hour field 'L' is not GitHub Actions' syntax"),
+        ("0 12 * * 1#2", None, "day of week field '1#2'"),
+        ("61 * * * *", None, "the minute field '61' is out of range (minute takes 0-59)"),
+        ("0 0 31 2 *", None, "day of month field '31'"),
+        ("0 0 * * *", "Europe/Pariss", "unknown time zone 'Europe/Pariss'"),
+        ("0 0 * * *", "../../etc/passwd", "unknown time zone"),
+    ],
+)
+def test_bad_crons_and_zones_say_why(expression: str, zone: str | None, says: str) -> None:
+    with pytest.raises(CronError, match=None) as raised:
+        parse_cron(expression, zone)
+    assert says in str(raised.value)
+
+
+def test_after_downtime_the_newest_tick_runs_and_the_older_ones_are_missed() -> None:
+    every_minute = parse_cron("* * * * *")
+    last = datetime(2026, 12, 4, 10, 3, tzinfo=UTC)  # decided before everything stopped
+    plan = plan_ticks(every_minute, last, T0)
+    assert plan.run == datetime(2026, 12, 4, 10, 7, tzinfo=UTC)
+    assert [t.minute for t in plan.missed] == [4, 5, 6]
+    # the same moment again: nothing to do (the newest tick was decided)
+    assert plan_ticks(every_minute, plan.run, T0 + timedelta(seconds=20)).run is None
+
+
+def test_a_long_downtime_keeps_a_bounded_list_of_missed_ticks() -> None:
+    plan = plan_ticks(parse_cron("* * * * *"), T0 - timedelta(days=1), T0)
+    assert len(plan.missed) == 100 and plan.missed_beyond == 24 * 60 - 101
+
+
+@pytest.mark.parametrize(
+    ("window", "zone", "moment", "inside"),
+    [
+        ("Fri 15:00-Mon 08:00", "Europe/Berlin", datetime(2026, 12, 4, 16, 0, tzinfo=BERLIN), True),
+        ("Fri 15:00-Mon 08:00", "Europe/Berlin", datetime(2026, 12, 4, 14, 59, tzinfo=BERLIN), False),
+        ("Fri 15:00-Mon 08:00", "Europe/Berlin", datetime(2026, 12, 7, 7, 59, tzinfo=BERLIN), True),
+        ("Fri 15:00-Mon 08:00", "Europe/Berlin", datetime(2026, 12, 7, 8, 0, tzinfo=BERLIN), False),
+        # 14:30 UTC is 15:30 in Berlin: the zone decides
+        ("Fri 15:00-Mon 08:00", "Europe/Berlin", datetime(2026, 12, 4, 14, 30, tzinfo=UTC), True),
+        ("Fri 15:00-Mon 08:00", "UTC", datetime(2026, 12, 4, 14, 30, tzinfo=UTC), False),
+        ("Mon-Fri 09:00-17:00", "UTC", datetime(2026, 12, 4, 9, 0, tzinfo=UTC), True),
+        ("Mon-Fri 09:00-17:00", "UTC", datetime(2026, 12, 4, 17, 0, tzinfo=UTC), False),
+        ("Mon-Fri 09:00-17:00", "UTC", datetime(2026, 12, 5, 10, 0, tzinfo=UTC), False),
+        ("Sat,Sun 00:00-24:00", "UTC", datetime(2026, 12, 6, 23, 59, tzinfo=UTC), True),
+        ("Mon-Fri 22:00-06:00", "UTC", datetime(2026, 12, 5, 5, 0, tzinfo=UTC), True),
+        ("Mon-Fri 22:00-06:00", "UTC", datetime(2026, 12, 7, 5, 0, tzinfo=UTC), False),
+        ("Fri-Mon 12:00-13:00", "UTC", datetime(2026, 12, 6, 12, 30, tzinfo=UTC), True),
+    ],
+)
+def test_within_decides_weekly_windows(
+    window: str, zone: str, moment: datetime, inside: bool
+) -> None:
+    assert within(window, zone, moment.timestamp()) is inside
+
+
+@pytest.mark.parametrize("window", ["Mon-Fri 9-17", "Fri 15:00-Fri 15:00", "Mon 25:00-26:00", "Fri"])
+def test_unreadable_windows_are_errors(window: str) -> None:
+    with pytest.raises(WindowError):
+        parse_window(window)
+
+
+FREEZE = """\
+name: merge-freeze
+on:
+  events:
+    pull_request:
+      types: [opened]
+if: ${{ !within('Fri 15:00-Mon 08:00', 'Europe/Berlin') }}
+nodes:
+  log:
+    uses: core.log
+    with:
+      message: outside the freeze
+"""
+
+
+@pytest.mark.parametrize(
+    ("at", "matched"),
+    [("2026-12-04T16:00+01:00", False), ("2026-12-03T16:00+01:00", True), ("2026-12-07T07:00Z", True)],
+)
+def test_simulate_at_decides_a_window_both_ways(
+    tmp_path: Path, cli: Cli, at: str, matched: bool
+) -> None:
+    (tmp_path / "freeze.yaml").write_text(FREEZE)
+    payload = shared("github", "webhooks", "pull_request", "opened.1.json")
+    code, out, err = cli(
+        "simulate", "--event", "pull_request", "--payload", str(payload),
+        "--rules", str(tmp_path), "--at", at, "--format", "json",
+    )
+    assert (code, err) == (0, "")
+    decided = json.loads(out)
+    assert [m["rule"] for m in decided["matched"]] == (["merge-freeze"] if matched else [])
+    if not matched:
+        [reason] = decided["not_matched"]
+        assert "within('Fri 15:00-Mon 08:00', 'Europe/Berlin')" in reason["reason"]
+
+
+def test_at_must_be_a_time(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "freeze.yaml").write_text(FREEZE)
+    payload = shared("github", "webhooks", "pull_request", "opened.1.json")
+    code, _, err = cli(
+        "simulate", "--event", "pull_request", "--payload", str(payload),
+        "--rules", str(tmp_path), "--at", "friday afternoon",
+    )
+    assert code == 2 and "--at 'friday afternoon': write an ISO 8601 time" in err
