@@ -31,6 +31,7 @@ from engine.store.records import StoredDelivery, StoreMissing
 from engine.workers.pool import WorkerPool
 from engine.workers.rate_budget import StoreRateBudget
 from engine.workers.repository_jobs import repository_jobs
+from engine.workers.scheduler import Scheduler
 
 
 def open_server_store(settings: Settings) -> Store:
@@ -82,6 +83,7 @@ class Runtime:
     github: GitHubClient | None
     metrics: Metrics
     workers: WorkerPool
+    scheduler: Scheduler
     owns_store: bool = True
 
     def jobs_for(
@@ -113,7 +115,9 @@ class Runtime:
         return generation
 
     async def close(self) -> None:
-        """Stop the workers, close GitHub's connections and the store (when opened here)."""
+        """Stop the scheduler and the workers, close GitHub's connections and the store (when
+        opened here)."""
+        await self.scheduler.stop()
         await self.workers.stop()
         if self.github is not None:
             await self.github.aclose()
@@ -142,6 +146,12 @@ def assemble(
         concurrency=concurrency,
         kind=kind,
     )
+    scheduler = Scheduler(
+        store,
+        ruleset.rules,
+        metrics,
+        installation_api=(lambda i: github.installation(i)) if github is not None else None,
+    )
     return Runtime(
         settings,
         registry,
@@ -151,5 +161,6 @@ def assemble(
         github,
         metrics,
         workers,
+        scheduler,
         owns_store=owns_store,
     )

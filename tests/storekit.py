@@ -20,7 +20,8 @@ from engine.store.interface import Store
 PG_SERVER = os.environ.get("HOOKWISE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
 TABLES = (
     "deliveries, jobs, runs, node_runs, installations, integrations, install_states,"
-    " concurrency_groups, rate_limits, workers, health_probe, http_cache, write_lanes"
+    " concurrency_groups, rate_limits, workers, health_probe, http_cache, write_lanes,"
+    " schedule_ticks"
 )
 
 

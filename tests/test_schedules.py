@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -145,3 +146,116 @@ def test_at_must_be_a_time(tmp_path: Path, cli: Cli) -> None:
         "--rules", str(tmp_path), "--at", "friday afternoon",
     )
     assert code == 2 and "--at 'friday afternoon': write an ISO 8601 time" in err
+
+
+# --- the scheduler on a real store (both backends) ------------------------------------------
+
+EVERY_MINUTE = """\
+name: every-minute
+on:
+  repository: [octo-org/*]
+  schedule:
+    - cron: '* * * * *'
+nodes:
+  log:
+    uses: core.log
+    with:
+      message: tick for ${{ github.repository }} at ${{ event.schedule.tick }}
+"""
+REPOSITORIES = ["octo-org/api", "octo-org/web", "octo-org/docs", "other-org/secret"]
+MINUTE = 60.0
+START = datetime(2026, 12, 4, 10, 0, 30, tzinfo=UTC).timestamp()
+
+
+def _scheduled_rule(tmp_path: Path, text: str = EVERY_MINUTE) -> Any:
+    from engine.lang.files import load_rules
+    from engine.nodes import default_registry
+
+    (tmp_path / "rule.yaml").write_text(text)
+    [rule] = load_rules([str(tmp_path / "rule.yaml")], default_registry()).rules
+    return rule
+
+
+def _schedulers(store: Any, rule: Any, now: list[float], count: int) -> list[Any]:
+    from engine.observe.metrics import Metrics
+    from engine.workers.scheduler import Scheduler
+
+    return [Scheduler(store, [rule], Metrics(), clock=lambda: now[0]) for _ in range(count)]
+
+
+def test_two_schedulers_run_each_tick_once_per_selected_repository(
+    store_factory: Any, tmp_path: Path
+) -> None:
+    import asyncio
+
+    store = store_factory()
+    store.upsert_installation(7, account="octo-org", account_type="Organization",
+                              repositories=REPOSITORIES)
+    rule = _scheduled_rule(tmp_path)
+    now = [START]
+    first, second = _schedulers(store, rule, now, 2)
+
+    async def minutes() -> list[int]:
+        claimed = []
+        for minute in range(1, 4):
+            now[0] = START - 30 + minute * MINUTE + 0.2  # 0.2 s after the minute
+            claimed.append(sum(await asyncio.gather(first.decide(now[0]), second.decide(now[0]))))
+        return claimed
+
+    assert asyncio.run(minutes()) == [3, 3, 3]  # three repositories of octo-org, once each
+    ticks = store.schedule_ticks("every-minute")
+    per_repository = {t["target"]: sum(1 for x in ticks if x["target"] == t["target"]) for t in ticks}
+    assert per_repository == {"octo-org/api": 3, "octo-org/web": 3, "octo-org/docs": 3}
+    assert all(t["outcome"] == "run" and 0 <= t["late"] < 2 for t in ticks)
+    deliveries = [store.delivery(t["delivery_id"]) for t in ticks]
+    assert {d.event for d in deliveries} == {"schedule"}
+    assert {d.repository for d in deliveries} == set(per_repository)
+    assert store.queue_stats().queued == 9
+
+
+def test_after_downtime_the_last_tick_runs_once_and_the_others_are_missed(
+    store_factory: Any, tmp_path: Path
+) -> None:
+    import asyncio
+
+    store = store_factory()
+    store.upsert_installation(7, account="octo-org", account_type="Organization",
+                              repositories=["octo-org/api"])
+    rule = _scheduled_rule(tmp_path)
+    now = [START]
+    [before] = _schedulers(store, rule, now, 1)
+    now[0] = START + 30.1  # 10:01:00.1
+    assert asyncio.run(before.decide(now[0])) == 1
+    # every process stops for three periods; two come back at 10:04:20
+    now[0] = START + 3 * MINUTE + 50
+    again = _schedulers(store, rule, now, 2)
+
+    async def restart() -> int:
+        return sum(await asyncio.gather(*(s.decide(now[0]) for s in again)))
+
+    assert asyncio.run(restart()) == 1
+    ticks = sorted(store.schedule_ticks("every-minute"), key=lambda t: t["tick"])
+    shown = [(datetime.fromtimestamp(t["tick"], UTC).strftime("%H:%M"), t["outcome"]) for t in ticks]
+    assert shown == [("10:01", "run"), ("10:02", "missed"), ("10:03", "missed"), ("10:04", "run")]
+    assert ticks[-1]["late"] == pytest.approx(20.0)
+    assert store.queue_stats().queued == 2
+
+
+def test_a_false_if_records_the_tick_without_a_run(store_factory: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    store = store_factory()
+    store.upsert_installation(7, account="octo-org", account_type="Organization",
+                              repositories=["octo-org/api"])
+    text = EVERY_MINUTE.replace("nodes:", "if: ${{ !within('Fri 10:00-Fri 10:02', 'UTC') }}\nnodes:")
+    rule = _scheduled_rule(tmp_path, text)
+    now = [START]
+    [scheduler] = _schedulers(store, rule, now, 1)
+    outcomes = []
+    for minute in (1, 2, 3):  # Friday 10:01 is inside the window; its end, 10:02, is not
+        now[0] = START - 30 + minute * MINUTE + 0.1
+        asyncio.run(scheduler.decide(now[0]))
+    for tick in sorted(store.schedule_ticks("every-minute"), key=lambda t: t["tick"]):
+        outcomes.append(tick["outcome"])
+    assert outcomes == ["skipped", "run", "run"]
+    assert store.queue_stats().queued == 2

@@ -162,6 +162,7 @@ async def _work(settings: Any, concurrency: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     runtime.workers.start()
+    runtime.scheduler.start()
     logs.get("hookwise.worker").info(
         "worker started",
         name=runtime.workers.name,

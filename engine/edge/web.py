@@ -118,6 +118,7 @@ def create_app(
         tasks = []
         if not await hookwise.learn_app_login():
             tasks.append(asyncio.create_task(hookwise.keep_learning_app_login()))
+        hookwise.runtime.scheduler.start()  # every replica: each tick is claimed once
         if concurrency > 0:
             hookwise.workers.start()
             retention = prune_payloads_forever(hookwise.store, settings.retention_days)

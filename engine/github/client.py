@@ -389,8 +389,10 @@ class InstallationAPI:
         params: Mapping[str, Any] | None = None,
         limit: int | None = None,
         on_status: Callable[[int], None] | None = None,
+        field: str = "items",
     ) -> list[Any]:
-        """Every item of a list endpoint (a 401 renews the token once, as `request`)."""
+        """Every item of a list endpoint (a 401 renews the token once, as `request`; `field`:
+        where an object page holds its list, as `repositories` in /installation/repositories)."""
         return await self._renewing(
             lambda: self.client.paginate_with(
                 path,
@@ -399,6 +401,7 @@ class InstallationAPI:
                 params=params,
                 limit=limit,
                 deadline=self.deadline,
+                field=field,
                 on_status=on_status,
             )
         )

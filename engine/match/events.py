@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from engine.lang import catalogue
@@ -112,6 +113,12 @@ def parse_event(
     installation = read.integer("installation.id", low=1) if read.mapping("installation") else None
     sender = read.login("sender")
     label = read.text("label.name") if action in ("labeled", "unlabeled") else None
+    tick = read.text("schedule.tick") if name == "schedule" else None
+    if tick:  # a scheduled run is decided at its tick, whenever it runs
+        try:
+            at = datetime.fromisoformat(tick).timestamp()
+        except ValueError:
+            raise PayloadError("schedule.tick", f"must be an ISO 8601 time, found {tick!r}") from None
     ref, kind, short = _ref(name, read)
     changed, source = _changed_files(name, read, kind)
     return Event(

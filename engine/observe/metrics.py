@@ -24,6 +24,18 @@ class Metrics:
             "hookwise_deliveries_rejected", "Requests refused", ["reason"], registry=r
         )
         self.jobs = Counter("hookwise_jobs", "Jobs finished", ["outcome"], registry=r)
+        self.schedule_ticks = Counter(
+            "hookwise_schedule_ticks",
+            "Schedule ticks this process decided, by outcome: run (a run queued), skipped (the "
+            "rule's if: was false), missed (passed while nothing ran)",
+            ["outcome"],
+            registry=r,
+        )
+        self.schedule_late = Counter(
+            "hookwise_schedule_ticks_late",
+            "Ticks decided more than 2 s after their time (after downtime, or a busy loop)",
+            registry=r,
+        )
         self.queue_depth = Gauge("hookwise_queue_depth", "Jobs queued or running", registry=r)
         self.queue_queued = Gauge("hookwise_queue_queued", "Jobs waiting to run", registry=r)
         self.queue_oldest = Gauge(

@@ -8,11 +8,18 @@ from engine.store.coordination import CoordinationMixin
 from engine.store.github_budget import GitHubBudgetMixin
 from engine.store.queue import QueueMixin
 from engine.store.rule_versions import RuleVersionsMixin
+from engine.store.schedules import SchedulesMixin
 from engine.store.sql import SQLStore
 
 
 class Store(
-    AccountsMixin, CoordinationMixin, GitHubBudgetMixin, QueueMixin, RuleVersionsMixin, SQLStore
+    AccountsMixin,
+    CoordinationMixin,
+    GitHubBudgetMixin,
+    QueueMixin,
+    RuleVersionsMixin,
+    SchedulesMixin,
+    SQLStore,
 ):
     """Deliveries, jobs, runs, node runs, accounts, concurrency groups, rate limits, workers,
-    repository rule versions, GitHub's budget (kept answers, write lanes)."""
+    repository rule versions, GitHub's budget (kept answers, write lanes), scheduled ticks."""
