@@ -31,8 +31,9 @@ class SchedulesMixin(SQLStore):
     ) -> bool:
         """Decide one tick in one transaction: the missed ticks before it are recorded, and the
         tick itself is claimed; only the process whose claim lands records `run` (its delivery
-        and jobs; a delivery without jobs is a tick whose `if:` was false: outcome skipped). False: another process decided this tick first. `decided_at`: the
-        scheduler's clock (default the store's)."""
+        and jobs; a delivery without jobs is a tick whose `if:` was false: outcome skipped).
+        False: another process decided this tick first. `decided_at`: the scheduler's clock
+        (default the store's)."""
         now = self.clock() if decided_at is None else decided_at
         with self._tx() as tx:
             if missed:
