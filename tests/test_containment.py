@@ -276,7 +276,7 @@ def test_a_repository_rule_cannot_take_a_server_rules_group() -> None:
     Codertocat/Other; its runs must not meet (and cancel) the server rule's."""
     from dataclasses import replace
 
-    from engine.run.executor import concurrency_key
+    from engine.run.contexts import concurrency_key
 
     server = compile_rule(GROUPED.format(group="deploy-${{ github.repository }}"))
     hijack = replace(

@@ -296,6 +296,12 @@ def _tweak(event: str, name: str, **changes: Any) -> Callable[[], Event]:
 
 
 DEPENDABOT = {"login": "dependabot[bot]", "type": "Bot"}
+# a tick of a schedule, as engine.workers.scheduler delivers it
+TICK = {
+    "schedule": {"cron": "30 1 * * *", "tick": "2026-12-05T01:30:00Z", "rule": "stale"},
+    "repository": {"full_name": "octo-org/hello", "name": "hello", "owner": {"login": "octo-org"}},
+    "installation": {"id": 1},
+}
 EXAMPLES = [
     ("docs-label", _tweak("pull_request", "opened.1"), ["docs/guide.md"], None),
     (
@@ -402,6 +408,25 @@ EXAMPLES = [
     ),
     ("wip-status", _tweak("pull_request", "reopened.1"), None, None),
     ("wip-status", _tweak("issues", "opened.1"), None, "event 'issues' is not in [pull_request]"),
+    ("stale", lambda: parse_event("schedule", TICK), None, None),
+    (
+        "stale",
+        _tweak("issues", "opened.1"),
+        None,
+        "the rule runs on its schedule (30 1 * * *), not on webhook events",
+    ),
+    (
+        "stale-unmark",
+        _tweak("issue_comment", "created.1", issue__labels=[{"name": "stale"}]),
+        None,
+        None,
+    ),
+    (
+        "stale-unmark",
+        _tweak("issue_comment", "created.1"),
+        None,
+        "no label of the issue [bug] is matched by labels.any [stale]",
+    ),
 ]
 
 

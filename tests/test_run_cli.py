@@ -213,6 +213,25 @@ CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] 
             ),
         ],
     ),
+    # without credentials the searches are skipped (tests/test_stale.py runs it on the double)
+    (
+        "stale",
+        "schedule",
+        lambda: {
+            "schedule": {"cron": "30 1 * * *", "tick": "2026-12-05T01:30:00Z"},
+            "repository": {"full_name": "octo-org/hello", "name": "hello", "owner": {"login": "octo-org"}},
+            "installation": {"id": 1},
+        },
+        None,
+        [],
+    ),
+    (
+        "stale-unmark",
+        "issue_comment",
+        lambda: _set(payload("issue_comment", "created.1"), issue__labels=[{"name": "stale"}]),
+        None,
+        [("DELETE", "/repos/Codertocat/Hello-World/issues/1/labels/stale", None)],
+    ),
 ]
 
 

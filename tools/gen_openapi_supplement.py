@@ -35,6 +35,7 @@ OPERATIONS = {
     "apps/list-webhook-deliveries": "hookwise recover",
     "apps/redeliver-webhook-delivery": "hookwise recover",
     "apps/create-from-manifest": "hookwise app create",
+    "search/issues-and-pull-requests": "github.search.issues (rules on a clock: the stale recipe)",
 }
 
 

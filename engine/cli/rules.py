@@ -128,7 +128,7 @@ def check_event_name(name: str) -> None:
     from engine.lang import catalogue
     from engine.text import suggest
 
-    if name in catalogue.webhook_events():
+    if name in catalogue.webhook_events() or name == "schedule":  # a tick of `on: schedule`
         return
     spelled = catalogue.spelled_as(name)
     hint = f'; did you mean "{spelled}"?' if spelled else suggest(name, catalogue.event_names())

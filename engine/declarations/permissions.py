@@ -46,6 +46,10 @@ NODE_NEEDS: dict[str, Needs] = {
     "github.issue.assign": (_ISSUE_WRITE, ("issues/add-assignees",)),
     "github.issue.update": (_ISSUE_WRITE, ("issues/update",)),
     "github.issue.create": (_ISSUE_WRITE, ("issues/create", "issues/list-for-repo")),
+    "github.search.issues": (
+        (("issues", "read"), ("pull_requests", "read")),
+        ("search/issues-and-pull-requests",),
+    ),
     "github.commit.get": ((("contents", "read"),), ("repos/get-commit",)),
     "github.repository.file": ((("contents", "read"),), ("repos/get-content",)),
     "github.repository.compare": (

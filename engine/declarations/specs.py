@@ -248,6 +248,30 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
         target=_REPO_TARGET,
     ),
     _github(
+        "github.search.issues",
+        "Search issues and pull requests (GitHub's search syntax; limited to the event's "
+        "repository unless the query names repo:, org: or user:), all pages up to `max`",
+        {
+            "q": _s("The search query, e.g. is:open is:issue updated:<2026-01-01", minLength=1),
+            "sort": {
+                "type": "string",
+                "enum": ["created", "updated", "comments", "interactions", "reactions"],
+                "description": "Sort by this field (default: best match)",
+            },
+            "order": {"type": "string", "enum": ["asc", "desc"], "description": "Sort order"},
+            "max": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": "At most this many results (default 100; the API stops at 1,000)",
+            },
+        },
+        outputs=("items", "count", "total_count", "incomplete"),
+        required=("q",),
+        target=_REPO_TARGET,
+        writes=False,
+    ),
+    _github(
         "github.commit.get",
         "Fetch a commit with its files and patches",
         {},

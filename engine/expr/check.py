@@ -27,7 +27,7 @@ from engine.expr.tree import (
     Star,
     walk,
 )
-from engine.expr.windows import WindowError, parse_window, zone_of
+from engine.expr.windows import WindowError, parse_window, span_seconds, zone_of
 from engine.text import suggest
 
 # The `github` context (docs/design.md §2.3), plus GitHub Actions' names users reach for.
@@ -56,6 +56,8 @@ GITHUB_PROPERTIES = frozenset(
 RULE_PROPERTIES = frozenset({"name", "description", "file"})
 NODE_PROPERTIES = frozenset({"outputs", "status"})
 ALL_CONTEXTS = frozenset({"event", "github", "vars", "rule", "nodes"})
+# a `for-each` node's inputs also read the current item
+LOOP_CONTEXT = "item"
 
 # problem sink: (check, message, offset into the string)
 Report = Callable[[str, str, int], None]
@@ -156,6 +158,11 @@ def _check_call(call: Call, scope: Scope, report: Report, base: int) -> None:
         _check_regex(call.args[1], report, base)
     if call.name == "within" and count >= 1:
         _check_window(call.args, report, base)
+    if call.name == "ago" and count == 1:
+        span = call.args[0]
+        if isinstance(span, Literal) and isinstance(span.value, str) and span_seconds(span.value) is None:
+            report("bad-window", f"ago: {span.value!r} is not a span such as 30d, 12h, 2w or 90m",
+                   base + span.pos)
 
 
 def _check_regex(pattern: Expr, report: Report, base: int) -> None:
@@ -195,7 +202,13 @@ def _check_access(
 ) -> None:
     root = context.name.lower()
     if root not in scope.contexts:
-        if root in ALL_CONTEXTS:
+        if root == LOOP_CONTEXT:
+            report(
+                "unknown-context",
+                f'"item" is read only in the `with:` of a node that has `for-each:` ({scope.where})',
+                0,
+            )
+        elif root in ALL_CONTEXTS:
             report("unknown-context", f'context "{root}" is not available in {scope.where}', 0)
         else:
             choices = sorted(scope.contexts)

@@ -28,7 +28,7 @@ from engine.expr.tree import (
     Segment,
     Star,
 )
-from engine.expr.windows import WindowError, within
+from engine.expr.windows import WindowError, ago, within
 
 MAX_STRING = 1_000_000  # a value longer than this (format, join, toJSON) is an error
 
@@ -314,7 +314,10 @@ def _call(call: Call, contexts: Mapping[str, Any], state: RunState) -> Any:
     if name == "length":
         return _length(args[0])
     if name == "within":
-        return _within(args, contexts)
+        zone = to_string(args[1]) if len(args) > 1 else "UTC"
+        return _at_decision_time(name, contexts, lambda t: within(to_string(args[0]), zone, t))
+    if name == "ago":
+        return _at_decision_time(name, contexts, lambda t: ago(to_string(args[0]), t))
     raise EvaluationError(f"unknown function {name}()")
 
 
@@ -328,16 +331,15 @@ def _matches(text: str, pattern: Any) -> bool:
         raise EvaluationError(f"matches: invalid regular expression '{shown}': {exc}") from None
 
 
-def _within(args: list[Any], contexts: Mapping[str, Any]) -> bool:
-    """within(window, zone): the decision time against a weekly window (engine.expr.windows)."""
+def _at_decision_time(name: str, contexts: Mapping[str, Any], decide: Any) -> Any:
+    """within() and ago() (engine.expr.windows) decided at the decision time the caller gave."""
     moment = contexts.get(DECISION_TIME)
     if not isinstance(moment, int | float):
-        raise EvaluationError("within: no decision time is known here")
-    zone = to_string(args[1]) if len(args) > 1 else "UTC"
+        raise EvaluationError(f"{name}: no decision time is known here")
     try:
-        return within(to_string(args[0]), zone, float(moment))
+        return decide(float(moment))
     except WindowError as exc:
-        raise EvaluationError(f"within: {exc}") from None
+        raise EvaluationError(f"{name}: {exc}") from None
 
 
 def _length(value: Any) -> int:

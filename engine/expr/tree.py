@@ -24,6 +24,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "matches": (2, 2),
     "length": (1, 1),
     "within": (1, 2),
+    "ago": (1, 1),
 }
 FUNCTION_NAMES = {
     "contains": "contains",
@@ -40,6 +41,7 @@ FUNCTION_NAMES = {
     "matches": "matches",
     "length": "length",
     "within": "within",
+    "ago": "ago",
 }
 # The contexts key of the decision time (seconds since the epoch) that within() reads: a NUL
 # cannot appear in an expression, so no rule can read or set it

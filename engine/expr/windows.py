@@ -110,3 +110,24 @@ def _days(spec: str, text: str) -> list[int]:
         else:
             raise WindowError(f"window {text!r}: {part!r} is not a day or a range of days")
     return found
+
+
+_SPAN_PART = re.compile(r"(\d+)([smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def span_seconds(text: str) -> int | None:
+    """`30d`, `12h`, `2w`, `1d12h` as seconds (None when it is not such a span): ago()'s spans."""
+    value = text.strip().lower()
+    if not value or not re.fullmatch(r"(?:\d+[smhdw])+", value):
+        return None
+    return sum(int(n) * _UNIT[u] for n, u in _SPAN_PART.findall(value))
+
+
+def ago(span: str, moment: float) -> str:
+    """`moment` less a span (s, m, h, d, w), as ISO 8601 in UTC: the form GitHub's search takes
+    (`updated:<${{ ago('30d') }}`)."""
+    seconds = span_seconds(span)
+    if seconds is None:
+        raise WindowError(f"{span!r} is not a span such as 30d, 12h, 2w or 90m")
+    return datetime.fromtimestamp(moment - seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

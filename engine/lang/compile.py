@@ -50,7 +50,8 @@ def compile_document(
 
 # the keys of a node's own mapping: found as node ids, they lost their indentation
 NODE_BODY_KEYS = frozenset(
-    {"uses", "with", "needs", "if", "name", "description", "retry", "timeout", "continue-on-error"}
+    {"uses", "with", "needs", "if", "name", "description", "retry", "timeout", "continue-on-error",
+     "for-each", "max-items"}
 )
 
 
@@ -200,6 +201,7 @@ class _Checker(TriggerChecker, ScheduleChecker, GraphChecker, NodeChecker, Expre
             condition_source=condition_source,
             disabled=data.get("disabled") is True,
             schedules=schedules,
+            operations_per_run=data.get("operations-per-run"),
         )
 
 
@@ -278,7 +280,15 @@ def _build_node(
         ),
         timeout=parse_duration(spec["timeout"]) if isinstance(spec.get("timeout"), str) else None,
         continue_on_error=_template_or_text(coe) if isinstance(coe, str) else bool(coe),
+        for_each=_loop(spec.get("for-each")),
+        max_items=int(spec.get("max-items", 100)),
     )
+
+
+def _loop(raw: Any) -> Template | None:
+    """A node's `for-each` (checked to be one expression), parsed."""
+    found = _template_or_text(raw) if isinstance(raw, str) else None
+    return found if isinstance(found, Template) else None
 
 
 def _templated(value: Any) -> Any:

@@ -140,6 +140,8 @@ class Node:
     retry: Retry = Retry()
     timeout: float | None = None
     continue_on_error: bool | Template | str = False
+    for_each: Template | None = None  # run once per item of this list
+    max_items: int = 100
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ class Rule:
     source: RuleSource = SERVER
     scope: Scope | None = None  # repository rules: where they may act
     schedules: tuple[Schedule, ...] = ()  # `on: schedule`: ticks that run the rule
+    operations_per_run: int | None = None  # GitHub requests a run may make (None: no limit)
 
     @property
     def events(self) -> frozenset[str] | None:

@@ -153,6 +153,18 @@ def _node_schema() -> dict[str, Any]:
                 "type": ["boolean", "string"],
                 "description": "When true, a failure of this node does not fail the run",
             },
+            "for-each": {
+                "type": "string",
+                "pattern": EXPRESSION_PATTERN,
+                "description": "Run the node once per item of this list (a ${{ }} expression); "
+                "its inputs read the item as ${{ item }}, and each output becomes a list",
+            },
+            "max-items": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1000,
+                "description": "With for-each: at most this many items per run (default 100)",
+            },
         },
         "A node of the graph",
         required=["uses"],
@@ -297,6 +309,13 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
                 "off the organisation default of the same name",
             },
             "timeout": {"$ref": "#/$defs/duration", "description": "Deadline for the whole run"},
+            "operations-per-run": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "At most this many GitHub requests per run, as actions/stale's "
+                "operations-per-run: past it, for-each items and nodes left are skipped until "
+                "the next run",
+            },
             "vars": {
                 "type": "object",
                 "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"},

@@ -106,11 +106,39 @@ class MatchResult:
 def match(event: Event, index: RuleIndex, *, app_login: str | None = None) -> MatchResult:
     """Decide which rules fire for `event` with what the event itself carries."""
     result = MatchResult(event, index, app_login=app_login)
+    if event.name == SCHEDULE_EVENT:
+        for rule in index.rules:
+            if rule.schedules and not rule.disabled and _tick_is_for(rule, event):
+                _place(result, rule, SCHEDULE_TRIGGER, _schedule_reason(rule, event))
+        return result
     if is_own_app(event, app_login):
         return result  # every rule is rejected; not_matched() explains why
     for _, rule, trigger in index.candidates(event):
         _place(result, rule, trigger, decide(rule, trigger, event))
     return result
+
+
+# A tick of a schedule (engine.workers.scheduler) is a delivery of this event: it is decided
+# by the rule's `repository` filter and its `if:` only; GitHub never sends it (ingest refuses
+# event names outside GitHub's catalogue)
+SCHEDULE_EVENT = "schedule"
+SCHEDULE_TRIGGER = EventTrigger(event=SCHEDULE_EVENT, ignore_bots=False)
+
+
+def _tick_is_for(rule: Rule, event: Event) -> bool:
+    """A tick names its rule (`event.schedule.rule`); one without a name (a rule test's, a
+    simulated one) is for every scheduled rule."""
+    schedule = event.payload.get("schedule")
+    named = schedule.get("rule") if isinstance(schedule, dict) else None
+    return not named or named == rule.name
+
+
+def _schedule_reason(rule: Rule, event: Event) -> Reason:
+    """Why a scheduled rule does not run for this tick's target, or None."""
+    patterns = rule.schedules[0].repository
+    if event.repository is not None and patterns is not None and not patterns.selects(event.repository):
+        return f"repository '{event.repository}' is not in {patterns.describe()}"
+    return condition_reason(rule, event)
 
 
 def _place(result: MatchResult, rule: Rule, trigger: EventTrigger, reason: Reason) -> None:
@@ -208,6 +236,11 @@ def explain(rule: Rule, event: Event, app_login: str | None = None) -> str:
     trigger = trigger or next((t for t in rule.triggers if t.event is None), None)
     if trigger is None:
         names = sorted(t.event for t in rule.triggers if t.event is not None)
+        if not names and rule.schedules:
+            crons = ", ".join(s.cron for s in rule.schedules)
+            return f"the rule runs on its schedule ({crons}), not on webhook events"
+        if event.name == SCHEDULE_EVENT and not rule.schedules:
+            return f"the rule has no schedule; it runs on [{', '.join(names)}]"
         return f"event '{event.name}' is not in [{', '.join(names)}]"
     reason = decide(rule, trigger, event)
     if isinstance(reason, Needed):

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.declarations.registry import Registry
-from engine.expr.evaluate import EvaluationError, render_segments, to_string, truthy
+from engine.expr.evaluate import EvaluationError, render_segments, truthy
 from engine.expr.parse import ExpressionError
 from engine.github.api import GitHubAPI
 from engine.lang.model import Node, Rule, Scope, Template
-from engine.match.condition import render_value, rule_contexts
+from engine.match.condition import render_value
 from engine.match.events import Event
 from engine.nodes.context import NodeContext, NodeError, NodeSkipped
 from engine.run.budget import MAX_ERROR, OutputLimits, cut, node_size, over_limit, truncate
+from engine.run.contexts import base_contexts
 from engine.run.graph import CANCELLED, FAILURE, SKIPPED, SUCCESS, Outcome, run_status, schedule
 from engine.run.inputs import checked_inputs
 from engine.run.record import NodeRecord, RunRecord
@@ -53,39 +54,6 @@ class ExecutionOptions:
 def idempotency_key(delivery: str, rule: str, node: str) -> str:
     """The key of a node's writes: one delivery, one rule, one node."""
     return f"{delivery}:{rule}:{node}"
-
-
-def base_contexts(rule: Rule, event: Event) -> dict[str, Any]:
-    """event, github, rule and the rendered vars (no nodes yet); a run renders every var
-    when it starts (node outputs may hold them, so they must be plain values)."""
-    contexts = rule_contexts(rule, event)
-    contexts["vars"] = dict(contexts["vars"])
-    return contexts
-
-
-def concurrency_key(rule: Rule, event: Event) -> tuple[str, bool] | None:
-    """The rendered concurrency group and cancel-in-progress, or None without concurrency.
-
-    Server rules share one namespace of groups; a repository rule's groups live in its
-    repository's (`owner/name: group`) and an organisation default's in its owner's
-    (`owner: group`), so no repository can name a group of another's or of the server's and
-    cancel its runs.
-    """
-    if rule.concurrency is None:
-        return None
-    contexts = base_contexts(rule, event)
-    group = rule.concurrency.group
-    key = to_string(render_value(group, contexts))
-    if rule.scope is not None:
-        key = f"{(rule.scope.repository or rule.scope.owner).lower()}: {key}"
-    cancel = rule.concurrency.cancel_in_progress
-    if isinstance(cancel, Template | str):
-        cancel = (
-            truthy(render_value(cancel, contexts))
-            if isinstance(cancel, Template)
-            else cancel == "true"
-        )
-    return key, bool(cancel)
 
 
 def failed_record(
@@ -261,6 +229,10 @@ class _Run:
         node_type = self.registry.get(node.uses)
         if node_type is None or node_type.run is None:
             return Outcome(FAILURE, error=f"node type {node.uses!r} has no implementation here")
+        if self._budget_spent():
+            return Outcome(SKIPPED, error=self._budget_reason())
+        if node.for_each is not None:
+            return await self._loop(node, node_type, key)
         try:
             inputs = _render_inputs(node, self.contexts)
         except (EvaluationError, ExpressionError) as exc:
@@ -268,6 +240,77 @@ class _Run:
         inputs, problem = checked_inputs(node_type, inputs)
         if problem is not None:
             return self._failed(node, f'node "{node.id}": {problem}')
+        outcome, outputs = await self._attempts(node, node_type, inputs, key)
+        node_record.outputs.update(outputs)
+        return outcome
+
+    def _budget_spent(self) -> bool:
+        budget = self.rule.operations_per_run
+        return budget is not None and len(self.record.calls) >= budget
+
+    def _budget_reason(self) -> str:
+        return (
+            f"the run's operations budget ({self.rule.operations_per_run} GitHub requests, "
+            "operations-per-run) is spent; the rest waits for the next run"
+        )
+
+    async def _loop(self, node: Node, node_type: Any, key: str) -> Outcome:
+        """A `for-each` node: once per item (at most max-items, within the run's operations
+        budget), each iteration with its own idempotency key; each output is a list."""
+        assert node.for_each is not None
+        node_record = self.record.node(node.id)
+        try:
+            items = render_segments(node.for_each.segments, self.contexts)
+        except (EvaluationError, ExpressionError) as exc:
+            return self._failed(node, f"for-each: {exc}")
+        items = [] if items is None else items
+        if not isinstance(items, list):
+            return self._failed(node, f"for-each must give a list, found {type(items).__name__}")
+        taken = items[: node.max_items]
+        if len(items) > len(taken):
+            self.record.logs.append(
+                f"{node.id}: {len(items)} items, {len(taken)} taken (max-items); "
+                "the rest wait for the next run"
+            )
+        results: list[dict[str, Any]] = []
+        errors: list[str] = []
+        for index, item in enumerate(taken):
+            if self._budget_spent():
+                self.record.logs.append(
+                    f"{node.id}: {len(taken) - index} item(s) left: {self._budget_reason()}"
+                )
+                break
+            try:
+                inputs = _render_inputs(node, {**self.contexts, "item": item})
+            except (EvaluationError, ExpressionError) as exc:
+                errors.append(f"item {index}: {exc}")
+                continue
+            inputs, problem = checked_inputs(node_type, inputs)
+            if problem is not None:
+                errors.append(f"item {index}: {problem}")
+                continue
+            outcome, outputs = await self._attempts(node, node_type, inputs, f"{key}[{index}]")
+            if outcome.wait is not None:  # a rate limit: the job waits; done items repeat no write
+                return outcome
+            if outcome.status == SKIPPED:  # the budget ran out mid-item: it is done next run
+                self.record.logs.append(f"{node.id}: {len(taken) - index} item(s) left: {outcome.error}")
+                break
+            if outcome.status == FAILURE:
+                errors.append(f"item {index}: {outcome.error}")
+                continue
+            results.append(outputs)
+        names = sorted({name for outputs in results for name in outputs})
+        node_record.outputs.update({name: [r.get(name) for r in results] for name in names})
+        self.record.logs.append(f"{node.id}: {len(results)} of {len(taken)} item(s) done")
+        if errors:
+            return self._failed(node, "; ".join(errors))
+        return Outcome(SUCCESS)
+
+    async def _attempts(
+        self, node: Node, node_type: Any, inputs: dict[str, Any], key: str
+    ) -> tuple[Outcome, dict[str, Any]]:
+        """One run of the node's code, with its retry policy: the outcome and the outputs."""
+        node_record = self.record.node(node.id)
         delay = node.retry.delay
         for attempt in range(1, node.retry.attempts + 1):
             node_record.attempts = attempt
@@ -278,6 +321,7 @@ class _Run:
                 node=node.id,
                 idempotency_key=key,
                 scope=self.options.scope,
+                spent=lambda: self._budget_reason() if self._budget_spent() else None,
             )
             ctx = NodeContext(
                 node_id=node.id,
@@ -299,10 +343,11 @@ class _Run:
                 async with asyncio.timeout(node.timeout):
                     outputs = await node_type.run(ctx)
             except NodeSkipped as exc:
-                return Outcome(SKIPPED, error=str(exc))
+                return Outcome(SKIPPED, error=str(exc)), {}
             except NodeError as exc:
                 if exc.wait is not None:  # a rate limit: the whole job waits, not this node
-                    return Outcome(FAILURE, error=exc.message, retryable=True, wait=exc.wait)
+                    failed = Outcome(FAILURE, error=exc.message, retryable=True, wait=exc.wait)
+                    return failed, {}
                 if exc.retryable and attempt < node.retry.attempts:
                     self.record.logs.append(
                         f"{node.id}: attempt {attempt} failed ({exc.message}); retrying"
@@ -310,12 +355,11 @@ class _Run:
                     await self.options.sleep(delay)
                     delay *= node.retry.backoff
                     continue
-                return self._failed(node, exc.message, retryable=exc.retryable)
+                return self._failed(node, exc.message, retryable=exc.retryable), {}
             except TimeoutError:
                 assert node.timeout is not None
-                return self._failed(node, f"timed out after {node.timeout:g}s")
-            node_record.outputs.update(outputs or {})
-            return Outcome(SUCCESS)
+                return self._failed(node, f"timed out after {node.timeout:g}s"), {}
+            return Outcome(SUCCESS), dict(outputs or {})
         raise AssertionError("unreachable: the last attempt returns")
 
     def _failed(self, node: Node, message: str, *, retryable: bool = False) -> Outcome:

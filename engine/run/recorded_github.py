@@ -50,15 +50,20 @@ class RecordingGitHub:
         node: str,
         idempotency_key: str,
         scope: Scope | None = None,
+        spent: Callable[[], str | None] | None = None,
     ) -> None:
         self.inner = inner
         self.calls = calls
+        self.spent = spent  # the run's operations budget: why no more calls may be made
         self.dry_run = dry_run
         self.node = node
         self.idempotency_key = idempotency_key
         self.scope = scope
 
     def _guard(self, method: str, path: str) -> None:
+        over = self.spent() if self.spent is not None else None
+        if over is not None:  # the node stops here; the next run picks up what is left
+            raise NodeSkipped(over)
         why = refused_path(method, path, self.scope)
         if why is not None:
             self.calls.append(CallRecord(method, path, None, node=self.node))

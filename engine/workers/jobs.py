@@ -23,9 +23,9 @@ from engine.match.index import RuleIndex
 from engine.match.matcher import decide_delivery
 from engine.observe import logs
 from engine.run.budget import REPOSITORY_LIMITS, OutputLimits
+from engine.run.contexts import concurrency_key
 from engine.run.executor import (
     ExecutionOptions,
-    concurrency_key,
     execute,
     failed_record,
     idempotency_key,

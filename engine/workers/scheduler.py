@@ -26,8 +26,9 @@ from engine.github.api import GitHubError
 from engine.github.client import InstallationAPI
 from engine.lang.cron import Cron, parse_cron, plan_ticks
 from engine.lang.model import Rule, Schedule
-from engine.match.condition import condition_reason
 from engine.match.events import parse_event
+from engine.match.index import RuleIndex
+from engine.match.matcher import SCHEDULE_EVENT, match
 from engine.observe import logs
 from engine.observe.metrics import Metrics
 from engine.store.interface import Store
@@ -36,7 +37,6 @@ from engine.store.records import NewDelivery, StoredDelivery
 T = TypeVar("T")
 log = logs.get("hookwise.scheduler")
 
-SCHEDULE_EVENT = "schedule"
 LATE_AFTER = 2.0  # seconds: a tick decided later than this counts as late
 LOOK_AGAIN = 30.0  # seconds: the longest sleep (new installations and repositories are seen)
 REFRESH_REPOSITORIES = 3600.0  # seconds between reads of the installation-repositories API
@@ -136,7 +136,8 @@ class Scheduler:
         tick = plan.run.timestamp()
         delivery = scheduled_delivery(rule, schedule, target, installation, tick, now)
         event = parse_event(SCHEDULE_EVENT, delivery.payload or {}, delivery=delivery.delivery_id)
-        why_not = condition_reason(rule, event)
+        decided = match(event, RuleIndex([rule]))  # the one decision path, as for webhooks
+        why_not = None if decided.matched else decided.rejected[0].reason
         trace = {
             "matched": [] if why_not else [rule.name],
             "pending": [],

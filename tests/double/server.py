@@ -193,8 +193,14 @@ class GitHubDouble:
 
     # --- test helpers ------------------------------------------------------------------------
 
-    def add_installation(self, installation_id: int, account: str) -> None:
+    def add_installation(
+        self, installation_id: int, account: str, repositories: list[str] | None = None
+    ) -> None:
+        """An installation on `account`: with every repository of the account, or only the
+        `repositories` named (owner/name), as GitHub's "selected repositories"."""
         self.world.installations[installation_id] = account
+        if repositories is not None:
+            self.world.installation_repos[installation_id] = {r.lower() for r in repositories}
 
     def enforce_secondary_limits(self, **limits: Any) -> SecondaryLimits:
         """Answer content-creating requests past GitHub's secondary limits with its 403."""

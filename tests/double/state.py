@@ -8,11 +8,16 @@ carry the double's state on top, so they validate against the same description.
 from __future__ import annotations
 
 import base64
+import calendar
+import copy
 import hashlib
 import itertools
+import re
 import secrets
+import shlex
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +62,9 @@ class Issue:
     labels: list[str] = field(default_factory=list)
     assignees: list[str] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    # seconds since the epoch; every write to the issue moves updated_at, as on GitHub
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -109,6 +117,8 @@ class World:
         self.spec = spec
         self.repos: dict[str, Repo] = {}
         self.installations: dict[int, str] = {}  # id -> account login
+        # id -> the repositories (owner/name, lower-cased) of one with selected repositories
+        self.installation_repos: dict[int, set[str]] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expires_at)
         # OAuth: code -> (login, installations it reaches); user token -> the same
         self.oauth_codes: dict[str, tuple[str, set[int]]] = {}
@@ -223,6 +233,8 @@ class World:
             html_url=f"https://github.invalid/{repo.full_name}/issues/{issue.number}",
             url=f"{API}/repos/{repo.full_name}/issues/{issue.number}",
         )
+        body["created_at"] = _iso(issue.created_at)
+        body["updated_at"] = _iso(issue.updated_at)
         body["assignees"] = [dict(body["user"], login=a) for a in issue.assignees]
         body["assignee"] = body["assignees"][0] if body["assignees"] else None
         if issue.state_reason is not None:
@@ -294,6 +306,26 @@ class World:
             items.append(body)
         status, chunk, headers = self._page(request, items)
         return status, {"total_count": len(items), "installations": chunk}, headers
+
+    def op_apps__list_repos_accessible_to_installation(self, request: Request) -> Response:
+        """The repositories of the installation's account (every repository the double holds
+        under that owner), one page at a time, shaped as GitHub's example."""
+        installation = request.installation_id or 0
+        account = self.installations.get(installation, "").lower()
+        selected = self.installation_repos.get(installation)
+        template = self.spec.example("repository-paginated-2")["repositories"][0]
+        items = []
+        for repo in sorted(self.repos.values(), key=lambda r: r.full_name.lower()):
+            if repo.owner.lower() != account:
+                continue
+            if selected is not None and repo.full_name.lower() not in selected:
+                continue
+            body = copy.deepcopy(template)
+            body.update(id=repo.id, name=repo.name, full_name=repo.full_name)
+            body["owner"]["login"] = repo.owner
+            items.append(body)
+        status, chunk, headers = self._page(request, items)
+        return status, {"total_count": len(items), "repositories": chunk}, headers
 
     # --- the App's webhook deliveries and the manifest flow -------------------------------
 
@@ -486,6 +518,29 @@ class World:
         body["sha"] = sha_of(f"merge-{pull.number}")
         return 200, body, {}
 
+    # --- search ----------------------------------------------------------------------------
+
+    def op_search__issues_and_pull_requests(self, request: Request) -> Response:
+        """GitHub's issue search over the double's issues, for the qualifiers rules use: repo:,
+        is:open|closed|issue, label:, -label:, no:assignee, updated:/created: with < <= > >=
+        and a date; anything else is a 422, so a test never passes on a qualifier ignored."""
+        query = request.query.get("q", [""])[0]
+        try:
+            tests = [_qualifier(token) for token in shlex.split(query)]
+        except ValueError as exc:
+            return 422, {"message": f"Validation Failed: {exc}", "errors": []}, {}
+        found = []
+        for repo in sorted(self.repos.values(), key=lambda r: r.full_name.lower()):
+            for issue in repo.issues.values():
+                if all(test(repo, issue) for test in tests):
+                    found.append((repo, issue))
+        if request.query.get("sort", [""])[0] == "updated":
+            descending = request.query.get("order", ["desc"])[0] == "desc"
+            found.sort(key=lambda pair: pair[1].updated_at, reverse=descending)
+        items = [self._issue(repo, issue) for repo, issue in found]
+        status, chunk, headers = self._page(request, items)
+        return status, {"total_count": len(items), "incomplete_results": False, "items": chunk}, headers
+
     # --- issues ----------------------------------------------------------------------------
 
     def _issue_of(self, request: Request) -> tuple[Repo, Issue] | None:
@@ -493,6 +548,8 @@ class World:
         number = int(request.params["issue_number"])
         if repo is None or number not in repo.issues:
             return None
+        if request.method != "GET":  # a write is activity: search's updated: sees it
+            repo.issues[number].updated_at = time.time()
         return repo, repo.issues[number]
 
     def op_issues__list_comments(self, request: Request) -> Response:
@@ -736,3 +793,40 @@ class World:
             {"kind": "workflow_dispatch", "workflow": request.params["workflow_id"], **request.body}
         )
         return 204, None, {}
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def _qualifier(token: str) -> Callable[[Repo, Issue], bool]:
+    """One search term as a test of an issue (the qualifiers the double knows)."""
+    negated = token.startswith("-")
+    key, sep, value = token.lstrip("-").partition(":")
+    if not sep:
+        raise ValueError(f"free text {token!r} is not searched by the double")
+    value = value.strip('"')
+    test: Callable[[Repo, Issue], bool]
+    if key == "repo":
+        test = lambda repo, _issue: repo.full_name.lower() == value.lower()  # noqa: E731
+    elif key == "is" and value in ("open", "closed"):
+        test = lambda _repo, issue: issue.state == value  # noqa: E731
+    elif key == "is" and value == "issue":
+        test = lambda _repo, _issue: True  # noqa: E731
+    elif key == "label":
+        test = lambda _repo, issue: value.lower() in {n.lower() for n in issue.labels}  # noqa: E731
+    elif key == "no" and value == "assignee":
+        test = lambda _repo, issue: not issue.assignees  # noqa: E731
+    elif key in ("updated", "created"):
+        match = re.fullmatch(r"(<=|>=|<|>)(\d{4}-\d{2}-\d{2}(?:T[0-9:]+Z?)?)", value)
+        if match is None:
+            raise ValueError(f"{token!r}: the double reads {key}:<DATE and the like")
+        op, text = match.groups()
+        bound = calendar.timegm(time.strptime(text[:19].rstrip("Z"), "%Y-%m-%dT%H:%M:%S"
+                                               if "T" in text else "%Y-%m-%d"))
+        compare = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}[op]
+        field_name = f"{key}_at"
+        test = lambda _repo, issue: compare(float(getattr(issue, field_name)), float(bound))  # noqa: E731
+    else:
+        raise ValueError(f"the qualifier {token!r} is not known to the double")
+    return (lambda repo, issue: not test(repo, issue)) if negated else test

@@ -8,9 +8,10 @@ outputs of the nodes that run before it; a node's `if` may call the status funct
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
-from engine.expr.check import ALL_CONTEXTS, Scope, check_condition, check_template
+from engine.expr.check import ALL_CONTEXTS, LOOP_CONTEXT, Scope, check_condition, check_template
 from engine.expr.parse import has_expression
 from engine.lang.checks.base import DocumentChecker
 from engine.lang.payloads import check_read
@@ -70,7 +71,11 @@ class ExpressionChecker(DocumentChecker):
             outputs=outputs,
             event_reads=self._payload_reads(),
         )
-        self.templates(("nodes", node_id, "with"), spec.get("with"), scope)
+        looping = "for-each" in spec
+        with_scope = replace(scope, contexts=scope.contexts | {LOOP_CONTEXT}) if looping else scope
+        self.templates(("nodes", node_id, "with"), spec.get("with"), with_scope)
+        if isinstance(spec.get("for-each"), str):
+            self.templates(("nodes", node_id, "for-each"), spec["for-each"], scope)
         condition = spec.get("if")
         if isinstance(condition, str):
             if_path: Path = ("nodes", node_id, "if")
