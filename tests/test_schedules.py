@@ -4,6 +4,7 @@ downtime, `within()` windows, and `simulate --at` deciding a window both ways.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,3 +260,40 @@ def test_a_false_if_records_the_tick_without_a_run(store_factory: Any, tmp_path:
         outcomes.append(tick["outcome"])
     assert outcomes == ["skipped", "run", "run"]
     assert store.queue_stats().queued == 2
+
+
+def test_the_delivery_log_shows_a_tick_beside_webhooks(tmp_path: Path) -> None:
+    """A tick decided by the scheduler is a delivery of the event `schedule`: listed, and its
+    page shows the schedule, the tick, the target and the run."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from engine.edge.web import create_app
+    from engine.observe.metrics import Metrics
+    from engine.workers.scheduler import Scheduler
+    from tests.serverkit import server_settings
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rule.yaml").write_text(EVERY_MINUTE)
+    settings = server_settings(tmp_path, rules, workers=1)
+    with TestClient(
+        create_app(settings), base_url="http://localhost:8000", client=("127.0.0.1", 50000)
+    ) as client:
+        store = client.app.state.hookwise.store  # type: ignore[attr-defined]
+        store.upsert_installation(7, account="octo-org", account_type="Organization",
+                                  repositories=["octo-org/api"])
+        rule = _scheduled_rule(tmp_path)
+        now = [time.time()]
+        scheduler = Scheduler(store, [rule], Metrics(), clock=lambda: now[0])
+        scheduler.started = now[0] - 61  # as if it had run for a minute
+        asyncio.run(scheduler.decide(now[0]))
+        [tick] = [t for t in store.schedule_ticks("every-minute") if t["outcome"] == "run"]
+        listed = client.get("/ui/?event=schedule")
+        assert listed.status_code == 200 and tick["delivery_id"] in listed.text
+        page = client.get(f"/ui/deliveries/{tick['delivery_id']}")
+        assert page.status_code == 200
+        assert "octo-org/api" in page.text and "* * * * *" in page.text
+        metrics = client.get("/metrics").text
+        assert "hookwise_schedule_ticks_total" in metrics
