@@ -297,3 +297,47 @@ def test_the_delivery_log_shows_a_tick_beside_webhooks(tmp_path: Path) -> None:
         assert "octo-org/api" in page.text and "* * * * *" in page.text
         metrics = client.get("/metrics").text
         assert "hookwise_schedule_ticks_total" in metrics
+
+
+def test_the_installations_repositories_are_read_from_github(
+    store_factory: Any, tmp_path: Path, github: Any
+) -> None:
+    """At start (and every hour) each active installation's repositories are read from
+    GET /installation/repositories, all pages, and kept; the ticks then run for them."""
+    import asyncio
+
+    from engine.github.client import GitHubClient
+    from engine.github.credentials import AppCredentials
+    from engine.observe.metrics import Metrics
+    from engine.workers.scheduler import Scheduler
+    from tests.double import APP_ID
+
+    github.add_installation(7, "octo-org", repositories=["octo-org/api", "octo-org/web"])
+    for name in ("api", "web", "private"):
+        github.world.repo("octo-org", name)
+    store = store_factory()
+    store.upsert_installation(7, account="octo-org", account_type="Organization")
+    rule = _scheduled_rule(tmp_path)
+
+    async def refresh() -> None:
+        client = GitHubClient(AppCredentials.from_pem(APP_ID, github.private_key_pem), base_url=github.url)
+        try:
+            scheduler = Scheduler(store, [rule], Metrics(), installation_api=client.installation)
+            await scheduler.refresh_repositories()
+        finally:
+            await client.aclose()
+
+    asyncio.run(refresh())
+    assert store.installation(7)["repositories"] == ["octo-org/api", "octo-org/web"]
+    assert len(github.calls("apps/list-repos-accessible-to-installation")) == 1
+
+
+def test_run_at_decides_a_window_too(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "freeze.yaml").write_text(FREEZE)
+    payload = shared("github", "webhooks", "pull_request", "opened.1.json")
+    base = ["run", "--dry-run", "--event", "pull_request", "--payload", str(payload),
+            "--rules", str(tmp_path), "--format", "json"]
+    _, frozen, _ = cli(*base, "--at", "2026-12-04T16:00+01:00")
+    _, open_, _ = cli(*base, "--at", "2026-12-03T16:00+01:00")
+    assert json.loads(frozen)["runs"] == []
+    assert [r["rule"] for r in json.loads(open_)["runs"]] == ["merge-freeze"]
