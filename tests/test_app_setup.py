@@ -37,7 +37,9 @@ EXAMPLE_PERMISSIONS = {
     "pull_requests": "write",  # reviews and review requests
     "statuses": "write",  # wip-status
 }
-EXAMPLE_EVENTS = ["check_suite", "issues", "pull_request", "pull_request_review", "push"]
+EXAMPLE_EVENTS = [
+    "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "push"
+]
 
 
 def openapi_operations() -> dict[str, dict[str, Any]]:
@@ -113,7 +115,7 @@ def test_a_bad_url_is_a_usage_error(cli: Any, url: str) -> None:
 
 def test_every_github_node_type_declares_what_it_calls() -> None:
     registry = default_registry()
-    calling = [t for t in registry if t.name.startswith(("github.", "dependabot."))]
+    calling = [t for t in registry if t.name.startswith(("github.", "dependabot.", "command."))]
     assert {t.name for t in calling} == set(NODE_NEEDS)
     for node_type in calling:
         assert node_type.permissions and node_type.operations, node_type.name

@@ -57,6 +57,9 @@ def seed_world(github: GitHubDouble) -> GitHubDouble:
         REPO, 7, title="Docs", files=["docs/a.md", "src/b.py"], labels=["bug"], head_sha=HEAD
     )
     github.world.repo("octo-org", "hello").files["CODEOWNERS"] = "* @octo-org/owners\n"
+    github.world.add_issue(REPO, 3, labels=["bug"])  # found by github.search.issues
+    github.world.add_issue(REPO, 4, labels=["docs"])
+    github.world.add_issue("octo-org/other", 5, labels=["bug"])
     return github
 
 
@@ -89,6 +92,16 @@ def repo(github: GitHubDouble) -> Any:
 
 
 CASES: list[tuple[str, dict[str, Any], Callable[[GitHubDouble, RunRecord], None]]] = [
+    (
+        "github.search.issues",  # the event's repository only; issue 5 of another repo is not found
+        node("github.search.issues", q="is:issue is:open label:bug", sort="updated", order="asc"),
+        lambda g, r: (
+            _eq([i["number"] for i in r.node("n").outputs["items"]], [3]),
+            _eq(r.node("n").outputs["total_count"], 1),
+            _eq(g.calls("search/issues-and-pull-requests")[0].query["q"],
+                [f"repo:{REPO} is:issue is:open label:bug"]),
+        ),
+    ),
     (
         "github.pull_request.get",
         node("github.pull_request.get"),

@@ -36,6 +36,9 @@ OPERATIONS = {
     "apps/redeliver-webhook-delivery": "hookwise recover",
     "apps/create-from-manifest": "hookwise app create",
     "search/issues-and-pull-requests": "github.search.issues (rules on a clock: the stale recipe)",
+    "repos/get-collaborator-permission-level": "slash commands: the commenter's permission",
+    "reactions/create-for-issue-comment": "slash commands: eyes, then +1 or confused",
+    "reactions/create-for-pull-request-review-comment": "slash commands on review comments",
 }
 
 

@@ -62,14 +62,15 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=sorted(REPORTERS), default="text")
 
     sub.add_parser("schema", help="print the rule JSON Schema")
+    from engine.lang.model import PERMISSIONS
     AT_HELP = (
         "decide as at this time (ISO 8601, e.g. 2026-12-04T16:30+01:00; UTC when no offset): "
         "what within() conditions see (default: now)"
     )
 
     simulate = sub.add_parser("simulate", help="which rules match a payload, and why not")
-    simulate.add_argument("--event", required=True, help="the X-GitHub-Event name")
-    simulate.add_argument("--payload", required=True, help="a JSON payload file")
+    simulate.add_argument("--event", help="the X-GitHub-Event name (default issue_comment with --comment)")
+    simulate.add_argument("--payload", help="a JSON payload file (with --comment: GitHub's example comment)")
     simulate.add_argument("--rules", default="rules/", help="rules path (default rules/)")
     simulate.add_argument(
         "--changed-files", help="a file with one changed path per line (a pull request's files)"
@@ -79,6 +80,11 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
     simulate.add_argument("--format", choices=["text", "json"], default="text")
     simulate.add_argument("--at", metavar="TIME", help=AT_HELP)
+    simulate.add_argument("--comment", metavar="TEXT", help="the comment's text (slash commands)")
+    simulate.add_argument("--commenter", metavar="LOGIN", help="who wrote the comment")
+    simulate.add_argument(
+        "--permission", choices=PERMISSIONS, help="the commenter's repository permission (offline)"
+    )
     simulate.add_argument(
         "--answers",
         metavar="FILE",
@@ -87,8 +93,8 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="execute the rules that match a payload")
-    run.add_argument("--event", required=True, help="the X-GitHub-Event name")
-    run.add_argument("--payload", required=True, help="a JSON payload file")
+    run.add_argument("--event", help="the X-GitHub-Event name (default issue_comment with --comment)")
+    run.add_argument("--payload", help="a JSON payload file (with --comment: GitHub's example comment)")
     run.add_argument("--rules", default="rules/", help="rules path (default rules/)")
     run.add_argument("--changed-files", help="a file with one changed path per line")
     run.add_argument(
@@ -99,6 +105,11 @@ def build_parser(stderr: IO[str]) -> argparse.ArgumentParser:
     )
     run.add_argument("--format", choices=["text", "json"], default="text")
     run.add_argument("--at", metavar="TIME", help=AT_HELP)
+    run.add_argument("--comment", metavar="TEXT", help="the comment's text (slash commands)")
+    run.add_argument("--commenter", metavar="LOGIN", help="who wrote the comment")
+    run.add_argument(
+        "--permission", choices=PERMISSIONS, help="the commenter's repository permission (offline)"
+    )
     run.add_argument(
         "--answers",
         metavar="FILE",

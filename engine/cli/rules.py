@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from engine.cli.comments import command_decision, comment_payload, given_permissions
 from engine.errors import InputError, UsageError
 from engine.lang.diagnostics import RuleLoadError
 from engine.lang.files import RuleSet, load_rules
@@ -163,12 +164,19 @@ def decision_time(text: str | None) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def _payload_file(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.event or not args.payload:
+        raise UsageError("give --event and --payload (or --comment TEXT for a slash command)")
+    return read_payload(args.payload)
+
+
 def _load(args: argparse.Namespace, stderr: IO[str]) -> tuple[RuleSet, Any]:
     """The rules and the payload's event a command decides on."""
     from engine.match.events import parse_event
 
+    payload = comment_payload(args, read_payload) if getattr(args, "comment", None) is not None else None
+    payload = payload or _payload_file(args)
     check_event_name(args.event)
-    payload = read_payload(args.payload)
     ruleset = load_ruleset(args.rules, stderr)
     try:
         return ruleset, parse_event(args.event, payload, at=decision_time(args.at))
@@ -232,7 +240,10 @@ def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     canned = read_answers(getattr(args, "answers", None))
     result = asyncio.run(_decide(ruleset, event, args, _canned_facts(canned, event)))
     event = result.event
-    matched = [{"rule": m.rule.name, "file": m.rule.file} for m in result.matched]
+    matched = [
+        {"rule": m.rule.name, "file": m.rule.file, **command_decision(m.rule, event, args)}
+        for m in result.matched
+    ]
     not_matched = [
         {"rule": r.rule.name, "file": r.rule.file, "reason": r.reason} for r in result.not_matched()
     ]
@@ -256,6 +267,8 @@ def simulate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     stdout.write(f"matched ({len(matched)}):\n")
     for item in matched:
         stdout.write(f"  {item['rule']}  {item['file']}\n")
+        if "command" in item:
+            stdout.write(f"      {item['command']['decision']}\n")
     if undecided:
         stdout.write(f"undecided ({len(undecided)}):\n")
         for item in undecided:
@@ -293,7 +306,7 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
             else None
         )
         github = client.installation(installation) if client and installation else None
-        shared: dict[str, Any] = {}
+        shared: dict[str, Any] = given_permissions(args, event)
         try:
             facts = GitHubFacts(github, installation, shared=shared) if github else None
             result = await _decide(ruleset, event, args, facts)
@@ -326,7 +339,8 @@ def _run_canned(
     async def run_all() -> tuple[Any, list[Any]]:
         result = await _decide(ruleset, event, args, _canned_facts(canned, event))
         options = ExecutionOptions(
-            github=canned, dry_run=True, changed_files=read_changed_files(args.changed_files)
+            github=canned, dry_run=True, changed_files=read_changed_files(args.changed_files),
+            shared=given_permissions(args, event),
         )
         return result, [await execute(m.rule, result.event, registry, options) for m in result.matched]
 

@@ -46,6 +46,20 @@ NODE_NEEDS: dict[str, Needs] = {
     "github.issue.assign": (_ISSUE_WRITE, ("issues/add-assignees",)),
     "github.issue.update": (_ISSUE_WRITE, ("issues/update",)),
     "github.issue.create": (_ISSUE_WRITE, ("issues/create", "issues/list-for-repo")),
+    "command.accept": (
+        (*_ISSUE_WRITE, ("pull_requests", "write"), ("metadata", "read")),
+        (
+            "repos/get-collaborator-permission-level",
+            "reactions/create-for-issue-comment",
+            "reactions/create-for-pull-request-review-comment",
+            "issues/create-comment",
+            "issues/list-comments",
+        ),
+    ),
+    "command.done": (
+        (*_ISSUE_WRITE, ("pull_requests", "write")),
+        ("reactions/create-for-issue-comment", "reactions/create-for-pull-request-review-comment"),
+    ),
     "github.search.issues": (
         (("issues", "read"), ("pull_requests", "read")),
         ("search/issues-and-pull-requests",),

@@ -58,6 +58,9 @@ NODE_PROPERTIES = frozenset({"outputs", "status"})
 ALL_CONTEXTS = frozenset({"event", "github", "vars", "rule", "nodes"})
 # a `for-each` node's inputs also read the current item
 LOOP_CONTEXT = "item"
+# a command rule's expressions also read the command (engine.match.commands)
+COMMAND_CONTEXT = "command"
+COMMAND_PROPERTIES = frozenset({"name", "args", "actor", "line", "text", "comment", "error"})
 
 # problem sink: (check, message, offset into the string)
 Report = Callable[[str, str, int], None]
@@ -202,7 +205,9 @@ def _check_access(
 ) -> None:
     root = context.name.lower()
     if root not in scope.contexts:
-        if root == LOOP_CONTEXT:
+        if root == COMMAND_CONTEXT:
+            report("unknown-context", '"command" is read only in a rule with `on: command`', 0)
+        elif root == LOOP_CONTEXT:
             report(
                 "unknown-context",
                 f'"item" is read only in the `with:` of a node that has `for-each:` ({scope.where})',
@@ -229,6 +234,9 @@ def _check_access(
             f'unknown property "rule.{first}"{suggest(first, RULE_PROPERTIES)}',
             0,
         )
+    elif root == COMMAND_CONTEXT and first is not None and first.lower() not in COMMAND_PROPERTIES:
+        message = f'unknown property "command.{first}"{suggest(first, COMMAND_PROPERTIES)}'
+        report("unknown-context", message, 0)
     elif root == "nodes" and first is not None:
         _check_node_reference(first, names[1:], scope, report)
     elif root == "event" and names and scope.event_reads is not None:

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from engine.declarations.registry import Registry
 from engine.expr.parse import ExpressionError, has_expression, parse_condition
 from engine.expr.tree import Expr
+from engine.lang.checks.commands import CommandChecker
 from engine.lang.checks.expressions import ExpressionChecker
 from engine.lang.checks.graph import GraphChecker, ancestors
 from engine.lang.checks.nodes import NodeChecker
@@ -36,7 +37,7 @@ def compile_document(
     """Check a parsed rule file: the compiled Rule (None when it has errors) and every problem."""
     if doc.data is None:
         return None, list(doc.diagnostics)
-    doc = _short_forms(doc)
+    doc = _command_steps(_short_forms(doc))
     checker = _Checker(doc, registry)
     checker.diagnostics.extend(doc.diagnostics)
     checker.diagnostics.extend(
@@ -137,7 +138,9 @@ def _dedented_nodes(nodes: Any) -> list[tuple[str, list[str]]]:
     return found
 
 
-class _Checker(TriggerChecker, ScheduleChecker, GraphChecker, NodeChecker, ExpressionChecker):
+class _Checker(
+    TriggerChecker, ScheduleChecker, CommandChecker, GraphChecker, NodeChecker, ExpressionChecker
+):
     def __init__(self, doc: Document, registry: Registry) -> None:
         super().__init__(doc)
         self.registry = registry
@@ -150,7 +153,12 @@ class _Checker(TriggerChecker, ScheduleChecker, GraphChecker, NodeChecker, Expre
         on, variables, nodes_data = (_mapping(data.get(k)) for k in ("on", "vars", "nodes"))
         scheduled = isinstance(on.get("schedule"), list)
         webhooks = isinstance(data.get("on"), dict) and (not scheduled or "events" in on)
-        triggers = self.trigger(on) if webhooks else []
+        command = self.command(on) if "command" in on else None
+        if "command" in on and "events" in on:
+            self.at_key(("on", "events"), "bad-command",
+                        "a command rule reads comments (issue, pull request and review comments); "
+                        "it takes no `events:`")
+        triggers = self.trigger(self.command_events(on) if "command" in on else on) if webhooks else []
         repository = self.filter_value("repository", on["repository"], ("on", "repository")) if (
             scheduled and "repository" in on and not webhooks) else (
             triggers[0].repository if triggers else None)
@@ -202,6 +210,7 @@ class _Checker(TriggerChecker, ScheduleChecker, GraphChecker, NodeChecker, Expre
             disabled=data.get("disabled") is True,
             schedules=schedules,
             operations_per_run=data.get("operations-per-run"),
+            command=command,
         )
 
 
@@ -234,6 +243,50 @@ def _short_forms(doc: Document) -> Document:
             smap.styles[("on", "events", index)] = smap.styles[written]
     data = {**doc.data, "on": {"events": list(names)}}
     return dataclasses.replace(doc, data=data, source_map=smap)
+
+
+ACCEPT, DONE = "command_accept", "command_done"  # the steps hookwise adds to a command rule
+
+
+def _command_steps(doc: Document) -> Document:
+    """A command rule's own nodes run between two steps hookwise adds: `command_accept`
+    (permission, words, eyes) before all of them, `command_done` (+1 or confused) after."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    on, nodes = data.get("on"), data.get("nodes")
+    if not isinstance(on, dict) or not isinstance(on.get("command"), dict) or not isinstance(nodes, dict):
+        return doc
+    if ACCEPT in nodes or DONE in nodes:
+        return doc  # reported by the command check: the ids are hookwise's
+    command = on["command"]
+    permission = command.get("permission") if isinstance(command.get("permission"), str) else "write"
+    where = {"comment_id": "${{ command.comment.id }}", "comment_kind": "${{ command.comment.kind }}"}
+    steps: dict[str, Any] = {}
+    for node_id, spec in nodes.items():
+        if not isinstance(spec, dict):
+            steps[node_id] = spec
+            continue
+        needs = spec.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else list(needs) if isinstance(needs, list) else needs
+        steps[node_id] = {**spec, "needs": [*needs, ACCEPT]} if isinstance(needs, list) else spec
+    users = [n for n, spec in nodes.items() if isinstance(spec, dict)]
+    accept = {
+        "uses": "command.accept",
+        "with": {
+            "command": "${{ command.name }}", "permission": permission,
+            "actor": "${{ command.actor }}", "error": "${{ command.error }}", **where,
+        },
+    }
+    done = {
+        "uses": "command.done",
+        "needs": [ACCEPT, *users],
+        "if": "${{ always() }}",
+        "with": {
+            "accepted": f"${{{{ nodes.{ACCEPT}.status }}}}",
+            "statuses": {n: f"${{{{ nodes.{n}.status }}}}" for n in users},
+            **where,
+        },
+    }
+    return dataclasses.replace(doc, data={**data, "nodes": {ACCEPT: accept, **steps, DONE: done}})
 
 
 def _concurrency(raw: Any) -> Concurrency | None:

@@ -49,6 +49,8 @@ CHECKS: dict[str, str] = {
     "bad-timezone": "a `schedule:` time zone that is not an IANA zone name",
     "cron-frequency": "a `schedule:` that fires more often than every 5 minutes (a warning)",
     "bad-regex": "a literal `matches()` pattern that RE2 cannot compile",
+    "bad-command": "an `on: command` whose arguments cannot be filled from words, or with `events:`",
+    "duplicate-command": "two rules of a rule set answer the same slash command",
     "bad-window": "a literal `within()` window or time zone, or `ago()` span, that cannot be read",
     "bad-team": "a `teams:` entry that is not written org/team-slug",
     "repository-limit": "a repository rule file beyond a limit: files, bytes, expression or pattern size",

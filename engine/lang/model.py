@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -196,6 +197,39 @@ class Scope:
         return self.repository or f"the repositories of {self.owner}"
 
 
+PERMISSIONS = ("read", "triage", "write", "maintain", "admin")  # GitHub's repository roles, rising
+WHERE = ("issues", "pull_requests")
+# the events a command is read from, with the actions that carry a new or edited text
+COMMAND_EVENTS = {
+    "issue_comment": ("created", "edited"),
+    "pull_request_review_comment": ("created", "edited"),
+    "pull_request_review": ("submitted", "edited"),
+}
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A rule's `on: command`: the name, the arguments in order, who may use it, and where."""
+
+    name: str
+    args: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    permission: str = "write"
+    where: tuple[str, ...] = WHERE
+    description: str = ""
+
+    def usage(self) -> str:
+        """`/label <labels>...`: the arguments in the order they are given."""
+        parts = [f"/{self.name}"]
+        for name, schema in self.args:
+            shown = f"<{name}>..." if schema.get("type") == "array" else f"<{name}>"
+            parts.append(f"[{shown}]" if "default" in schema or _optional_array(schema) else shown)
+        return " ".join(parts)
+
+
+def _optional_array(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "array" and not schema.get("minItems")
+
+
 @dataclass(frozen=True)
 class Schedule:
     """One `on: schedule` entry: when it ticks, and whether a tick runs once per repository the
@@ -227,6 +261,7 @@ class Rule:
     scope: Scope | None = None  # repository rules: where they may act
     schedules: tuple[Schedule, ...] = ()  # `on: schedule`: ticks that run the rule
     operations_per_run: int | None = None  # GitHub requests a run may make (None: no limit)
+    command: CommandSpec | None = None  # `on: command`: a slash command in comments
 
     @property
     def events(self) -> frozenset[str] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from engine.declarations.registry import Registry
+from engine.lang.model import PERMISSIONS, WHERE
 from engine.lang.schema_errors import DURATION_PATTERN, schema_diagnostics
 
 SCHEMA_ID = "https://hookwise.dev/schemas/rule.schema.json"
@@ -222,6 +223,35 @@ def build_schema(registry: Registry, *, editor: bool = True) -> dict[str, Any]:
         ),
         "description": "Run the rule on a clock (docs/rules.md \"Rules on a clock\")",
     }
+    trigger_props["command"] = _object(
+        {
+            "name": {
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_-]*$",
+                "description": "The command, without its slash: `label` for /label",
+            },
+            "args": {
+                "type": "object",
+                "additionalProperties": {"type": "object"},
+                "description": "Argument name -> JSON Schema, in order: the words after the "
+                "command fill them in turn; an array argument (last) takes the rest",
+            },
+            "permission": {
+                "enum": list(PERMISSIONS),
+                "description": "The least repository permission the commenter needs (read from "
+                "GitHub; default write)",
+            },
+            "where": {
+                "type": "array",
+                "items": {"enum": list(WHERE)},
+                "minItems": 1,
+                "description": "Where the command is read: issues, pull_requests (default both)",
+            },
+            "description": {"type": "string", "description": "What it does, for /help"},
+        },
+        "Run when a comment holds this slash command (docs/rules.md \"Slash commands\")",
+        required=["name"],
+    )
     defs: dict[str, Any] = {
         "expression": {
             "type": "string",

@@ -76,6 +76,7 @@ def validate_sources(
         if doc is not None and isinstance(doc.data, dict):
             named.append((path, _named(doc)))
     result.diagnostics.extend(duplicate_names(named))
+    result.diagnostics.extend(duplicate_commands(result))
     result.diagnostics = sort_diagnostics(result.diagnostics)
     result.rules.sort(key=lambda r: (r.name, r.file))
     bad = {d.path for d in result.diagnostics if d.severity == "error"}
@@ -112,6 +113,29 @@ def duplicate_names(named: Iterable[tuple[str, Entry]]) -> list[Diagnostic]:
                 entry.name_at[1],
                 "duplicate-rule-name",
                 f'rule name "{entry.name}" is already used by {earlier}',
+            )
+        )
+    return problems
+
+
+def duplicate_commands(result: ValidationResult) -> list[Diagnostic]:
+    """Two rules answering the same slash command, reported at the later file's command name
+    (one comment would run both, each with its own acknowledgement)."""
+    first: dict[str, str] = {}
+    problems = []
+    for rule in sorted(result.rules, key=lambda r: r.file):
+        if rule.command is None:
+            continue
+        earlier = first.setdefault(rule.command.name, rule.file)
+        doc = result.documents.get(rule.file)
+        if earlier == rule.file or doc is None:
+            continue
+        pos = doc.source_map.value(("on", "command", "name"))
+        problems.append(
+            Diagnostic(
+                rule.file, pos.line, pos.column, "duplicate-command",
+                f'the command /{rule.command.name} is already answered by {earlier}; one rule '
+                "per command (use the command's args, or if:, to do different things)",
             )
         )
     return problems

@@ -15,6 +15,7 @@ from engine.expr.evaluate import EvaluationError, evaluate, render_segments, tru
 from engine.expr.explain import read_values
 from engine.expr.tree import DECISION_TIME
 from engine.lang.model import Rule, Template
+from engine.match.commands import command_context
 from engine.match.events import Event, github_context
 
 
@@ -29,6 +30,8 @@ def rule_contexts(rule: Rule, event: Event) -> dict[str, Any]:
         "nodes": {},
         DECISION_TIME: event.at,
     }
+    if rule.command is not None:
+        contexts["command"] = command_context(rule.command, event.name, event.payload, event.sender)
     contexts["vars"] = LazyVars(rule.vars, contexts)
     return contexts
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from engine.errors import HookwiseError
 from engine.lang.model import EventTrigger, Rule
+from engine.match.commands import command_of
 from engine.match.condition import condition_reason
 from engine.match.events import Event
 from engine.match.filters import Needed, Reason, evaluate, is_own_app
@@ -39,6 +40,9 @@ def decide(rule: Rule, trigger: EventTrigger, event: Event) -> Reason:
     even while facts are missing: a false `if:` spares their reading)."""
     reason = evaluate(trigger, event)
     if reason is None or isinstance(reason, Needed):
+        if rule.command is not None and command_of(rule.command, event.name, event.payload) is None:
+            where = " or ".join(w.replace("_", " ") for w in rule.command.where)
+            return f"no new /{rule.command.name} line in the comment (read on {where})"
         return condition_reason(rule, event) or reason
     return reason
 

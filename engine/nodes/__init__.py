@@ -17,7 +17,7 @@ from engine.declarations.registry import Registry
 
 def implementations() -> dict[str, Callable[..., Any]]:
     """Built-in node type name -> its async run function."""
-    from engine.nodes import core, dependabot, issues, pulls, readiness, repos, search
+    from engine.nodes import commands, core, dependabot, issues, pulls, readiness, repos, search
 
     github = {
         "github.pull_request.get": pulls.pull_request_get,
@@ -35,6 +35,8 @@ def implementations() -> dict[str, Callable[..., Any]]:
         "github.issue.update": issues.update_issue,
         "github.issue.create": issues.create_issue,
         "github.search.issues": search.search_issues,
+        "command.accept": commands.accept,
+        "command.done": commands.done,
         "github.commit.get": repos.commit_get,
         "github.repository.file": repos.repository_file,
         "github.repository.compare": repos.compare,

@@ -811,8 +811,10 @@ def _qualifier(token: str) -> Callable[[Repo, Issue], bool]:
         test = lambda repo, _issue: repo.full_name.lower() == value.lower()  # noqa: E731
     elif key == "is" and value in ("open", "closed"):
         test = lambda _repo, issue: issue.state == value  # noqa: E731
-    elif key == "is" and value == "issue":
-        test = lambda _repo, _issue: True  # noqa: E731
+    elif key == "is" and value == "issue":  # a pull request is an issue too, but not is:issue
+        test = lambda repo, issue: issue.number not in repo.pulls  # noqa: E731
+    elif key == "is" and value in ("pr", "pull-request"):
+        test = lambda repo, issue: issue.number in repo.pulls  # noqa: E731
     elif key == "label":
         test = lambda _repo, issue: value.lower() in {n.lower() for n in issue.labels}  # noqa: E731
     elif key == "no" and value == "assignee":

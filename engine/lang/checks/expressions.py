@@ -11,7 +11,14 @@ import functools
 from dataclasses import replace
 from typing import Any
 
-from engine.expr.check import ALL_CONTEXTS, LOOP_CONTEXT, Scope, check_condition, check_template
+from engine.expr.check import (
+    ALL_CONTEXTS,
+    COMMAND_CONTEXT,
+    LOOP_CONTEXT,
+    Scope,
+    check_condition,
+    check_template,
+)
 from engine.expr.parse import has_expression
 from engine.lang.checks.base import DocumentChecker
 from engine.lang.payloads import check_read
@@ -48,8 +55,14 @@ class ExpressionChecker(DocumentChecker):
             def report(check: str, message: str, offset: int) -> None:
                 self.in_string(("if",), offset, check, message)
 
-            scope = base.at("the rule's if", contexts=RULE_CONTEXTS | {"vars"})
+            scope = base.at(
+                "the rule's if", contexts=RULE_CONTEXTS | {"vars"} | self._command_context()
+            )
             check_condition(condition, scope, report)
+
+    def _command_context(self) -> frozenset[str]:
+        on = self.data.get("on")
+        return frozenset({COMMAND_CONTEXT}) if isinstance(on, dict) and "command" in on else frozenset()
 
     def node_expressions(
         self,
@@ -64,7 +77,7 @@ class ExpressionChecker(DocumentChecker):
         """A node's `with`, `if` and `continue-on-error`."""
         scope = Scope(
             where=f'node "{node_id}"',
-            contexts=ALL_CONTEXTS,
+            contexts=ALL_CONTEXTS | self._command_context(),
             variables=var_names,
             nodes=ids,
             upstream=upstream,
