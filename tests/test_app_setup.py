@@ -38,7 +38,8 @@ EXAMPLE_PERMISSIONS = {
     "statuses": "write",  # wip-status
 }
 EXAMPLE_EVENTS = [
-    "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review", "push"
+    "check_suite", "issue_comment", "issues", "pull_request", "pull_request_review",
+    "pull_request_review_comment", "push",
 ]
 
 

@@ -57,7 +57,7 @@ def seed_world(github: GitHubDouble) -> GitHubDouble:
         REPO, 7, title="Docs", files=["docs/a.md", "src/b.py"], labels=["bug"], head_sha=HEAD
     )
     github.world.repo("octo-org", "hello").files["CODEOWNERS"] = "* @octo-org/owners\n"
-    github.world.add_issue(REPO, 3, labels=["bug"])  # found by github.search.issues
+    github.world.add_issue(REPO, 3, labels=["bug"], assignees=["mona", "hubot"])  # search, unassign
     github.world.add_issue(REPO, 4, labels=["docs"])
     github.world.add_issue("octo-org/other", 5, labels=["bug"])
     return github
@@ -92,6 +92,11 @@ def repo(github: GitHubDouble) -> Any:
 
 
 CASES: list[tuple[str, dict[str, Any], Callable[[GitHubDouble, RunRecord], None]]] = [
+    (
+        "github.issue.unassign",
+        node("github.issue.unassign", number=3, assignees=["mona"]),
+        lambda g, r: _eq(repo(g).issues[3].assignees, ["hubot"]),
+    ),
     (
         "github.search.issues",  # the event's repository only; issue 5 of another repo is not found
         node("github.search.issues", q="is:issue is:open label:bug", sort="updated", order="asc"),

@@ -421,6 +421,25 @@ EXAMPLES = [
         None,
         None,
     ),
+    *[
+        example
+        for name, body, pull in (
+            ("command-label", "/label bug", False),
+            ("command-unlabel", "/unlabel bug", False),
+            ("command-assign", "/assign @mona", False),
+            ("command-unassign", "/unassign", False),
+            ("command-hold", "/hold", True),
+            ("command-merge", "/merge", True),
+        )
+        for example in (
+            (name, _tweak("issue_comment", "created.1", comment__body=body,
+                          **({"issue__pull_request": {"url": "x"}} if pull else {})), None, None),
+            (name, _tweak("issue_comment", "created.1", comment__body=f"> {body}",
+                          **({"issue__pull_request": {"url": "x"}} if pull else {})), None,
+             f"no new {body.split()[0]} line in the comment (read on "
+             + ("pull requests)" if pull else "issues or pull requests)")),
+        )
+    ],
     (
         "stale-unmark",
         _tweak("issue_comment", "created.1"),

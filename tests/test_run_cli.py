@@ -28,6 +28,18 @@ def _set(data: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return data
 
 
+EYES = ("POST", "/repos/Codertocat/Hello-World/issues/comments/492700400/reactions", {"content": "eyes"})
+THUMBS_UP = ("POST", "/repos/Codertocat/Hello-World/issues/comments/492700400/reactions", {"content": "+1"})
+
+
+def _comment(body: str, pull: int | None = None) -> dict[str, Any]:
+    data = _set(payload("issue_comment", "created.1"), comment__body=body)
+    data["issue"]["labels"] = [{"name": "bug"}]
+    if pull is not None:
+        data["issue"].update(number=pull, pull_request={"url": "https://api.github.com/x"})
+    return data
+
+
 CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] = [
     (
         "docs-label",
@@ -232,6 +244,24 @@ CASES: list[tuple[str, str, Any, list[str] | None, list[tuple[str, str, Any]]]] 
         None,
         [("DELETE", "/repos/Codertocat/Hello-World/issues/1/labels/stale", None)],
     ),
+    # slash commands, the commenter's permission given with --permission (COMMAND_ARGS)
+    (
+        "command-label",
+        "issue_comment",
+        lambda: _comment("/label bug ui"),
+        None,
+        [EYES, ("POST", "/repos/Codertocat/Hello-World/issues/1/labels", {"labels": ["ui"]}), THUMBS_UP],
+    ),
+    ("command-unlabel", "issue_comment", lambda: _comment("/unlabel bug"), None,
+     [EYES, ("DELETE", "/repos/Codertocat/Hello-World/issues/1/labels/bug", None), THUMBS_UP]),
+    ("command-assign", "issue_comment", lambda: _comment("/assign @mona"), None,
+     [EYES, ("POST", "/repos/Codertocat/Hello-World/issues/1/assignees", {"assignees": ["mona"]}), THUMBS_UP]),
+    ("command-unassign", "issue_comment", lambda: _comment("/unassign"), None,
+     [EYES, ("DELETE", "/repos/Codertocat/Hello-World/issues/1/assignees", {"assignees": ["Codertocat"]}), THUMBS_UP]),
+    ("command-hold", "issue_comment", lambda: _comment("/hold", pull=2), None,
+     [EYES, ("POST", "/repos/Codertocat/Hello-World/issues/2/labels", {"labels": ["do-not-merge"]}), THUMBS_UP]),
+    # the readiness read is skipped without credentials, so neither merge nor the reply runs
+    ("command-merge", "issue_comment", lambda: _comment("/merge", pull=2), None, [EYES, THUMBS_UP]),
 ]
 
 
@@ -281,7 +311,13 @@ def test_dry_run_plans_the_rules_calls(
 
 
 # the team memberships a case assumes (`run --team`: no credentials here to read them)
-TEAMS = {"team-review-on-label": ["--team", "octo-org/triagers=codertocat,hubot"]}
+TEAMS = {
+    "team-review-on-label": ["--team", "octo-org/triagers=codertocat,hubot"],
+    **{name: ["--permission", "write"] for name in (
+        "command-label", "command-unlabel", "command-assign", "command-unassign", "command-hold",
+        "command-merge",
+    )},
+}
 
 
 def test_every_shipped_rule_has_a_dry_run_case() -> None:

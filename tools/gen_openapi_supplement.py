@@ -39,6 +39,7 @@ OPERATIONS = {
     "repos/get-collaborator-permission-level": "slash commands: the commenter's permission",
     "reactions/create-for-issue-comment": "slash commands: eyes, then +1 or confused",
     "reactions/create-for-pull-request-review-comment": "slash commands on review comments",
+    "issues/remove-assignees": "github.issue.unassign (the /unassign recipe)",
 }
 
 

@@ -174,6 +174,8 @@ def _load(args: argparse.Namespace, stderr: IO[str]) -> tuple[RuleSet, Any]:
     """The rules and the payload's event a command decides on."""
     from engine.match.events import parse_event
 
+    if args.event:
+        check_event_name(args.event)  # before the payload is read: the name is the likelier slip
     payload = comment_payload(args, read_payload) if getattr(args, "comment", None) is not None else None
     payload = payload or _payload_file(args)
     check_event_name(args.event)

@@ -44,6 +44,7 @@ NODE_NEEDS: dict[str, Needs] = {
     "github.issue.add_labels": (_ISSUE_WRITE, ("issues/add-labels",)),
     "github.issue.remove_labels": (_ISSUE_WRITE, ("issues/remove-label",)),
     "github.issue.assign": (_ISSUE_WRITE, ("issues/add-assignees",)),
+    "github.issue.unassign": (_ISSUE_WRITE, ("issues/remove-assignees",)),
     "github.issue.update": (_ISSUE_WRITE, ("issues/update",)),
     "github.issue.create": (_ISSUE_WRITE, ("issues/create", "issues/list-for-repo")),
     "command.accept": (

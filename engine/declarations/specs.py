@@ -222,6 +222,13 @@ BUILTIN_TYPES: tuple[NodeType, ...] = (
         required=("assignees",),
     ),
     _github(
+        "github.issue.unassign",
+        "Remove assignees",
+        {"assignees": strings("User logins to unassign", minItems=1)},
+        outputs=("assignees",),
+        required=("assignees",),
+    ),
+    _github(
         "github.issue.update",
         "Edit an issue or pull request: title, body, state",
         {

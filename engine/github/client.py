@@ -84,6 +84,8 @@ class GitHubClient:
         self.limits = RateLimits(lambda: self.clock(), budget, secondary_first=secondary_wait)
         self.economy = Economy(lambda: self.clock(), answers, lanes, write_gap)
         self.rate_remaining = self.limits.remaining  # installation id (or "app") -> remaining
+        # small answers nodes keep for the process, by key (a commenter's permission, briefly)
+        self.memo: dict[Any, tuple[float, Any]] = {}
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

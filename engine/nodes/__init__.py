@@ -32,6 +32,7 @@ def implementations() -> dict[str, Callable[..., Any]]:
         "github.issue.add_labels": issues.add_labels,
         "github.issue.remove_labels": issues.remove_labels,
         "github.issue.assign": issues.assign,
+        "github.issue.unassign": issues.unassign,
         "github.issue.update": issues.update_issue,
         "github.issue.create": issues.create_issue,
         "github.search.issues": search.search_issues,

@@ -16,7 +16,6 @@ from engine.nodes.issues import comment
 from engine.nodes.rest import repo_path, segment
 
 PERMISSION_TTL = 60.0  # seconds a commenter's permission is kept per repository and user
-_permissions: dict[tuple[str, str], tuple[float, str | None]] = {}
 
 
 async def accept(ctx: NodeContext) -> dict[str, Any]:
@@ -55,10 +54,11 @@ async def permission_of(ctx: NodeContext, login: str) -> str | None:
     if isinstance(given, dict) and login.lower() in given:  # `--permission`, a rule test
         return str(given[login.lower()])
     owner, repo = ctx.target()
-    key = (f"{owner}/{repo}".lower(), login.lower())
-    kept = _permissions.get(key)
+    key = ("permission", f"{owner}/{repo}".lower(), login.lower())
+    memo = getattr(ctx.github, "memo", None)  # the process's, behind a live client only
+    kept = memo.get(key) if isinstance(memo, dict) else None
     if kept is not None and time.monotonic() - kept[0] < PERMISSION_TTL:
-        return kept[1]
+        return str(kept[1]) if kept[1] is not None else None
     github = ctx.require_github()
     try:
         answer = await github.request(
@@ -74,7 +74,8 @@ async def permission_of(ctx: NodeContext, login: str) -> str | None:
         raise
     role = answer.get("role_name") if isinstance(answer, dict) else None
     held = role if role in PERMISSIONS else _from_permission(answer)
-    _permissions[key] = (time.monotonic(), held)
+    if isinstance(memo, dict):
+        memo[key] = (time.monotonic(), held)
     return held
 
 

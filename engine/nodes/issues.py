@@ -115,10 +115,21 @@ async def remove_labels(ctx: NodeContext) -> dict[str, Any]:
 
 
 async def assign(ctx: NodeContext) -> dict[str, Any]:
-    """Add assignees (github.issue.assign)."""
-    assignees = [str(a) for a in ctx.inputs["assignees"]]
+    """Add assignees (github.issue.assign); `@mona` is mona (no login starts with @)."""
+    assignees = [str(a).removeprefix("@") for a in ctx.inputs["assignees"]]
     await ctx.require_github().request(
         "POST",
+        f"{repo_path(ctx)}/issues/{ctx.number()}/assignees",
+        body={"assignees": assignees},
+    )
+    return {"assignees": assignees}
+
+
+async def unassign(ctx: NodeContext) -> dict[str, Any]:
+    """Remove assignees (github.issue.unassign); someone not assigned is no error."""
+    assignees = [str(a).removeprefix("@") for a in ctx.inputs["assignees"]]
+    await ctx.require_github().request(
+        "DELETE",
         f"{repo_path(ctx)}/issues/{ctx.number()}/assignees",
         body={"assignees": assignees},
     )

@@ -70,6 +70,13 @@ class RecordingGitHub:
             raise NodeError(why)
 
     @property
+    def memo(self) -> dict[Any, tuple[float, Any]] | None:
+        """The process's memo of the client behind this one (None offline: canned answers)."""
+        client = getattr(self.inner, "client", None)
+        memo = getattr(client, "memo", None)
+        return memo if isinstance(memo, dict) else None
+
+    @property
     def can_read(self) -> bool:
         """Whether reads reach GitHub (there are credentials)."""
         return self.inner is not None

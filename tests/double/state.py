@@ -119,6 +119,11 @@ class World:
         self.installations: dict[int, str] = {}  # id -> account login
         # id -> the repositories (owner/name, lower-cased) of one with selected repositories
         self.installation_repos: dict[int, set[str]] = {}
+        # (owner/name, login), lower-cased -> the collaborator's role (read, triage, write,
+        # maintain, admin); anyone else is no collaborator (GitHub's 404)
+        self.collaborators: dict[tuple[str, str], str] = {}
+        # reactions made: (where: issue_comment | review_comment, comment id, content)
+        self.reactions: list[tuple[str, int, str]] = []
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (installation, expires_at)
         # OAuth: code -> (login, installations it reaches); user token -> the same
         self.oauth_codes: dict[str, tuple[str, set[int]]] = {}
@@ -518,6 +523,33 @@ class World:
         body["sha"] = sha_of(f"merge-{pull.number}")
         return 200, body, {}
 
+    # --- collaborators and reactions ---------------------------------------------------------
+
+    def op_repos__get_collaborator_permission_level(self, request: Request) -> Response:
+        repo = self._repo(request)
+        login = request.params["username"]
+        role = self.collaborators.get(((repo.full_name if repo else "").lower(), login.lower()))
+        if role is None:
+            return 404, {"message": f"{login} is not a user", "documentation_url": "https://docs.github.com/rest"}, {}
+        body = self.spec.example("repository-collaborator-permission-response-if-user-has-admin-permissions")
+        body["role_name"] = role
+        body["permission"] = {"maintain": "write", "triage": "read"}.get(role, role)
+        body["user"]["login"] = login
+        return 200, body, {}
+
+    def _react(self, where: str, request: Request) -> Response:
+        comment_id = int(request.params["comment_id"])
+        self.reactions.append((where, comment_id, request.body["content"]))
+        body = self.spec.example("reaction")
+        body.update(id=self.next_id(), content=request.body["content"])
+        return 201, body, {}
+
+    def op_reactions__create_for_issue_comment(self, request: Request) -> Response:
+        return self._react("issue_comment", request)
+
+    def op_reactions__create_for_pull_request_review_comment(self, request: Request) -> Response:
+        return self._react("review_comment", request)
+
     # --- search ----------------------------------------------------------------------------
 
     def op_search__issues_and_pull_requests(self, request: Request) -> Response:
@@ -626,6 +658,15 @@ class World:
             a for a in request.body.get("assignees", []) if a not in issue.assignees
         )
         return 201, self._issue(repo, issue), {}
+
+    def op_issues__remove_assignees(self, request: Request) -> Response:
+        found = self._issue_of(request)
+        if found is None:
+            return 404, NOT_FOUND, {}
+        repo, issue = found
+        gone = set(request.body.get("assignees", []))
+        issue.assignees = [a for a in issue.assignees if a not in gone]
+        return 200, self._issue(repo, issue), {}
 
     def op_issues__create(self, request: Request) -> Response:
         repo = self._repo(request)
