@@ -238,3 +238,24 @@ def test_hold_keeps_merge_from_merging(world: GitHubDouble) -> None:
     deliver(world, comment("/hold cancel", on_pull=2))
     deliver(world, comment("/merge", on_pull=2))
     assert pull.merged is True
+
+
+def test_through_the_server_a_signed_comment_is_labelled_and_acknowledged(
+    tmp_path: Any, world: GitHubDouble
+) -> None:
+    """The whole way, as GitHub delivers it: a signed `issue_comment` webhook to the server,
+    matched at ingest, run by its workers against the double."""
+    from fastapi.testclient import TestClient
+
+    from engine.edge.web import create_app
+    from tests.serverkit import server_settings, signed, wait_until
+
+    world.world.collaborators[(REPOSITORY.lower(), "codertocat")] = "write"
+    settings = server_settings(tmp_path, REPO / "rules", world)
+    with TestClient(create_app(settings)) as client:
+        body, headers = signed(comment("/label bug ui"), "issue_comment", "c0ffee00-0000-4000-8000-000000000001")
+        answer = client.post("/webhooks/github", content=body, headers=headers)
+        assert answer.status_code == 202 and answer.json()["matched"] == ["command-label"]
+        wait_until(lambda: len(world.world.reactions) == 2)
+    assert world.world.repo("Codertocat", "Hello-World").issues[1].labels == ["bug", "ui"]
+    assert [r[2] for r in world.world.reactions] == ["eyes", "+1"]
