@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from engine.declarations.registry import Registry
 from engine.errors import HookwiseError
 from engine.github.client import GitHubClient
+from engine.lang.command_help import help_rule
 from engine.lang.files import RuleSet, load_rules
 from engine.match.events import Event, parse_event
 from engine.match.filters import is_own_app
@@ -132,6 +133,9 @@ def assemble(
     delivery log the CLI opened, or a test's)."""
     registry = default_registry()
     ruleset = load_rules([settings.rules_path], registry, cache_dir=settings.rules_cache)
+    answer = help_rule(ruleset.rules, registry) if settings.command_help else None
+    if answer is not None:
+        ruleset = RuleSet((*ruleset.rules, answer), ruleset.files)
     owns_store = store is None
     store = store or open_server_store(settings)
     github = github_client(settings, store)

@@ -84,6 +84,7 @@ class Settings:
     retention_days: float = 30.0
     # repository rules (.github/hookwise) and organisation defaults (<owner>/.github)
     repo_rules: bool = True
+    command_help: bool = False  # answer /help with the rules' slash commands
     repo_rules_ttl: float = 600.0  # seconds a version is used before the branch is looked at
     repo_rules_max_files: int = 50
     repo_rules_max_bytes: int = 64 * 1024
@@ -172,6 +173,7 @@ class Settings:
             retention_days=_number(env, "HOOKWISE_RETENTION_DAYS", 30.0),
             repo_rules=env.get("HOOKWISE_REPO_RULES", "true").strip().lower()
             not in ("0", "false", "no", "off"),
+            command_help=_flag(env, "HOOKWISE_COMMAND_HELP"),
             repo_rules_ttl=_number(env, "HOOKWISE_REPO_RULES_TTL", 600.0),
             repo_rules_max_files=_number(env, "HOOKWISE_REPO_RULES_MAX_FILES", 50, int),
             repo_rules_max_bytes=_number(env, "HOOKWISE_REPO_RULES_MAX_BYTES", 65536, int),

@@ -102,7 +102,10 @@ def comment(body: str, *, login: str = "Codertocat", kind: str = "User", example
     return data
 
 
-def deliver(github: GitHubDouble, data: dict[str, Any], *, app_login: str | None = None) -> list[RunRecord]:
+def deliver(
+    github: GitHubDouble, data: dict[str, Any], *, app_login: str | None = None,
+    rules: Any = RULES,
+) -> list[RunRecord]:
     """Decide the delivery and run every matched rule, writes sent to the double. The payload's
     issue carries the labels the double's issue has now, as GitHub's does."""
     issue = github.world.repo("Codertocat", "Hello-World").issues.get(data["issue"]["number"])
@@ -115,7 +118,7 @@ def deliver(github: GitHubDouble, data: dict[str, Any], *, app_login: str | None
         client = GitHubClient(AppCredentials.from_pem(APP_ID, github.private_key_pem), base_url=github.url)
         try:
             api = client.installation(1)
-            result = await decide_delivery(event, RuleIndex(RULES), app_login=app_login)
+            result = await decide_delivery(event, RuleIndex(list(rules)), app_login=app_login)
             options = ExecutionOptions(github=api, dry_run=False)
             return [await execute(m.rule, result.event, REGISTRY, options) for m in result.matched]
         finally:
@@ -259,3 +262,19 @@ def test_through_the_server_a_signed_comment_is_labelled_and_acknowledged(
         wait_until(lambda: len(world.world.reactions) == 2)
     assert world.world.repo("Codertocat", "Hello-World").issues[1].labels == ["bug", "ui"]
     assert [r[2] for r in world.world.reactions] == ["eyes", "+1"]
+
+
+def test_help_lists_the_commands_of_the_rules(world: GitHubDouble) -> None:
+    """With HOOKWISE_COMMAND_HELP, /help answers with every command's usage, description,
+    permission and where it is read; anyone who can read the repository may ask."""
+    from engine.lang.command_help import help_rule
+
+    answer = help_rule(RULES, REGISTRY)
+    assert answer is not None and answer.command is not None and answer.command.permission == "read"
+    world.world.collaborators[(REPOSITORY.lower(), "codertocat")] = "read"
+    [run] = deliver(world, comment("/help"), rules=(*RULES, answer))
+    assert run.rule == "hookwise-help" and run.status == "success"
+    [reply] = world.world.repo("Codertocat", "Hello-World").issues[1].comments
+    for usage in ("/label <labels>...", "/assign [<people>...]", "/hold [<cancel>]", "/merge"):
+        assert f"`{usage}`" in reply["body"], usage
+    assert "| `/merge` | merge a green, approved pull request | write | pull requests |" in reply["body"]
