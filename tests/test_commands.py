@@ -278,3 +278,60 @@ def test_help_lists_the_commands_of_the_rules(world: GitHubDouble) -> None:
     for usage in ("/label <labels>...", "/assign [<people>...]", "/hold [<cancel>]", "/merge"):
         assert f"`{usage}`" in reply["body"], usage
     assert "| `/merge` | merge a green, approved pull request | write | pull requests |" in reply["body"]
+
+
+# --- what an attack on commands found, kept fixed ----------------------------------------------
+
+
+def test_an_argument_schema_fetches_nothing_and_binding_never_raises(tmp_path: Any) -> None:
+    from engine.lang.model import CommandSpec
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"enum": ["db-password-hunter2"]}')
+    spec = CommandSpec("x", (("word", {"type": "string", "$ref": secret.as_uri()}),
+                             ("count", {"type": "integer"})))
+    [line] = command_lines("/x hello " + "9" * 5000)
+    bound = bind(spec, line)
+    assert bound.error is not None and "hunter2" not in bound.error
+    assert "the argument's schema cannot be used" in bound.error
+    assert "is not of type 'integer'" in bound.error  # 5,000 digits are a word, not a number
+
+
+def test_a_node_with_always_does_not_run_for_a_refused_command(
+    world: GitHubDouble, tmp_path: Any
+) -> None:
+    from engine.lang.files import load_rules as load
+
+    (tmp_path / "rule.yaml").write_text(
+        "name: always-label\non:\n  command: {name: tag, permission: admin}\n"
+        "nodes:\n  add:\n    if: ${{ always() }}\n    uses: github.issue.add_labels\n"
+        "    with: {labels: [pwned]}\n"
+    )
+    rules = load([str(tmp_path / "rule.yaml")], REGISTRY).rules
+    world.world.collaborators[(REPOSITORY.lower(), "codertocat")] = "read"
+    [run] = deliver(world, comment("/tag"), rules=rules)
+    assert world.world.repo("Codertocat", "Hello-World").issues[1].labels == []
+    assert run.node("add").status == "skipped"
+    assert "not accepted" in (run.node("add").reason or "")
+
+
+def test_a_reply_quotes_the_commenters_words_in_code(world: GitHubDouble) -> None:
+    world.world.collaborators[(REPOSITORY.lower(), "codertocat")] = "write"
+    deliver(world, comment("/assign @everyone [click](https://evil.invalid)"))
+    [reply] = world.world.repo("Codertocat", "Hello-World").issues[1].comments
+    body = reply["body"].split("\n")[0]
+    assert body.startswith("@Codertocat `/assign` was not run: `") and body.endswith("`")
+    assert body.count("`") == 4
+
+
+def test_a_stranger_gets_one_refusal_a_minute(world: GitHubDouble) -> None:
+    deliver(world, comment("/label a\n/unlabel b\n/assign\n/unassign", login="stranger"))
+    assert len(world.world.repo("Codertocat", "Hello-World").issues[1].comments) == 1
+
+
+def test_a_command_in_the_wrong_place_says_where_it_is_read(world: GitHubDouble) -> None:
+    from engine.match.matcher import match
+
+    event = parse_event("issue_comment", comment("/merge"))
+    [rejected] = [r for r in match(event, RuleIndex(RULES)).not_matched() if r.rule.name == "command-merge"]
+    assert rejected.reason == "/merge is read on pull requests; this comment is on an issue"

@@ -341,3 +341,73 @@ def test_run_at_decides_a_window_too(tmp_path: Path, cli: Cli) -> None:
     _, open_, _ = cli(*base, "--at", "2026-12-03T16:00+01:00")
     assert json.loads(frozen)["runs"] == []
     assert [r["rule"] for r in json.loads(open_)["runs"]] == ["merge-freeze"]
+
+
+# --- what an attack on schedules found, kept fixed ---------------------------------------------
+
+
+def test_in_the_hour_a_clock_change_repeats_the_next_tick_is_ahead() -> None:
+    berlin = parse_cron("30 2 * * *", "Europe/Berlin")
+    moment = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET, after 02:30 CEST passed
+    assert next(berlin.after(moment)) > moment
+
+
+def test_a_year_of_downtime_is_decided_at_once() -> None:
+    import time as clock
+
+    started = clock.perf_counter()
+    plan = plan_ticks(parse_cron("* * * * *"), T0 - timedelta(days=365), T0)
+    assert clock.perf_counter() - started < 0.5
+    assert len(plan.missed) == 100 and plan.missed_beyond == 365 * 24 * 60 - 101
+
+
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300, "../etc/passwd", "Europe/../../etc"])
+def test_zone_names_that_are_no_zone_are_errors_not_crashes(zone: str) -> None:
+    with pytest.raises(CronError):
+        parse_cron("0 0 * * *", zone)
+    with pytest.raises(WindowError):
+        within("Mon 00:00-Tue 00:00", zone, 0.0)
+
+
+@pytest.mark.parametrize("span", ["999999999d", "9" * 5000 + "d", "99999999w", "1x"])
+def test_ago_beyond_the_calendar_is_an_evaluation_error(span: str) -> None:
+    from engine.expr.evaluate import EvaluationError, evaluate
+    from engine.expr.parse import parse_condition
+    from engine.expr.tree import DECISION_TIME
+
+    with pytest.raises(EvaluationError):
+        evaluate(parse_condition(f"ago('{span}')"), {DECISION_TIME: 1.7e9})
+
+
+def test_a_tick_off_the_rules_cron_does_not_run_it(tmp_path: Path, cli: Cli) -> None:
+    weekdays = EVERY_MINUTE.replace("'* * * * *'", "'0 9 * * 1-5'\n      timezone: Europe/Paris")
+    (tmp_path / "rule.yaml").write_text(weekdays)
+    tick = {"repository": {"full_name": "octo-org/api", "name": "api", "owner": {"login": "octo-org"}},
+            "installation": {"id": 1}}
+    decided = {}
+    for when in ("2026-12-04T08:00:00Z", "2026-12-05T08:00:00Z", "2026-12-04T08:01:00Z"):  # Fri, Sat
+        (tmp_path / "tick.json").write_text(json.dumps({**tick, "schedule": {"tick": when}}))
+        _, out, _ = cli("simulate", "--event", "schedule", "--payload", str(tmp_path / "tick.json"),
+                        "--rules", str(tmp_path / "rule.yaml"), "--format", "json")
+        result = json.loads(out)
+        decided[when] = "run" if result["matched"] else result["not_matched"][0]["reason"]
+    assert decided == {
+        "2026-12-04T08:00:00Z": "run",
+        "2026-12-05T08:00:00Z": "2026-12-05T08:00:00Z is no tick of 0 9 * * 1-5 (Europe/Paris)",
+        "2026-12-04T08:01:00Z": "2026-12-04T08:01:00Z is no tick of 0 9 * * 1-5 (Europe/Paris)",
+    }
+
+
+def test_a_rule_test_gives_the_time_a_window_is_decided_at(tmp_path: Path, cli: Cli) -> None:
+    (tmp_path / "freeze.yaml").write_text(FREEZE)
+    (tmp_path / "freeze.test.yaml").write_text(
+        "cases:\n"
+        "  - name: frozen on Friday afternoon\n    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n    at: '2026-12-04T16:00+01:00'\n"
+        "    expect: {matched: [], not-matched: {merge-freeze: within}}\n"
+        "  - name: open on Thursday\n    event: pull_request\n"
+        "    payload: {example: pull_request/opened.1}\n    at: '2026-12-03T16:00+01:00'\n"
+        "    expect: {matched: [merge-freeze]}\n"
+    )
+    code, out, _ = cli("test", str(tmp_path))
+    assert code == 0, out

@@ -6,7 +6,6 @@ operations budget, and a second run the same day writes nothing."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from engine.github.client import GitHubClient
 from engine.github.credentials import AppCredentials
+from engine.lang.cron import parse_cron
 from engine.lang.files import load_rules
 from engine.lang.model import Rule
 from engine.match.events import parse_event
@@ -69,7 +69,8 @@ def tick_run(github: GitHubDouble, rule: Rule, tick: float, delivery: str) -> Ru
 @pytest.fixture
 def world(github: GitHubDouble) -> tuple[GitHubDouble, float]:
     github.add_installation(1, "octo-org")
-    now = time.time()
+    # the recipe's last tick (01:30 UTC): the issues' ages are counted back from it
+    now = parse_cron("30 1 * * *").at_or_before(datetime.now(UTC)).timestamp()
     issues: dict[int, dict[str, Any]] = {
         1: {"age": 40},  # idle: marked
         2: {"age": 45, "labels": ["pinned"]},  # exempt
@@ -113,8 +114,8 @@ def test_stale_marks_and_closes_exactly_what_it_should_then_writes_nothing_the_s
         ("PATCH", f"/repos/{REPOSITORY}/issues/4"),
     ])
     assert len(first.calls) <= 200  # within the recipe's operations-per-run
-    # the same night, an hour later (a replay, a second replica's mistake): nothing to write
-    second = tick_run(github, stale_rule(), now + 3600, "tick-2")
+    # the same tick once more the same day (a replay): nothing to write
+    second = tick_run(github, stale_rule(), now, "tick-2")
     assert second.status == "success"
     assert writes(second) == []
 
@@ -130,7 +131,7 @@ def test_the_operations_budget_leaves_the_rest_for_the_next_run(
     assert any("operations-per-run" in line for line in told)
     # the next nights go on from where it stopped, each within the budget, repeating nothing
     nights = [
-        tick_run(github, stale_rule(budget=4), now + n * 3600, f"tick-{n + 1}") for n in range(1, 4)
+        tick_run(github, stale_rule(budget=4), now + n * DAY, f"tick-{n + 1}") for n in range(1, 4)
     ]
     assert all(len(night.calls) <= 4 for night in nights)
     repo = github.world.repo("octo-org", "hello")

@@ -79,11 +79,11 @@ def within(text: str, zone: str, moment: float) -> bool:
 def zone_of(name: str) -> ZoneInfo:
     """The IANA zone, or WindowError."""
     try:
-        if name and not name.startswith(("/", ".")) and ".." not in name:
+        if name and len(name) <= 64 and not name.startswith(("/", ".")) and ".." not in name:
             return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder, a name too long, ...
         pass
-    raise WindowError(f"unknown time zone {name!r} (IANA names such as Europe/Berlin or UTC)")
+    raise WindowError(f"unknown time zone {name[:64]!r} (IANA names such as Europe/Berlin or UTC)")
 
 
 def _day(word: str) -> int:
@@ -119,7 +119,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def span_seconds(text: str) -> int | None:
     """`30d`, `12h`, `2w`, `1d12h` as seconds (None when it is not such a span): ago()'s spans."""
     value = text.strip().lower()
-    if not value or not re.fullmatch(r"(?:\d+[smhdw])+", value):
+    if not value or len(value) > 32 or not re.fullmatch(r"(?:[0-9]{1,9}[smhdw])+", value):
         return None
     return sum(int(n) * _UNIT[u] for n, u in _SPAN_PART.findall(value))
 
@@ -129,5 +129,8 @@ def ago(span: str, moment: float) -> str:
     (`updated:<${{ ago('30d') }}`)."""
     seconds = span_seconds(span)
     if seconds is None:
-        raise WindowError(f"{span!r} is not a span such as 30d, 12h, 2w or 90m")
-    return datetime.fromtimestamp(moment - seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise WindowError(f"{span[:40]!r} is not a span such as 30d, 12h, 2w or 90m")
+    try:
+        return datetime.fromtimestamp(moment - seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        raise WindowError(f"{span[:40]!r} reaches before the year 1") from None

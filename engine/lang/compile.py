@@ -37,8 +37,11 @@ def compile_document(
     """Check a parsed rule file: the compiled Rule (None when it has errors) and every problem."""
     if doc.data is None:
         return None, list(doc.diagnostics)
-    doc = _command_steps(_short_forms(doc))
+    doc = _short_forms(doc)
+    reserved = _reserved_steps(doc)
+    doc = _command_steps(doc) if not reserved else doc
     checker = _Checker(doc, registry)
+    checker.diagnostics.extend(reserved)
     checker.diagnostics.extend(doc.diagnostics)
     checker.diagnostics.extend(
         schema_diagnostics(
@@ -248,6 +251,24 @@ def _short_forms(doc: Document) -> Document:
 ACCEPT, DONE = "command_accept", "command_done"  # the steps hookwise adds to a command rule
 
 
+def _reserved_steps(doc: Document) -> list[Diagnostic]:
+    """The steps hookwise adds to command rules are its own: no rule writes a node with their
+    ids or types (one that did could stand in for the permission check)."""
+    nodes = doc.data.get("nodes") if isinstance(doc.data, dict) else None
+    found = []
+    for node_id, spec in (nodes or {}).items() if isinstance(nodes, dict) else ():
+        uses = spec.get("uses") if isinstance(spec, dict) else None
+        if node_id in (ACCEPT, DONE) or uses in ("command.accept", "command.done"):
+            at = doc.source_map.key(("nodes", node_id))
+            what = f'the id "{node_id}"' if node_id in (ACCEPT, DONE) else f'the type "{uses}"'
+            found.append(Diagnostic(
+                doc.path, at.line, at.column, "bad-command",
+                f"{what} belongs to the steps hookwise adds around a slash command's nodes "
+                "(the permission check and the reactions); a rule cannot write them",
+            ))
+    return found
+
+
 def _command_steps(doc: Document) -> Document:
     """A command rule's own nodes run between two steps hookwise adds: `command_accept`
     (permission, words, eyes) before all of them, `command_done` (+1 or confused) after."""
@@ -255,8 +276,6 @@ def _command_steps(doc: Document) -> Document:
     on, nodes = data.get("on"), data.get("nodes")
     if not isinstance(on, dict) or not isinstance(on.get("command"), dict) or not isinstance(nodes, dict):
         return doc
-    if ACCEPT in nodes or DONE in nodes:
-        return doc  # reported by the command check: the ids are hookwise's
     command = on["command"]
     permission = command.get("permission") if isinstance(command.get("permission"), str) else "write"
     where = {"comment_id": "${{ command.comment.id }}", "comment_kind": "${{ command.comment.kind }}"}

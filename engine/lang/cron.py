@@ -47,7 +47,10 @@ class Cron:
         """The ticks strictly after `moment`, in UTC."""
         local = moment.astimezone(self.zone())
         for tick in CronSim(self.expression, local):
-            yield tick.astimezone(UTC)
+            # in an hour a clock change repeats, cronsim may give a tick already past: skip it
+            # (otherwise a scheduler waiting for the next tick would not wait at all)
+            if tick.astimezone(UTC) > moment:
+                yield tick.astimezone(UTC)
 
     def at_or_before(self, moment: datetime) -> datetime:
         """The last tick at or before `moment`, in UTC."""
@@ -106,11 +109,11 @@ def _why(message: str, fields: list[str]) -> str:
 def zone_named(name: str) -> ZoneInfo:
     """The IANA zone, or CronError with the closest names."""
     try:
-        if name and not name.startswith(("/", ".")) and ".." not in name:
+        if name and len(name) <= 64 and not name.startswith(("/", ".")) and ".." not in name:
             return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder, a name too long, ...
         pass
-    raise CronError(f"unknown time zone {name!r}")
+    raise CronError(f"unknown time zone {name[:64]!r}")
 
 
 @cache
@@ -137,17 +140,23 @@ class TickPlan:
 def plan_ticks(cron: Cron, last: datetime, now: datetime) -> TickPlan:
     """The ticks after `last` (the newest already decided, or when deciding began) up to
     `now`: the newest runs (it is younger than one period, since no later tick has come), the
-    older ones were missed while nothing ran; they are recorded, never run in a burst."""
+    older ones were missed while nothing ran; they are recorded, never run in a burst. Only the
+    newest MISSED_KEPT are listed; older ones are counted from the period (so a year of
+    downtime costs as little to decide as an hour)."""
     newest = cron.at_or_before(now)
     if newest <= last:
         return TickPlan(run=None)
     missed: list[datetime] = []
-    beyond = 0
-    for tick in cron.after(last):
-        if tick >= newest:
+    before = newest.astimezone(cron.zone()) - timedelta(seconds=1)
+    for tick in CronSim(cron.expression, before + timedelta(seconds=1), reverse=True):
+        moment = tick.astimezone(UTC)
+        if moment >= newest:
+            continue
+        if moment <= last or len(missed) == MISSED_KEPT:
             break
-        missed.append(tick)
-        if len(missed) > MISSED_KEPT:
-            missed.pop(0)
-            beyond += 1
-    return TickPlan(run=newest, missed=tuple(missed), missed_beyond=beyond)
+        missed.append(moment)
+    beyond = 0
+    if len(missed) == MISSED_KEPT:
+        every = (newest - missed[-1]) / MISSED_KEPT
+        beyond = int((missed[-1] - last) // every) if every.total_seconds() > 0 else 0
+    return TickPlan(run=newest, missed=tuple(reversed(missed)), missed_beyond=beyond)

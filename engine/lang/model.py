@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from referencing import Registry
+
 from engine.expr.parse import split_template
 from engine.expr.tree import Expr, Segment
 from engine.lang.patterns import PatternList
@@ -224,6 +227,24 @@ class CommandSpec:
             shown = f"<{name}>..." if schema.get("type") == "array" else f"<{name}>"
             parts.append(f"[{shown}]" if "default" in schema or _optional_array(schema) else shown)
         return " ".join(parts)
+
+
+# an argument's schema is checked with no way to fetch anything: a `$ref` to a file or a URL
+# is unresolvable (validate refuses them too), so no comment can make hookwise read one
+_NO_RETRIEVAL: Registry[Any] = Registry()
+
+
+def schema_problem(schema: Mapping[str, Any], value: Any) -> str | None:
+    """Why the value does not fit the argument's schema (None when it does); never raises."""
+    try:
+        validator = Draft202012Validator(dict(schema), registry=_NO_RETRIEVAL)
+        error = next(iter(validator.iter_errors(value)), None)
+    except Exception as exc:  # an unresolvable $ref, a schema validate would refuse
+        return f"the argument's schema cannot be used ({type(exc).__name__})"
+    if error is None:
+        return None
+    text = error.message  # it quotes the value: a long one is cut in its middle
+    return text if len(text) <= 300 else f"{text[:150]}…{text[-100:]}"
 
 
 def _optional_array(schema: Mapping[str, Any]) -> bool:

@@ -5,6 +5,7 @@ missing-key, bad-type, bad-value). Pure: text in, cases and diagnostics out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.lang.diagnostics import Diagnostic
@@ -12,7 +13,9 @@ from engine.lang.source import Document, Position, load_document
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 FILE_KEYS = ("rules", "cases")
-CASE_KEYS = ("name", "event", "payload", "set", "changed-files", "teams", "answers", "expect")
+CASE_KEYS = (
+    "name", "event", "payload", "set", "at", "changed-files", "teams", "answers", "expect"
+)
 EXPECT_KEYS = ("matched", "not-matched", "nodes", "writes")
 NODE_STATUSES = ("success", "failure", "skipped", "cancelled")
 
@@ -39,6 +42,7 @@ class Case:
     event: str
     payload: Any  # {"file": str} | {"example": str} | {"data": dict}
     overrides: dict[str, Any] = field(default_factory=dict)
+    at: float | None = None  # the decision time (within(), ago()); None: the case gives none
     changed_files: tuple[str, ...] | None = None
     teams: dict[str, set[str]] = field(default_factory=dict)
     answers: list[Any] = field(default_factory=list)
@@ -147,6 +151,8 @@ def _case(reader: _Reader, item: Any, path: Path) -> Case | None:
     if "set" in data:
         overrides = reader.mapping(data["set"], (*path, "set"), "`set` (payload fields to change)")
         case.overrides = overrides or {}
+    if "at" in data:
+        case.at = _moment(reader, data["at"], (*path, "at"))
     if "changed-files" in data:
         files = reader.strings(data["changed-files"], (*path, "changed-files"), "`changed-files`")
         case.changed_files = tuple(files or ())
@@ -163,6 +169,19 @@ def _case(reader: _Reader, item: Any, path: Path) -> Case | None:
             reader.problem((*path, "answers"), "bad-type", "`answers` must be a list")
     case.expectations = _expectations(reader, data["expect"], (*path, "expect"))
     return case
+
+
+def _moment(reader: _Reader, value: Any, path: Path) -> float | None:
+    """`at:` as seconds since the epoch: an ISO 8601 time (UTC without an offset)."""
+    text = value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except ValueError:
+            pass
+    reader.problem(path, "bad-value", f"`at` must be an ISO 8601 time such as 2026-12-04T16:30+01:00; found {value!r}")
+    return None
 
 
 def _payload(reader: _Reader, value: Any, path: Path) -> Any:

@@ -15,9 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from engine.lang.model import PERMISSIONS, CommandSpec
+from engine.lang.model import PERMISSIONS, CommandSpec, schema_problem
 
 _COMMAND = re.compile(r" {0,3}/([A-Za-z][A-Za-z0-9_-]*)(?:[ \t]+(.*))?")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -105,20 +103,21 @@ def bind(spec: CommandSpec, line: CommandLine) -> BoundCommand:
         problems.append(f"unexpected {' '.join(words)!r}")
     for name, schema in spec.args:
         if name in args:
-            error = next(iter(Draft202012Validator(dict(schema)).iter_errors(args[name])), None)
-            if error is not None:
-                problems.append(f"<{name}>: {error.message}")
+            why = schema_problem(schema, args[name])
+            if why is not None:
+                problems.append(f"<{name}>: {why}")
     if problems:
         return BoundCommand(line, args, f"{'; '.join(problems)}. Usage: {spec.usage()}")
     return BoundCommand(line, args)
 
 
 def _coerce(word: str, schema: Mapping[str, Any]) -> Any:
-    """A word as the schema's type asks (integers, numbers, booleans); else the word."""
+    """A word as the schema's type asks (integers, numbers, booleans; ASCII digits, at most
+    18 of them); else the word, which its schema then refuses."""
     kind = schema.get("type")
-    if kind == "integer" and re.fullmatch(r"-?\d+", word):
+    if kind == "integer" and re.fullmatch(r"-?[0-9]{1,18}", word):
         return int(word)
-    if kind == "number" and re.fullmatch(r"-?\d+(?:\.\d+)?", word):
+    if kind == "number" and re.fullmatch(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?", word):
         return float(word)
     if kind == "boolean" and word.lower() in ("true", "false", "yes", "no"):
         return word.lower() in ("true", "yes")

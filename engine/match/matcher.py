@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from engine.errors import HookwiseError
-from engine.lang.model import EventTrigger, Rule
-from engine.match.commands import command_of
+from engine.lang.cron import parse_cron
+from engine.lang.model import CommandSpec, EventTrigger, Rule
+from engine.match.commands import command_lines, command_of, comment_text
 from engine.match.condition import condition_reason
 from engine.match.events import Event
 from engine.match.filters import Needed, Reason, evaluate, is_own_app
@@ -41,8 +43,7 @@ def decide(rule: Rule, trigger: EventTrigger, event: Event) -> Reason:
     reason = evaluate(trigger, event)
     if reason is None or isinstance(reason, Needed):
         if rule.command is not None and command_of(rule.command, event.name, event.payload) is None:
-            where = " or ".join(w.replace("_", " ") for w in rule.command.where)
-            return f"no new /{rule.command.name} line in the comment (read on {where})"
+            return _no_command(rule.command, event)
         return condition_reason(rule, event) or reason
     return reason
 
@@ -129,6 +130,19 @@ SCHEDULE_EVENT = "schedule"
 SCHEDULE_TRIGGER = EventTrigger(event=SCHEDULE_EVENT, ignore_bots=False)
 
 
+def _no_command(spec: CommandSpec, event: Event) -> str:
+    """Why a comment does not run the rule's command: not there (or unchanged), or there but
+    in a place the rule does not read."""
+    where = " or ".join(w.replace("_", " ") for w in spec.where)
+    text = comment_text(event.name, event.payload)
+    if text is not None and text.where not in spec.where:
+        lines = command_lines(text.body, text.before)
+        if any(c.name == spec.name for c in lines):
+            place = "an issue" if text.where == "issues" else "a pull request"
+            return f"/{spec.name} is read on {where}; this comment is on {place}"
+    return f"no new /{spec.name} line in the comment (read on {where})"
+
+
 def _tick_is_for(rule: Rule, event: Event) -> bool:
     """A tick names its rule (`event.schedule.rule`); one without a name (a rule test's, a
     simulated one) is for every scheduled rule."""
@@ -138,7 +152,16 @@ def _tick_is_for(rule: Rule, event: Event) -> bool:
 
 
 def _schedule_reason(rule: Rule, event: Event) -> Reason:
-    """Why a scheduled rule does not run for this tick's target, or None."""
+    """Why a scheduled rule does not run for this tick's target, or None: the tick must be
+    one of the rule's crons (a simulated or tested tick can be any time), the target one its
+    repository filter selects, and its `if:` true at the tick."""
+    if event.at is None:
+        return "a tick needs its time: event.schedule.tick (ISO 8601)"
+    moment = datetime.fromtimestamp(event.at, UTC)
+    crons = [parse_cron(s.cron, s.timezone) for s in rule.schedules]
+    if not any(c.at_or_before(moment) == moment for c in crons):
+        shown = ", ".join(f"{c.expression} ({c.timezone})" for c in crons)
+        return f"{moment.strftime('%Y-%m-%dT%H:%M:%SZ')} is no tick of {shown}"
     patterns = rule.schedules[0].repository
     if event.repository is not None and patterns is not None and not patterns.selects(event.repository):
         return f"repository '{event.repository}' is not in {patterns.describe()}"

@@ -24,13 +24,17 @@ async def accept(ctx: NodeContext) -> dict[str, Any]:
     held = await permission_of(ctx, actor)
     if held is None or PERMISSIONS.index(held) < PERMISSIONS.index(needed):
         has = f"you have {held}" if held else "hookwise could not read your permission"
+        why = f"/{name} refused: {actor} has {held or 'no readable'} permission, {needed} is needed"
+        if _refused_lately(ctx, actor):  # one reply a minute: a comment of many commands, or
+            raise NodeSkipped(f"{why} (already told within the minute)")  # a flood, is one
         await _reply(ctx, f"@{actor} `/{name}` needs the **{needed}** permission on this "
                           f"repository ({has}). Nothing was done.")
-        raise NodeSkipped(f"/{name} refused: {actor} has {held or 'no readable'} permission, "
-                          f"{needed} is needed")
+        raise NodeSkipped(why)
     error = ctx.inputs.get("error")
     if error:
-        await _reply(ctx, f"@{actor} `/{name}` was not run: {error}")
+        # the commenter's own words are quoted in a code span: no mention, link or markup
+        shown = " ".join(str(error).split()).replace("`", "'")[:300]
+        await _reply(ctx, f"@{actor} `/{name}` was not run: `{shown}`")
         raise NodeSkipped(f"/{name} refused: {error}")
     await _react(ctx, "eyes")
     return {"permission": held}
@@ -83,6 +87,22 @@ def _from_permission(answer: Any) -> str | None:
     """GitHub's older `permission` field (admin, write, read, none) when role_name is absent."""
     value = answer.get("permission") if isinstance(answer, dict) else None
     return value if value in ("admin", "write", "read") else None
+
+
+def _refused_lately(ctx: NodeContext, actor: str) -> bool:
+    """Whether this user was refused a command in this repository within PERMISSION_TTL (the
+    process's memo; offline there is none). Marks the refusal."""
+    memo = getattr(ctx.github, "memo", None)
+    if not isinstance(memo, dict):
+        return False
+    owner, repo = ctx.target()
+    key = ("refused", f"{owner}/{repo}".lower(), actor.lower())
+    kept = memo.get(key)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < PERMISSION_TTL:
+        return True
+    memo[key] = (now, True)
+    return False
 
 
 async def _react(ctx: NodeContext, content: str) -> None:

@@ -16,7 +16,8 @@ from engine.nodes.context import NodeContext, NodeError
 SEARCH_PER_MINUTE = 30  # GitHub's limit for the search API (installation tokens)
 SEARCH_MAX_RESULTS = 1000  # the search API returns at most 1,000 results for a query
 _PER_PAGE = 100
-_SCOPING = re.compile(r"(?:^|\s)-?(repo|org|user):(\S+)", re.I)
+# a qualifier that says where to search (`-repo:x` excludes, so it says nothing of where)
+_SCOPING = re.compile(r"(?:^|\s)(repo|org|user):(\S+)", re.I)
 # the search requests this process sent, per installation: (monotonic time) of each, a minute
 _sent: dict[int | None, deque[float]] = {}
 
@@ -62,9 +63,9 @@ def _scoped(ctx: NodeContext, query: str) -> str:
                     f"a repository rule may search only {ctx.scope.describe()}; "
                     f"the query names {kind}:{value}"
                 )
-    if named:
+    if named and ctx.scope is None:
         return query
-    owner, repo = ctx.target()
+    owner, repo = ctx.target()  # a repository rule's query is always limited to its own
     return f"repo:{owner}/{repo} {query}"
 
 

@@ -231,6 +231,10 @@ class _Run:
             return Outcome(FAILURE, error=f"node type {node.uses!r} has no implementation here")
         if self._budget_spent():
             return Outcome(SKIPPED, error=self._budget_reason())
+        if self.rule.command is not None and node.uses not in ("command.accept", "command.done"):
+            accepted = self.outcomes.get("command_accept")
+            if accepted is None or accepted.status != SUCCESS:  # whatever the node's if: says
+                return Outcome(SKIPPED, error="the command was not accepted (see command_accept)")
         if node.for_each is not None:
             return await self._loop(node, node_type, key)
         try:

@@ -28,7 +28,8 @@ def refused_path(method: str, path: str, scope: Scope | None) -> str | None:
     for part in parts[1:]:
         if unquote(part) in ("", ".", "..") or unquote(unquote(part)) in (".", ".."):
             return f"refused {method} {path!r}: a path may not have an empty, '.' or '..' segment"
-    if scope is not None and not (
+    searching = method == "GET" and parts[1:] == ["search", "issues"]  # scoped by its query
+    if scope is not None and not searching and not (
         len(parts) >= 4 and parts[1] == "repos" and scope.allows(unquote(parts[2]), unquote(parts[3]))
     ):
         return (

@@ -124,7 +124,7 @@ async def run_case(case: Case, folder: Path, rules: list[Rule], registry: Regist
     try:
         payload = load_payload(case.payload, folder)
         set_fields(payload, case.overrides)
-        event = parse_event(case.event, payload, delivery=f"test:{case.name}")
+        event = parse_event(case.event, payload, delivery=f"test:{case.name}", at=case.at)
         canned = CannedGitHub(parse_answers(case.answers, f"line {case.answers_line}: answers"))
     except (InputError, PayloadError) as exc:
         result.error = str(exc)

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from engine.lang.checks.base import DocumentChecker
-from engine.lang.model import COMMAND_EVENTS, PERMISSIONS, WHERE, CommandSpec
+from engine.lang.model import COMMAND_EVENTS, PERMISSIONS, WHERE, CommandSpec, schema_problem
 
 ARG_TYPES = ("string", "integer", "number", "boolean", "array")
 
@@ -35,6 +35,22 @@ class CommandChecker(DocumentChecker):
                 self.at_value(path, "bad-command", f'argument "{name}": not a JSON Schema: {exc.message}')
                 good = False
                 continue
+            refs = sorted(_references(schema))
+            if refs:
+                self.at_value(
+                    path, "bad-command",
+                    f'argument "{name}": {refs[0]} is not allowed in an argument schema (a '
+                    "command's schema is self-contained: nothing is fetched)",
+                )
+                good = False
+                continue
+            if "default" in schema and schema_problem(schema, schema["default"]) is not None:
+                self.at_value(
+                    path, "bad-command",
+                    f'argument "{name}": its default {schema["default"]!r} does not fit its own '
+                    f"schema ({schema_problem(schema, schema['default'])})",
+                )
+                good = False
             kind = schema.get("type")
             if kind not in ARG_TYPES:
                 self.at_value(
@@ -52,15 +68,6 @@ class CommandChecker(DocumentChecker):
                     f"the last (after it: {', '.join(names[index + 1:])})",
                 )
                 good = False
-        nodes = self.data.get("nodes")
-        for reserved in ("command_accept", "command_done"):
-            if isinstance(nodes, dict) and reserved in nodes and "uses" in nodes[reserved] and nodes[
-                reserved
-            ].get("uses") not in ("command.accept", "command.done"):
-                self.at_key(("nodes", reserved), "bad-command",
-                            f'"{reserved}" is the id of a step hookwise adds to a command rule; '
-                            "choose another id")
-                good = False
         if not good:
             return None
         where = raw.get("where")
@@ -76,3 +83,16 @@ class CommandChecker(DocumentChecker):
         """`on:` with the events a command is read from, for the webhook triggers."""
         events = {name: {"types": list(actions)} for name, actions in COMMAND_EVENTS.items()}
         return {**{k: v for k, v in on.items() if k != "command"}, "events": events}
+
+
+def _references(schema: Any) -> set[str]:
+    """The `$` keywords of a schema that name something elsewhere ($ref, $id, ...)."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        found |= {k for k in schema if isinstance(k, str) and k.startswith("$") and k != "$comment"}
+        for value in schema.values():
+            found |= _references(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found |= _references(value)
+    return found
