@@ -59,6 +59,16 @@ def postgres_url() -> Iterator[str]:
     drop_database(url)
 
 
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (created by `hookwise db upgrade`), dropped at
+    the end: for tests that run several server and worker processes on it."""
+    require_postgres()
+    url = new_postgres_url("hookwise_fleet")
+    yield url
+    drop_database(url)
+
+
 StoreFactory = Callable[..., Store]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from tests.serverkit import (
     wait_until,
     write_rule,
 )
-from tests.storekit import new_postgres_url, require_postgres
 
 DELIVERIES = 2000
 KILL_WORKER_AT, RESTART_WORKER_AT = 600, 900
@@ -44,20 +42,11 @@ def issue_payload(number: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    require_postgres()
-    from tests.storekit import drop_database
-
-    url = new_postgres_url("hookwise_scale")
-    yield url
-    drop_database(url)
-
-
 @pytest.mark.slow
 def test_two_replicas_and_two_workers_on_postgres_survive_kills(
-    tmp_path: Path, github: GitHubDouble, database: str
+    tmp_path: Path, github: GitHubDouble, fresh_postgres_url: str
 ) -> None:
+    database = fresh_postgres_url
     github.add_installation(1, "octo-org")
     for number in range(1, DELIVERIES + 1):
         github.world.add_issue("octo-org/hello", number)

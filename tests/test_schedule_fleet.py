@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from tests.serverkit import (
     wait_until,
     write_rule,
 )
-from tests.storekit import new_postgres_url, require_postgres
 
 REPORT_RULE = """\
 name: minute-report
@@ -50,16 +48,6 @@ REPOSITORIES = ["octo-org/api", "octo-org/docs", "octo-org/web"]
 TICKS = 3
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    require_postgres()
-    from tests.storekit import drop_database
-
-    url = new_postgres_url("hookwise_clock")
-    yield url
-    drop_database(url)
-
-
 def installation_created() -> dict[str, Any]:
     """GitHub's real `installation` created payload, for installation 1 of octo-org with three
     repositories."""
@@ -76,8 +64,9 @@ def installation_created() -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_every_minute_runs_once_per_repository_across_replicas_and_workers(
-    tmp_path: Path, github: GitHubDouble, database: str
+    tmp_path: Path, github: GitHubDouble, fresh_postgres_url: str
 ) -> None:
+    database = fresh_postgres_url
     github.add_installation(1, "octo-org", repositories=REPOSITORIES)
     for name in [*REPOSITORIES, "octo-org/archive"]:  # the archive is not in the installation
         github.world.repo(*name.split("/"))

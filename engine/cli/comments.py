@@ -22,6 +22,11 @@ def comment_payload(
     comment = args.comment
 
     args.event = args.event or "issue_comment"
+    if args.event not in ("issue_comment", "pull_request_review_comment", "pull_request_review"):
+        raise UsageError(
+            f"--comment goes with a comment event (issue_comment, pull_request_review_comment, "
+            f"pull_request_review), not {args.event}"
+        )
     payload = (
         read_payload(args.payload) if args.payload
         else json.loads(json.dumps(github_examples()["issue_comment/created.1"]))

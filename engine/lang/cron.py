@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from cronsim import CronSim, CronSimError
+
+from engine.expr.windows import WindowError, zone_of
 
 FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 _NAMES = re.compile(
@@ -105,15 +107,12 @@ def _why(message: str, fields: list[str]) -> str:
     return message.lower()
 
 
-@cache
 def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone, or CronError with the closest names."""
+    """The IANA zone (engine.expr.windows reads zone names for both), or CronError."""
     try:
-        if name and len(name) <= 64 and not name.startswith(("/", ".")) and ".." not in name:
-            return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder, a name too long, ...
-        pass
-    raise CronError(f"unknown time zone {name[:64]!r}")
+        return zone_of(name)
+    except WindowError:
+        raise CronError(f"unknown time zone {name[:64]!r}") from None
 
 
 @cache

@@ -121,6 +121,8 @@ def _convert(
                     "write a number with ms, s, m or h, such as 30s, 5m or 1m30s",
                 )
             ]
+        if rule_value == r"^\s*\$\{\{[\s\S]*\}\}\s*$":  # EXPRESSION_PATTERN
+            return [at_value(check, f"{where} must be one ${{{{ }}}} expression; found {_show(instance)}")]
         pattern = str(rule_value).strip("^$")
         return [at_value(check, f"{where} must match {pattern}; found {_show(instance)}")]
     if keyword in ("minLength", "minItems", "minProperties"):

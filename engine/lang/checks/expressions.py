@@ -8,6 +8,7 @@ outputs of the nodes that run before it; a node's `if` may call the status funct
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,9 @@ from engine.expr.parse import has_expression
 from engine.lang.checks.base import DocumentChecker
 from engine.lang.payloads import check_read
 from engine.lang.source import Path
+from engine.text import suggest
+
+_ARG_READ = re.compile(r"\bcommand\.args\.([A-Za-z_][A-Za-z0-9_-]*)")
 
 RULE_CONTEXTS = frozenset({"event", "github", "rule"})
 
@@ -60,6 +64,26 @@ class ExpressionChecker(DocumentChecker):
             )
             check_condition(condition, scope, report)
 
+    def _command_args(self, path: Path, value: Any) -> None:
+        """`command.args.NAME` must name an argument the rule's command declares."""
+        on = self.data.get("on")
+        command = on.get("command") if isinstance(on, dict) else None
+        if not isinstance(command, dict):
+            return
+        declared = set(command.get("args") or {}) if isinstance(command.get("args"), dict) else set()
+        if isinstance(value, str):
+            for found in _ARG_READ.finditer(value):
+                if found.group(1) not in declared:
+                    hint = suggest(found.group(1), declared) if declared else "; the command has no args"
+                    self.in_string(path, found.start(1), "unknown-context",
+                                   f'unknown argument "command.args.{found.group(1)}"{hint}')
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self._command_args((*path, key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._command_args((*path, index), item)
+
     def _command_context(self) -> frozenset[str]:
         on = self.data.get("on")
         return frozenset({COMMAND_CONTEXT}) if isinstance(on, dict) and "command" in on else frozenset()
@@ -85,6 +109,10 @@ class ExpressionChecker(DocumentChecker):
             event_reads=self._payload_reads(),
         )
         looping = "for-each" in spec
+        if "max-items" in spec and not looping:
+            self.at_key(("nodes", node_id, "max-items"), "bad-value",
+                        "`max-items` bounds a `for-each`; this node has none")
+        self._command_args(("nodes", node_id, "with"), spec.get("with"))
         with_scope = replace(scope, contexts=scope.contexts | {LOOP_CONTEXT}) if looping else scope
         self.templates(("nodes", node_id, "with"), spec.get("with"), with_scope)
         if isinstance(spec.get("for-each"), str):
