@@ -9,6 +9,7 @@ comment only the command lines that were not in the comment before count.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -40,14 +41,15 @@ class BoundCommand:
     error: str | None = None
 
 
-def command_lines(body: str | None, before: str | None = None) -> list[CommandLine]:
+@functools.lru_cache(maxsize=64)  # every command rule of a delivery reads the same comment
+def command_lines(body: str | None, before: str | None = None) -> tuple[CommandLine, ...]:
     """The commands of a comment; with `before` (an edited comment's earlier body), only the
     command lines that were not there."""
     found = _lines(body or "")
     if before is None:
-        return found
+        return tuple(found)
     earlier = {c.text for c in _lines(before)}
-    return [c for c in found if c.text not in earlier]
+    return tuple(c for c in found if c.text not in earlier)
 
 
 def _lines(body: str) -> list[CommandLine]:
