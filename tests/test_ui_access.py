@@ -399,3 +399,34 @@ def test_a_false_if_shows_each_value_it_compared_whole(tmp_path: Path) -> None:
     )
     # a node's if
     assert "is false (event.pull_request.author_association is 'OWNER')" in page
+
+
+def test_the_page_names_the_rules_that_do_not_listen_and_the_list_says_matched(tmp_path: Path) -> None:
+    """Two rough edges of the log (issue 28): "N more rule(s) do not listen" names them, and
+    the list's count reads in words ("1 matched, 1 waiting for facts", not "1 + 1 waiting")."""
+    client = make_client(tmp_path, token=None)
+    with client:
+        deliver(client, "d-issue", payload("issues", "opened.1"), event="issues")
+        deliver(client, "d-pr", payload("pull_request", "opened.2"))
+        page = client.get("/ui/deliveries/d-issue").text
+        assert ("4 more rule(s) do not listen to issues.opened: "
+                "docs-only, greet, release-only, triage-label") in page
+        listing = client.get("/ui/").text
+        assert " + " not in listing.split("<tbody>")[1].split("</tbody>")[0]
+        assert "0 matched" in listing  # the issue: no rule listens
+        assert "matched, 1 waiting for facts" in listing  # the pull request: docs-only waits for its files
+
+
+def test_a_run_whose_every_node_was_skipped_is_not_shown_as_a_plain_success(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "quiet.yaml").write_text(
+        "name: quiet\non:\n  events:\n    pull_request: {types: [opened]}\n"
+        "nodes:\n  hello:\n    if: false\n    uses: core.log\n    with: {message: hi}\n"
+    )
+    settings = server_settings(tmp_path, rules)
+    with TestClient(create_app(settings), client=LOOPBACK, base_url="http://localhost:8000") as client:
+        deliver(client, "d-quiet", payload("pull_request", "opened.2"))
+        wait_until(lambda: "success: every node skipped" in client.get("/ui/deliveries/d-quiet").text)
+        page = client.get("/ui/deliveries/d-quiet").text
+    assert '<span class="status status-skipped">success: every node skipped</span>' in page

@@ -162,6 +162,12 @@ def run_view(run: Mapping[str, Any], rule: Rule | None) -> dict[str, Any]:
         "rule": run["rule"],
         "generation": run["generation"],
         "status": run["status"],
+        # a success in which no node ran did nothing: say so, not a plain green "success"
+        "shown_status": (
+            "success: every node skipped"
+            if run["status"] == "success" and nodes and all(n.get("status") == "skipped" for n in nodes)
+            else run["status"]
+        ),
         "file": record.get("file", ""),
         "error": record.get("error"),
         "dry_run": bool(record.get("dry_run")),
@@ -209,6 +215,9 @@ def delivery_detail(hookwise: Hookwise, delivery_id: str) -> dict[str, Any] | No
         "outcomes": outcomes,
         "counts": {o: len(view.outcomes(o)) for o in OUTCOME_ORDER},
         "not_candidates": view.not_candidates,
+        # which rules: those loaded now that the trace does not name (the rule set may have
+        # changed since the delivery arrived; the count is the one recorded then)
+        "not_listening": sorted(set(rules) - {r.rule for r in view.rules})[: view.not_candidates],
         "sources": view.sources,
         "skipped": view.skipped,
         "replaced": view.replaced,
