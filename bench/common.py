@@ -30,7 +30,8 @@ def median(values: list[float]) -> float:
 
 
 def write_rule_corpus(folder: Path, count: int) -> list[Path]:
-    """`count` rule files made from the shipped examples, each renamed to be unique."""
+    """`count` rule files made from the shipped examples, each renamed (and its slash command)
+    to be unique."""
     examples = sorted(p for p in (REPO / "rules").glob("*.yaml") if not p.name.endswith(".test.yaml"))
     texts = [p.read_text() for p in examples]
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,6 +39,8 @@ def write_rule_corpus(folder: Path, count: int) -> list[Path]:
     for i in range(count):
         text = texts[i % len(texts)]
         text = re.sub(r"^name: (\S+)", lambda m, i=i: f"name: {m.group(1)}-{i}", text, flags=re.M)
+        # a slash command is answered by one rule of a rule set: each copy gets its own
+        text = re.sub(r"(\n  command:\n    name: )(\S+)", lambda m, i=i: f"{m.group(1)}{m.group(2)}-{i}", text)
         path = folder / f"rule-{i:05d}.yaml"
         path.write_text(text)
         paths.append(path)
